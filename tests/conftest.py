@@ -1,0 +1,20 @@
+"""Shared pytest configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="run tests marked slow")
+    parser.addoption("--chaos-long", action="store_true", help="run the long chaos profile")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_slow = pytest.mark.skip(reason="slow: use --run-slow")
+    skip_long = pytest.mark.skip(reason="long chaos profile: use --chaos-long")
+    for item in items:
+        if "slow" in item.keywords and not config.getoption("--run-slow"):
+            item.add_marker(skip_slow)
+        if "chaos_long" in item.keywords and not config.getoption("--chaos-long"):
+            item.add_marker(skip_long)
