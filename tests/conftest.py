@@ -18,3 +18,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
         if "chaos_long" in item.keywords and not config.getoption("--chaos-long"):
             item.add_marker(skip_long)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Tests marked ``pytest.mark.anyio`` run on asyncio unless a module parametrizes trio too."""
+    return "asyncio"
