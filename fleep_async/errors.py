@@ -59,16 +59,17 @@ __all__ = [
 REDACTED: Final = "***"
 
 # Shapes of secrets that can be recognised without knowing their value. Each pattern keeps the
-# key (group 1) and replaces only the value, so a redacted line still says what was there.
+# key (group 1) and any closing quote (group 2) and replaces only the value, so a redacted line
+# still says what was there.
 _PATTERNS: Final[tuple[re.Pattern[str], ...]] = (
     # hook URLs: https://fleep.io/hook/<key> (the key alone lets anyone post as the hook)
-    re.compile(r"(/hook/)[^/?#\s\"'<>]+"),
+    re.compile(r"(\bhook/)[^/?#\s\"'<>]+()"),
     # query strings, cookies and form bodies: ticket=..., token_id=..., password=...
-    re.compile(r"(?i)(\b(?:ticket|token_id|password|hook_key)=)[^&;\s\"'<>]+"),
+    re.compile(r"(?i)(\b(?:ticket|token_id|password|hook_key)=)[^&;\s\"'<>]+()"),
     # JSON / repr of a mapping: "ticket": "...", 'password': '...'
     re.compile(
-        r"(?i)([\"'](?:ticket|token_id|password|hook_key|hook_url)[\"']\s*:\s*)"
-        r"(?:\"[^\"]*\"|'[^']*')"
+        r"(?i)([\"'](?:ticket|token_id|password|hook_key|hook_url)[\"']\s*:\s*[\"'])"
+        r"[^\"']*([\"'])"
     ),
 )
 
@@ -91,7 +92,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret and len(secret) >= _MIN_SECRET_LEN:
             text = text.replace(secret, REDACTED)
     for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        text = pattern.sub(lambda m: m.group(1) + REDACTED + m.group(2), text)
     return text
 
 
@@ -122,7 +123,8 @@ class Redactor:
     def __call__(self, text: str) -> str:
         """Return ``text`` scrubbed; see :func:`redact`."""
         # Longest first so that a secret containing another one is replaced whole.
-        return redact(text, sorted(self._secrets, key=len, reverse=True))
+        secrets: list[str] = sorted(self._secrets, key=len, reverse=True)
+        return redact(text, secrets)
 
     def __repr__(self) -> str:
         return f"Redactor(<{len(self._secrets)} secrets>)"

@@ -1,0 +1,256 @@
+"""``FleepClient``: the object users hold. Owns the transport and the session.
+
+The core here is deliberately small: construction, ``async with`` (log in or resume on enter,
+close on exit), the raw :meth:`FleepClient.request` every service and the poller use, and the file
+and hook passthroughs. Services (``client.message`` ...) and the event engine (``client.run()``
+...) attach at the marked places.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from fleep_async._retry import RetryPolicy, Sleep
+from fleep_async._session import Credentials, Session, SessionState, StateCallback
+from fleep_async._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, UploadFile
+from fleep_async.errors import UsageError
+
+__all__ = ["FleepClient"]
+
+logger = logging.getLogger("fleep_async.client")
+
+
+class FleepClient:
+    """The async Fleep client.
+
+    Use it as an async context manager: entering logs in (or resumes ``session``), leaving
+    closes the connections. Leaving does **not** log out, so a restarted bot keeps its session;
+    call :meth:`logout` to end it.
+
+    ::
+
+        async with FleepClient("bot@example.com", password) as client:
+            await client.request("message/send/" + conversation_id, {"message": "hi"})
+
+    Args:
+        email: the account's email or Fleep address (with ``password``).
+        password: the account's password; kept in memory only, to log in again after a 401.
+        base_url: the server. Plain http only to loopback unless ``allow_insecure_http``.
+        session: a saved :class:`SessionState` to resume instead of logging in.
+        transport: an httpx transport (tests: ``httpx.ASGITransport(app=fake)``).
+        poll_transport: an httpx transport for long polls (default: ``transport``).
+        retry: the retry policy (default :class:`RetryPolicy`).
+        timeout: seconds for normal calls.
+        poll_timeout: read timeout for long polls (above the server's ~90 s hold).
+        allow_insecure_http: allow plain http to non-loopback hosts.
+        max_response_bytes: refuse responses larger than this.
+        sleep: the sleep used between retries (tests inject one that records).
+        user_agent: the ``User-Agent`` header (default ``fleep-async/<version>``).
+        http2: use HTTP/2 (needs ``h2``).
+        on_session_change: called with the new :class:`SessionState` after each login, token
+            rotation and resume, and with ``None`` after logout (e.g. to save it to a file).
+
+    Raises:
+        UsageError: bad arguments (an email without a password, a bad ``base_url``).
+    """
+
+    def __init__(
+        self,
+        email: str | None = None,
+        password: str | None = None,
+        *,
+        base_url: str = "https://fleep.io",
+        session: SessionState | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        poll_transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        poll_timeout: float = 120.0,
+        allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        sleep: Sleep | None = None,
+        user_agent: str | None = None,
+        http2: bool = False,
+        on_session_change: StateCallback | None = None,
+    ) -> None:
+        if (email is None) != (password is None):
+            raise UsageError("pass both email and password, or neither")
+        credentials = (
+            Credentials(email=email, password=password)
+            if email is not None and password is not None
+            else None
+        )
+        self._transport = Transport(
+            base_url=base_url,
+            timeout=timeout,
+            poll_timeout=poll_timeout,
+            retry=retry,
+            sleep=sleep,
+            max_response_bytes=max_response_bytes,
+            allow_insecure_http=allow_insecure_http,
+            user_agent=user_agent,
+            http2=http2,
+            transport=transport,
+            poll_transport=poll_transport,
+        )
+        self._initial_state = session
+        self._session = Session(self._transport, credentials, on_state_change=on_session_change)
+        self._closed = False
+
+        # --- services attach here (lead) ---------------------------------------------------
+        # self.account = AccountService(self); self.message = MessageService(self); ...
+        # Each service calls self.request(...) / self.upload(...) only.
+
+        # --- event engine attaches here (lead) ---------------------------------------------
+        # self.router = Router(); plus run(), events(), stop() below.
+
+    def __repr__(self) -> str:
+        return (
+            f"FleepClient(base_url={self._transport.base_url!r}, "
+            f"account_id={self._session.account_id!r})"
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FleepClient:
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Resume the saved session, or log in; a no-op without either (hooks only).
+
+        ``async with`` calls this for you.
+
+        Raises:
+            AuthenticationError: the login was refused, or the saved session is dead and no
+                credentials are known.
+        """
+        self._check_open()
+        if self._initial_state is not None and self._session.state is None:
+            await self._session.resume(self._initial_state)
+        elif self._session.has_credentials and self._session.state is None:
+            await self._session.login()
+
+    async def aclose(self) -> None:
+        """Close the connections (without logging out). Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        # --- event engine: stop the poller here before the transport goes (lead) -----------
+        await self._transport.aclose()
+
+    async def logout(self) -> None:
+        """End the session on the server (``account/logout``) and forget it."""
+        await self._session.logout()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has run."""
+        return self._closed
+
+    @property
+    def account_id(self) -> str | None:
+        """The logged-in account's id, or ``None``."""
+        return self._session.account_id
+
+    @property
+    def session_state(self) -> SessionState | None:
+        """The current session (save it with ``to_dict()`` to resume later), or ``None``."""
+        return self._session.state
+
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        """The own contact record returned by the last login (raw dict), or ``None``."""
+        return self._session.profile
+
+    @property
+    def base_url(self) -> str:
+        """The server's base URL."""
+        return self._transport.base_url
+
+    # -- raw calls ------------------------------------------------------------------------
+
+    async def request(
+        self,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool = False,
+        long_poll: bool = False,
+        auth: bool = True,
+    ) -> dict[str, Any]:
+        """Call ``POST /api/{path}`` and return the decoded JSON object.
+
+        Adds the session's ticket and cookie (``auth=True``), logs in again once on 401 when the
+        password is known, and retries transport errors, 5xx and 429 when ``idempotent``.
+
+        Raises:
+            FleepAPIError: (a subclass of) for an error status.
+            TransportError: the network failed after retries.
+            UsageError: a bad path or body, or no session and no credentials.
+        """
+        self._check_open()
+        return await self._session.call(
+            path, body, idempotent=idempotent, long_poll=long_poll, auth=auth
+        )
+
+    async def upload(self, path: str, files: UploadFile | Sequence[UploadFile]) -> dict[str, Any]:
+        """Upload files (multipart field ``files``) to ``/api/{path}``, e.g. ``file/upload``.
+
+        Returns:
+            The decoded answer: ``{"files": [{"file_id": ..., "upload_url": ...}, ...]}``.
+        """
+        self._check_open()
+        batch = [files] if isinstance(files, UploadFile) else list(files)
+        return await self._session.upload(path, batch)
+
+    @contextlib.asynccontextmanager
+    async def download(self, url_or_path: str) -> AsyncIterator[httpx.Response]:
+        """Stream a file: ``async with client.download(url) as response: ...``.
+
+        ``url_or_path`` is a ``/file/...`` path or an absolute URL; the session cookie goes only
+        to the client's own server. Read with ``response.aiter_bytes()``.
+        """
+        self._check_open()
+        state = self._session.state
+        token_id = state.token_id if state is not None else None
+        async with self._transport.stream_get(url_or_path, token_id=token_id) as response:
+            yield response
+
+    async def post_hook(
+        self,
+        url: str,
+        data: Mapping[str, Any],
+        *,
+        files: Sequence[UploadFile] | None = None,
+    ) -> None:
+        """Post ``data`` (e.g. ``{"message": "hi", "user": "CI"}``) to a hook URL; no login.
+
+        The hook URL is a secret: it is never logged or put in an error message.
+        """
+        self._check_open()
+        await self._transport.post_hook(url, data, files=files)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UsageError("the client is closed")
+
+    # --- event engine attaches here (lead): run(), events(), stop() ------------------------
