@@ -1,0 +1,270 @@
+"""Fleep message markup: the server's XML (``<msg><p>..</p></msg>``) to plain text and back.
+
+:func:`xml_to_text` follows the reference client's algorithm (paragraphs, line breaks, skipped
+``<file>`` and optionally ``<q>`` contents, ``flp``/``fls`` prefix and suffix attributes).
+:func:`text_to_xml` approximates the server's rendering of typed text; FakeFleep uses it.
+
+The parser is a small hand-written tokenizer over one compiled regular expression, not
+``xml.sax``/``expat``, because:
+
+* it has no DTD machinery at all: ``<!DOCTYPE``/``<!ENTITY`` declarations are skipped, and only
+  the five predefined entities and numeric character references are decoded. Nothing else is
+  ever expanded (no billion laughs, no external entities);
+* message bodies are small and sometimes not well-formed (truncated, stray ``&`` or ``<``). The
+  tokenizer is tolerant, so malformed input degrades to tag-stripped, entity-decoded text instead
+  of an all-or-nothing parse error; there is a single code path and it never raises;
+* every pattern is linear in the input, the input is capped at :data:`MAX_INPUT_CHARS` and the
+  open-element stack at :data:`MAX_DEPTH`, so time and memory are bounded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+__all__ = ["MAX_DEPTH", "MAX_INPUT_CHARS", "file_keys", "text_to_xml", "xml_to_text"]
+
+#: Longer inputs are truncated to this many characters before parsing.
+MAX_INPUT_CHARS: Final = 1 << 20
+#: Elements nested deeper than this are treated as transparent (their text is kept).
+MAX_DEPTH: Final = 256
+
+# One token per match; text is whatever lies between matches. Groups: 1 end-tag name,
+# 2 start-tag name, 3 start-tag attributes (with a trailing "/" when self-closing), 4 CDATA text.
+# Attribute text is "[^<>]*" and the DOCTYPE internal subset "[^\]]*": no nested quantifiers,
+# so a hostile input cannot trigger catastrophic backtracking.
+_TOKEN_RE: Final = re.compile(
+    r"<(?:"
+    r"/\s*([A-Za-z_][^\s/<>]*)\s*>"
+    r"|([A-Za-z_][^\s/<>]*)([^<>]*)>"
+    r"|!\[CDATA\[(.*?)(?:\]\]>|\Z)"
+    r"|!--.*?(?:-->|\Z)"
+    r"|![Dd][Oo][Cc][Tt][Yy][Pp][Ee][^\[>]*(?:\[[^\]]*\]?)?[^>]*>?"
+    r"|[!?][^>]*>?"
+    r")",
+    re.S,
+)
+_ATTR_RE: Final = re.compile(r"""([^\s=/<>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'<>/]+))""")
+_ENTITY_RE: Final = re.compile(r"&(?:#[xX]([0-9A-Fa-f]{1,8})|#([0-9]{1,9})|(lt|gt|amp|quot|apos));")
+_NAMED: Final = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+
+
+def _entity(m: re.Match[str]) -> str:
+    name = m.group(3)
+    if name is not None:
+        return _NAMED[name]
+    hex_digits = m.group(1)
+    code = int(hex_digits, 16) if hex_digits is not None else int(m.group(2))
+    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    return chr(code)
+
+
+def _unescape(text: str) -> str:
+    """Decode the five XML entities and numeric character references; leave anything else."""
+    if "&" not in text:
+        return text
+    return _ENTITY_RE.sub(_entity, text)
+
+
+def _attrs(raw: str) -> dict[str, str]:
+    if "=" not in raw:
+        return {}
+    out: dict[str, str] = {}
+    for m in _ATTR_RE.finditer(raw):
+        value = m.group(2)
+        if value is None:
+            value = m.group(3) if m.group(3) is not None else m.group(4)
+        out[m.group(1)] = _unescape(value)
+    return out
+
+
+def xml_to_text(xml: str, *, skip_quote: bool = False, no_markup: bool = False) -> str:
+    """Convert a Fleep message body to plain text; never raises.
+
+    ``<p>`` starts a new paragraph (a blank line) once there is text, ``<br/>`` is a newline,
+    ``<file>`` contents are skipped (and ``<q>`` contents with ``skip_quote``), and unless
+    ``no_markup`` the ``flp``/``fls`` attributes (the markup the author typed, such as ``*`` or
+    ``url<<``) are put back around the element's text. A non-empty result ends with ``"\\n"``.
+
+    >>> xml_to_text('<msg><p>Para<br/></p><p><q>&gt; Quote</q></p></msg>')
+    'Para\\n\\n\\n> Quote\\n'
+
+    Args:
+        xml: the ``message`` field of a message record (well-formed or not).
+        skip_quote: drop quoted text (``<q>``), e.g. quoted email replies.
+        no_markup: do not restore the typed markup from ``flp``/``fls``.
+
+    Returns:
+        The text; ``""`` when there is none.
+    """
+    if not isinstance(xml, str) or not xml:
+        return ""
+    if len(xml) > MAX_INPUT_CHARS:
+        xml = xml[:MAX_INPUT_CHARS]
+    out: list[str] = []
+    emit = out.append
+    # Open elements: (name, suffix to emit on close or None, whether the element skips content).
+    stack: list[tuple[str, str | None, bool]] = []
+    skip = 0
+    pos = 0
+    for m in _TOKEN_RE.finditer(xml):
+        start = m.start()
+        if start > pos and not skip:
+            emit(_unescape(xml[pos:start]))
+        pos = m.end()
+        end_name = m.group(1)
+        if end_name is not None:
+            # Close the innermost open element with this name and anything left open inside it.
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i][0] == end_name:
+                    while len(stack) > i:
+                        _, suffix, skipping = stack.pop()
+                        if skipping:
+                            skip -= 1
+                        elif suffix and not skip:
+                            emit(suffix)
+                    break
+            continue
+        name = m.group(2)
+        if name is None:
+            cdata = m.group(4)
+            if cdata and not skip:
+                emit(cdata)
+            continue
+        raw_attrs = m.group(3)
+        closed = raw_attrs.endswith("/")
+        if name == "p":
+            if out and not skip:
+                emit("\n\n")
+        elif name == "br":
+            if not skip:
+                emit("\n")
+            continue
+        starts_skip = name == "file" or (skip_quote and name == "q")
+        prefix = suffix = None
+        if not no_markup and not starts_skip and "fl" in raw_attrs:
+            attrs = _attrs(raw_attrs)
+            prefix = attrs.get("flp")
+            suffix = attrs.get("fls")
+        if prefix and not skip:
+            emit(prefix)
+        if closed:
+            if suffix and not skip:
+                emit(suffix)
+        elif len(stack) < MAX_DEPTH:
+            stack.append((name, suffix, starts_skip))
+            if starts_skip:
+                skip += 1
+    if pos < len(xml) and not skip:
+        emit(_unescape(xml[pos:]))
+    text = "".join(out)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return text
+
+
+def file_keys(xml: str, *, include_deleted: bool = False) -> list[str]:
+    """Return the ``key`` of every ``<file>`` element in a message body, in order.
+
+    Args:
+        xml: the message body.
+        include_deleted: also return keys of deleted attachments (``is_deleted="true"``).
+    """
+    if not isinstance(xml, str) or "<file" not in xml:
+        return []
+    keys: list[str] = []
+    for m in _TOKEN_RE.finditer(xml[:MAX_INPUT_CHARS]):
+        if m.group(2) != "file":
+            continue
+        attrs = _attrs(m.group(3))
+        key = attrs.get("key")
+        if key and (include_deleted or attrs.get("is_deleted") != "true"):
+            keys.append(key)
+    return keys
+
+
+# --- text -> XML ---------------------------------------------------------------------------
+
+# Characters XML 1.0 does not allow; the server cannot store them either.
+_INVALID_XML_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_PARAGRAPH_RE: Final = re.compile(r"\n[ \t]*\n+")
+_INLINE_RE: Final = re.compile(
+    r"(?P<lurl>(?:https?://|www\.)[^\s<>]+?)<<(?P<label>[^<>\n]+?)>>"
+    r"|(?P<url>(?:https?://|www\.)[^\s<>\"]+)"
+    r"|(?<![\w*])\*(?P<b>[^\s*](?:[^*\n]*[^\s*])?)\*(?![\w*])"
+    r"|(?<![\w_])_(?P<i>[^\s_](?:[^_\n]*[^\s_])?)_(?![\w_])"
+)
+_URL_TRAILER: Final = ".,;:!?)]}'\""
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _esc_attr(text: str) -> str:
+    return _esc(text).replace('"', "&quot;")
+
+
+def _href(url: str) -> str:
+    return url if "://" in url else "http://" + url
+
+
+def _inline(line: str) -> str:
+    parts: list[str] = []
+    pos = 0
+    for m in _INLINE_RE.finditer(line):
+        parts.append(_esc(line[pos : m.start()]))
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "label":
+            url, label = m.group("lurl"), m.group("label")
+            parts.append(
+                f'<a flp="{_esc_attr(url + "<<")}" fls="&gt;&gt;" href="{_esc_attr(_href(url))}">'
+                f"{_esc(label)}</a>"
+            )
+        elif kind == "url":
+            url = m.group("url")
+            trimmed = url.rstrip(_URL_TRAILER)
+            if not trimmed or trimmed in ("http://", "https://", "www."):
+                parts.append(_esc(url))
+                continue
+            parts.append(f'<a href="{_esc_attr(_href(trimmed))}">{_esc(trimmed)}</a>')
+            parts.append(_esc(url[len(trimmed) :]))
+        elif kind == "b":
+            parts.append(f'<b flp="*" fls="*">{_esc(m.group("b"))}</b>')
+        else:
+            parts.append(f'<i flp="_" fls="_">{_esc(m.group("i"))}</i>')
+    parts.append(_esc(line[pos:]))
+    return "".join(parts)
+
+
+def text_to_xml(text: str, attachments: Iterable[tuple[str, str]] = ()) -> str:
+    """Render typed text the way the Fleep server does (an approximation; FakeFleep uses it).
+
+    ``&``, ``<`` and ``>`` are escaped; a blank line starts a new ``<p>``, a single newline is
+    ``<br/>``; bare URLs become links; ``url<<label>>``, ``*bold*`` and ``_italic_`` become
+    elements that keep the typed markup in ``flp``/``fls``. Attachments follow the text as
+    ``<file key="...">name</file>``.
+
+    Args:
+        text: the text a client sent.
+        attachments: ``(attachment_id, file_name)`` pairs.
+
+    Returns:
+        The XML body, e.g. ``<msg><p>hello</p></msg>``; ``<msg><p/></msg>`` when both are empty.
+    """
+    text = _INVALID_XML_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip("\n")
+    body: list[str] = []
+    if text:
+        for paragraph in _PARAGRAPH_RE.split(text):
+            lines = paragraph.split("\n")
+            body.append("<p>" + "<br/>".join(_inline(line) for line in lines) + "</p>")
+    files = [
+        f'<file key="{_esc_attr(key)}">{_esc(_INVALID_XML_RE.sub("", name))}</file>'
+        for key, name in attachments
+    ]
+    if not body and not files:
+        return "<msg><p/></msg>"
+    return "<msg>" + "".join(body) + "".join(files) + "</msg>"
