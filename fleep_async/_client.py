@@ -20,6 +20,23 @@ from fleep_async._retry import RetryPolicy, Sleep
 from fleep_async._session import Credentials, Session, SessionState, StateCallback
 from fleep_async._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, UploadFile
 from fleep_async.errors import UsageError
+from fleep_async.models.results import ConversationSyncResult
+from fleep_async.services import (
+    AccountService,
+    AliasService,
+    AvatarService,
+    ClassificatorsService,
+    ContactService,
+    ConversationService,
+    FileService,
+    HookService,
+    LabelService,
+    MessageService,
+    SearchService,
+    ServiceHub,
+    TeamService,
+    send_text,
+)
 
 __all__ = ["FleepClient"]
 
@@ -103,9 +120,21 @@ class FleepClient:
         self._session = Session(self._transport, credentials, on_state_change=on_session_change)
         self._closed = False
 
-        # --- services attach here (lead) ---------------------------------------------------
-        # self.account = AccountService(self); self.message = MessageService(self); ...
-        # Each service calls self.request(...) / self.upload(...) only.
+        # Services: one object per API area over this client's request(); generated from the
+        # endpoint registry, so the client itself holds no endpoint logic.
+        hub = ServiceHub(self)
+        self.account: AccountService = hub.account
+        self.alias: AliasService = hub.alias
+        self.avatar: AvatarService = hub.avatar
+        self.classificators: ClassificatorsService = hub.classificators
+        self.contact: ContactService = hub.contact
+        self.conversation: ConversationService = hub.conversation
+        self.file: FileService = hub.file
+        self.hook: HookService = hub.hook
+        self.label: LabelService = hub.label
+        self.message: MessageService = hub.message
+        self.search: SearchService = hub.search
+        self.team: TeamService = hub.team
 
         # --- event engine attaches here (lead) ---------------------------------------------
         # self.router = Router(); plus run(), events(), stop() below.
@@ -248,6 +277,20 @@ class FleepClient:
         """
         self._check_open()
         await self._transport.post_hook(url, data, files=files)
+
+    async def send_text(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        attachments: Sequence[str] | None = None,
+    ) -> ConversationSyncResult:
+        """Send plain ``text`` (Fleep markup allowed) to a conversation.
+
+        The call carries a ``client_req_id`` fixed before the first attempt, so a retried send
+        never posts twice. ``attachments`` are upload URLs from ``client.file.upload``.
+        """
+        return await send_text(self, conversation_id, text, attachments=attachments)
 
     def _check_open(self) -> None:
         if self._closed:

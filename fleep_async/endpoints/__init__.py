@@ -1,0 +1,256 @@
+"""The endpoint registry: one declarative request class per Fleep API endpoint.
+
+This package is the source of truth for the API surface. Each request class (see
+:class:`Endpoint`) names its path, result type and flags; importing the package registers all
+of them in :data:`REGISTRY`, keyed by path template. The services (``client.message.send``) and
+``docs/endpoints.md`` are generated from it by ``scripts/gen_services.py``.
+
+Endpoints of the inventory that have no request class are in :data:`NOT_REGISTERED`, each with
+the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fleep_async.endpoints._base import (
+    PATH_RULE,
+    REGISTRY,
+    Endpoint,
+    path_parameters,
+    service_location,
+)
+from fleep_async.endpoints.account import (
+    AccountClickReminder,
+    AccountConfigure,
+    AccountConfigureEmailInterval,
+    AccountConfigurePrimaryEmail,
+    AccountConfirm,
+    AccountConfirmV2,
+    AccountExportStart,
+    AccountListen,
+    AccountLogin,
+    AccountLogout,
+    AccountLookup,
+    AccountPoll,
+    AccountPrepareV2,
+    AccountRegister,
+    AccountRegisterV2,
+    AccountResetPassword,
+    AccountSetFlag,
+    AccountSync,
+    AccountSyncConversations,
+    AccountUnsubscribe,
+)
+from fleep_async.endpoints.alias import (
+    AliasAdd,
+    AliasConfirm,
+    AliasRemove,
+    AliasSync,
+)
+from fleep_async.endpoints.avatar import (
+    AvatarDelete,
+    AvatarUpload,
+)
+from fleep_async.endpoints.contact import (
+    ContactDescribe,
+    ContactHide,
+    ContactImport,
+    ContactSync,
+    ContactSyncActivity,
+    ContactSyncAll,
+    ContactSyncList,
+    ContactUnlist,
+)
+from fleep_async.endpoints.conversation import (
+    ConversationAddMembers,
+    ConversationAutojoin,
+    ConversationCheckPermissions,
+    ConversationConvertApi,
+    ConversationCreate,
+    ConversationCreateCall,
+    ConversationDelete,
+    ConversationDisclose,
+    ConversationDiscloseAll,
+    ConversationHide,
+    ConversationLeave,
+    ConversationList,
+    ConversationMarkRead,
+    ConversationPoke,
+    ConversationRemoveMembers,
+    ConversationSetAlerts,
+    ConversationSetTopic,
+    ConversationShowActivity,
+    ConversationStore,
+    ConversationSync,
+    ConversationSyncBackward,
+    ConversationSyncFiles,
+    ConversationSyncPins,
+    ConversationSyncTeams,
+    ConversationUnhide,
+    ConversationUnsubscribe,
+)
+from fleep_async.endpoints.file import (
+    FileUpload,
+    FileUploadExternal,
+)
+from fleep_async.endpoints.hook import (
+    ConversationConfigureHook,
+    ConversationCreateHook,
+    ConversationDropHook,
+    ConversationShowHooks,
+)
+from fleep_async.endpoints.label import (
+    LabelSyncConversations,
+)
+from fleep_async.endpoints.message import (
+    MessageCopy,
+    MessageDelete,
+    MessageEdit,
+    MessageMarkRead,
+    MessageMarkUnread,
+    MessageSend,
+    MessageStore,
+)
+from fleep_async.endpoints.misc import (
+    AccountExternalAccountList,
+    AccountTrelloBoardList,
+    Classificators,
+)
+from fleep_async.endpoints.search import (
+    Search,
+    SearchPrepare,
+    SearchReset,
+    SearchSuggest,
+)
+from fleep_async.endpoints.smtp import (
+    AccountSmtpConfigure,
+    AccountSmtpList,
+    AccountSmtpStore,
+)
+from fleep_async.endpoints.task import (
+    AccountSyncPinboard,
+    AccountSyncTaskboard,
+)
+from fleep_async.endpoints.team import (
+    TeamAutojoin,
+    TeamConfigure,
+    TeamCreate,
+    TeamRemove,
+    TeamSync,
+)
+
+NOT_REGISTERED: Final[dict[str, str]] = {
+    "conversation/slash_command/{conversation_id}": (
+        "the seed says the slash command API is no longer supported"
+    ),
+    "hook/{hook_id}": (
+        "not under /api and not authenticated: posting through a hook URL is "
+        "client.hook.post(hook_url, message, user=...) over the transport's post_hook"
+    ),
+    "{file_url}": (
+        "a GET of a relative file URL outside /api with the session cookie: "
+        "client.file.download(file_url, dest) / client.file.iter_download(file_url)"
+    ),
+}
+"""Inventory rows without a request class, each with the reason (and where it is served)."""
+
+__all__ = [
+    "NOT_REGISTERED",
+    "PATH_RULE",
+    "REGISTRY",
+    "Endpoint",
+    "path_parameters",
+    "service_location",
+    "AccountClickReminder",
+    "AccountConfigure",
+    "AccountConfigureEmailInterval",
+    "AccountConfigurePrimaryEmail",
+    "AccountConfirm",
+    "AccountConfirmV2",
+    "AccountExportStart",
+    "AccountExternalAccountList",
+    "AccountListen",
+    "AccountLogin",
+    "AccountLogout",
+    "AccountLookup",
+    "AccountPoll",
+    "AccountPrepareV2",
+    "AccountRegister",
+    "AccountRegisterV2",
+    "AccountResetPassword",
+    "AccountSetFlag",
+    "AccountSmtpConfigure",
+    "AccountSmtpList",
+    "AccountSmtpStore",
+    "AccountSync",
+    "AccountSyncConversations",
+    "AccountSyncPinboard",
+    "AccountSyncTaskboard",
+    "AccountTrelloBoardList",
+    "AccountUnsubscribe",
+    "AliasAdd",
+    "AliasConfirm",
+    "AliasRemove",
+    "AliasSync",
+    "AvatarDelete",
+    "AvatarUpload",
+    "Classificators",
+    "ContactDescribe",
+    "ContactHide",
+    "ContactImport",
+    "ContactSync",
+    "ContactSyncActivity",
+    "ContactSyncAll",
+    "ContactSyncList",
+    "ContactUnlist",
+    "ConversationAddMembers",
+    "ConversationAutojoin",
+    "ConversationCheckPermissions",
+    "ConversationConfigureHook",
+    "ConversationConvertApi",
+    "ConversationCreate",
+    "ConversationCreateCall",
+    "ConversationCreateHook",
+    "ConversationDelete",
+    "ConversationDisclose",
+    "ConversationDiscloseAll",
+    "ConversationDropHook",
+    "ConversationHide",
+    "ConversationLeave",
+    "ConversationList",
+    "ConversationMarkRead",
+    "ConversationPoke",
+    "ConversationRemoveMembers",
+    "ConversationSetAlerts",
+    "ConversationSetTopic",
+    "ConversationShowActivity",
+    "ConversationShowHooks",
+    "ConversationStore",
+    "ConversationSync",
+    "ConversationSyncBackward",
+    "ConversationSyncFiles",
+    "ConversationSyncPins",
+    "ConversationSyncTeams",
+    "ConversationUnhide",
+    "ConversationUnsubscribe",
+    "FileUpload",
+    "FileUploadExternal",
+    "LabelSyncConversations",
+    "MessageCopy",
+    "MessageDelete",
+    "MessageEdit",
+    "MessageMarkRead",
+    "MessageMarkUnread",
+    "MessageSend",
+    "MessageStore",
+    "Search",
+    "SearchPrepare",
+    "SearchReset",
+    "SearchSuggest",
+    "TeamAutojoin",
+    "TeamConfigure",
+    "TeamCreate",
+    "TeamRemove",
+    "TeamSync",
+]
