@@ -1,7 +1,91 @@
-"""fleep-async: the async Python client for the Fleep team messenger."""
+"""fleep-async: the async Python client for the Fleep team messenger.
+
+::
+
+    async with FleepClient("bot@example.com", password) as client:
+        await client.send_text(conversation_id, "hello")
+"""
 
 from __future__ import annotations
 
+from fleep_async._client import FleepClient
+from fleep_async._converter import parse_record, parse_stream
+from fleep_async._retry import RetryPolicy, Sleep
+from fleep_async._session import Credentials, SessionState
+from fleep_async._transport import UploadFile
 from fleep_async._version import __version__
+from fleep_async.errors import (
+    AuthenticationError,
+    BusinessRuleError,
+    ConflictError,
+    DecodeError,
+    FleepAPIError,
+    FleepError,
+    FleepTimeoutError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseTooLargeError,
+    ServerError,
+    StorageQuotaError,
+    TransportError,
+    UsageError,
+)
+from fleep_async.models import (
+    ActivityRecord,
+    ContactRecord,
+    ConversationRecord,
+    FileRecord,
+    HookRecord,
+    LabelRecord,
+    MessageRecord,
+    MessageType,
+    Record,
+    RequestRecord,
+    TeamRecord,
+    UnknownRecord,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    # the client
+    "FleepClient",
+    "SessionState",
+    "Credentials",
+    "RetryPolicy",
+    "Sleep",
+    "UploadFile",
+    # records
+    "Record",
+    "ActivityRecord",
+    "ContactRecord",
+    "ConversationRecord",
+    "FileRecord",
+    "HookRecord",
+    "LabelRecord",
+    "MessageRecord",
+    "MessageType",
+    "RequestRecord",
+    "TeamRecord",
+    "UnknownRecord",
+    "parse_record",
+    "parse_stream",
+    # errors
+    "FleepError",
+    "TransportError",
+    "FleepTimeoutError",
+    "FleepAPIError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "InvalidRequestError",
+    "ConflictError",
+    "RateLimitError",
+    "BusinessRuleError",
+    "ServerError",
+    "StorageQuotaError",
+    "ResponseTooLargeError",
+    "DecodeError",
+    "UsageError",
+    "__version__",
+]
