@@ -1,0 +1,52 @@
+"""Testing tools: :class:`FakeFleep`, a faithful local Fleep server, and its pytest plugin.
+
+Importing this package is cheap and needs no server dependencies; the names below load the
+Starlette app on first use (install the ``server`` extra: starlette, uvicorn,
+python-multipart).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fleep_async.testing._errors import ApiError
+    from fleep_async.testing._fake import FakeFleep
+    from fleep_async.testing._faults import Faults
+    from fleep_async.testing._server import FakeFleepServer
+    from fleep_async.testing._world import Account, OutboxMail
+    from fleep_async.testing.helpers import RawUser
+
+__all__ = [
+    "Account",
+    "ApiError",
+    "FakeFleep",
+    "FakeFleepServer",
+    "Faults",
+    "OutboxMail",
+    "RawUser",
+]
+
+_WHERE = {
+    "Account": "fleep_async.testing._world",
+    "ApiError": "fleep_async.testing._errors",
+    "FakeFleep": "fleep_async.testing._fake",
+    "FakeFleepServer": "fleep_async.testing._server",
+    "Faults": "fleep_async.testing._faults",
+    "OutboxMail": "fleep_async.testing._world",
+    "RawUser": "fleep_async.testing.helpers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,434 @@
+"""Stream records exactly as the real server shapes them (fleep-protocol.md §4).
+
+Every builder takes the *viewer*: ``profile_id`` is the viewing account, and per-member fields
+(read horizon, unread count, labels, alert level) come from the viewer's membership.
+Unset optional fields are omitted, except the nulls the real stream always carries
+(``lock_account_id`` on messages, ``organisation_id`` on conv/contact, ``pin_cursor``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from typing import Any, Final
+
+from fleep_async.testing._state import (
+    AccountState,
+    Attachment,
+    Conversation,
+    Hook,
+    Label,
+    Membership,
+    Message,
+    Record,
+    Smtp,
+    StoredFile,
+    Team,
+)
+
+STATE_URN: Final = "urn:fleep:message:mk_message_state:"
+STORAGE_QUOTA: Final = 10 * 1024**3
+
+# The partial header the real server sends after a message change (fleep-protocol.md §4.1).
+PARTIAL_KEYS: Final = (
+    "mk_rec_type",
+    "conversation_id",
+    "profile_id",
+    "export_files",
+    "export_progress",
+    "has_done_notifications",
+    "has_pinboard",
+    "has_task_archive",
+    "has_taskboard",
+    "passive",
+    "pending",
+    "inbox_message_nr",
+    "inbox_time",
+    "is_automute",
+    "is_list",
+    "is_mark_unread",
+    "join_message_nr",
+    "label_ids",
+    "last_inbox_nr",
+    "last_message_nr",
+    "last_message_time",
+    "mk_alert_level",
+    "read_message_nr",
+    "send_message_nr",
+    "show_message_nr",
+    "snooze_interval",
+    "snooze_time",
+    "teams",
+    "unread_count",
+    "is_muted",
+    "read_inbox_nr",
+)
+
+TINY_KEYS: Final = (
+    "mk_rec_type",
+    "conversation_id",
+    "profile_id",
+    "topic",
+    "members",
+    "label_ids",
+    "last_message_nr",
+    "read_message_nr",
+    "unread_count",
+    "inbox_time",
+    "last_message_time",
+    "mk_alert_level",
+    "can_post",
+    "organisation_id",
+)
+
+
+def conv_full(
+    conv: Conversation,
+    m: Membership,
+    *,
+    base_url: str,
+    labels: dict[str, Label],
+    is_init: bool = True,
+) -> Record:
+    """The full ConvInfo for one member (``mk_init_mode: ic_full``)."""
+    read_inbox_nr = bisect.bisect_right(conv.inbox_nrs, m.read_message_nr)
+    last_nr = (
+        m.left_message_nr
+        if not m.active and m.left_message_nr is not None
+        else conv.last_message_nr
+    )
+    rec: Record = {
+        "mk_rec_type": "conv",
+        "conversation_id": conv.conversation_id,
+        "profile_id": m.account_id,
+        "topic": conv.topic,
+        "topic_message_nr": conv.topic_message_nr,
+        "creator_id": conv.creator_id,
+        "members": conv.members,
+        "leavers": conv.leavers,
+        "admins": list(conv.admins),
+        "guests": [],
+        "default_members": list(conv.default_members),
+        "passive": [],
+        "pending": [],
+        "teams": list(conv.teams),
+        "label_ids": list(m.label_ids),
+        "autojoin_url": f"{base_url}/chat/{conv.autojoin_key}",
+        "cmail": conv.cmail,
+        "begin_message_nr": max(m.join_message_nr, 1),
+        "bw_message_nr": max(m.join_message_nr, 1),
+        "fw_message_nr": last_nr,
+        "join_message_nr": m.join_message_nr,
+        "last_message_nr": last_nr,
+        "read_message_nr": m.read_message_nr,
+        "send_message_nr": m.send_message_nr,
+        "show_message_nr": min(conv.last_visible_nr, last_nr),
+        "inbox_message_nr": conv.inbox_message_nr,
+        "last_inbox_nr": conv.last_inbox_nr,
+        "read_inbox_nr": read_inbox_nr,
+        "unread_count": conv.unread_count(m.account_id, m.read_message_nr),
+        "inbox_time": conv.last_message_time,
+        "last_message_time": conv.last_message_time,
+        "can_post": m.active,
+        "is_init": is_init,
+        "is_full": True,
+        "is_tiny": False,
+        "mk_init_mode": "ic_full",
+        "mk_alert_level": m.mk_alert_level,
+        "mk_conv_type": conv.mk_conv_type,
+        "organisation_id": None,
+        "export_files": [],
+        "export_progress": "1",
+        "has_done_notifications": False,
+        "has_email_subject": False,
+        "has_pinboard": bool(conv.pinned),
+        "has_task_archive": False,
+        "has_taskboard": bool(conv.tasks),
+        "is_automute": False,
+        "is_list": conv.is_list,
+        "is_managed": conv.is_managed,
+        "is_mark_unread": m.is_mark_unread,
+        "is_muted": m.mk_alert_level == "never" or m.snooze_interval != 0,
+        "is_premium": False,
+        "pin_cursor": None,
+        "pin_sync_state": None,
+        "snooze_interval": m.snooze_interval,
+        "snooze_time": m.snooze_time,
+    }
+    if m.label_ids:
+        rec["labels"] = [labels[i].label for i in m.label_ids if i in labels]
+    if m.hide_message_nr is not None:
+        rec["hide_message_nr"] = m.hide_message_nr
+    if m.is_deleted:
+        rec["is_deleted"] = True
+    if conv.is_autojoin:
+        rec["is_autojoin"] = True
+    if conv.is_disclose:
+        rec["is_disclose"] = True
+    if conv.is_url_preview_disabled:
+        rec["is_url_preview_disabled"] = True
+    return rec
+
+
+def conv_partial(full: Record) -> Record:
+    """Only the counters a message change touches (clients must merge, not replace)."""
+    return {key: full[key] for key in PARTIAL_KEYS}
+
+
+def conv_tiny(full: Record) -> Record:
+    """The minimal header used for long conversation lists."""
+    rec = {key: full[key] for key in TINY_KEYS}
+    rec.update(is_tiny=True, is_full=False, mk_init_mode="ic_tiny")
+    return rec
+
+
+def message(conv: Conversation, msg: Message, viewer: str) -> Record:
+    """A MessageInfo as seen by ``viewer``."""
+    rec: Record = {
+        "mk_rec_type": "message",
+        "conversation_id": conv.conversation_id,
+        "message_nr": msg.message_nr,
+        "prev_message_nr": msg.prev_message_nr,
+        "inbox_nr": msg.inbox_nr,
+        "account_id": msg.account_id,
+        "profile_id": viewer,
+        "posted_time": msg.posted_time,
+        "mk_message_type": msg.mk_message_type,
+        "mk_message_state": STATE_URN + msg.state,
+        "message": msg.body,
+        "tags": list(msg.tags),
+        "lock_account_id": None,
+    }
+    optional: dict[str, Any] = {
+        "flow_message_nr": msg.flow_message_nr,
+        "ref_message_nr": msg.ref_message_nr,
+        "edit_account_id": msg.edit_account_id,
+        "edited_time": msg.edited_time,
+        "hook_key": msg.hook_key,
+        "sender_name": msg.sender_name,
+        "subject": msg.subject,
+        "pin_weight": msg.pin_weight,
+        "is_new_sheet": msg.is_new_sheet,
+        "assignee_ids": msg.assignee_ids,
+        "is_url_preview_disabled": msg.is_url_preview_disabled,
+    }
+    rec.update({key: value for key, value in optional.items() if value is not None})
+    return rec
+
+
+def system_body(**fields: Any) -> str:
+    """System message bodies travel as JSON *strings*."""
+    return json.dumps(fields, sort_keys=True)
+
+
+def file(att: Attachment, stored: StoredFile) -> Record:
+    """A FileInfo for one attachment."""
+    rec: Record = {
+        "mk_rec_type": "file",
+        "conversation_id": att.conversation_id,
+        "message_nr": att.message_nr,
+        "account_id": att.account_id,
+        "attachment_id": att.attachment_id,
+        "file_name": att.file_name,
+        "file_size": len(stored.data),
+        "file_type": att.file_type,
+        "file_sha256": stored.file_sha256,
+        "file_url": att.file_url,
+        "width": stored.width,
+        "height": stored.height,
+        "orientation": None,
+        "is_animated": stored.is_animated,
+        "is_deleted": att.is_deleted,
+        "is_hidden": False,
+        "deleter_id": att.deleter_id,
+        "sender_name": att.sender_name,
+        "posted_time": att.posted_time,
+    }
+    if stored.width is not None:
+        base = f"/thumb/{att.url_key}/01/{att.attachment_id}"
+        rec["thumb_url_50"] = f"{base}/thumb50"
+        rec["thumb_url_100"] = f"{base}/thumb100"
+    return rec
+
+
+def avatar_urls(account: AccountState) -> str | None:
+    """The contact ``avatar_urls`` JSON string, or None without an avatar."""
+    if account.avatar_file_id is None:
+        return None
+    base = f"/avatar/{account.account_id}/{account.avatar_file_id}"
+    return json.dumps({"size_50": f"{base}/thumb50.png", "size_100": f"{base}/thumb100.png"})
+
+
+def own_contact(account: AccountState, alias_ids: list[str]) -> Record:
+    """The owner's own ContactInfo (the login ``profiles[0]`` shape)."""
+    autogen = (account.fleep_address or account.email.split("@", 1)[0]).lower()
+    rec: Record = {
+        "mk_rec_type": "contact",
+        "account_id": account.account_id,
+        "email": account.email,
+        "display_name": account.display_name,
+        "fleep_address": account.fleep_address,
+        "fleep_autogen": autogen,
+        "mk_account_status": account.mk_account_status,
+        "client_flags": list(account.client_flags),
+        "connected_email": "",
+        "dialog_id": None,
+        "export_files": [],
+        "export_progress": account.export_progress,
+        "has_password": account.password is not None,
+        "is_automute_enabled": account.is_automute_enabled,
+        "is_hidden_for_add": True,
+        "is_premium": False,
+        "mk_email_interval": account.mk_email_interval,
+        "organisation_id": None,
+        "sleep_interval": 1,
+        "storage_quota_bytes": STORAGE_QUOTA,
+        "storage_used_bytes": account.storage_used_bytes,
+        "activated_time": account.activated_time,
+        "trial_end_time": account.created_time + 30 * 86400,
+        "is_full_privacy": account.is_full_privacy,
+        "is_newsletter_disabled": account.is_newsletter_disabled,
+    }
+    if account.phone_nr is not None:
+        rec["phone_nr"] = account.phone_nr
+    if account.client_settings is not None:
+        rec["client_settings"] = account.client_settings
+    avatars = avatar_urls(account)
+    if avatars is not None:
+        rec["avatar_urls"] = avatars
+    if alias_ids:
+        rec["alias_account_ids"] = alias_ids
+    return rec
+
+
+def contact(account: AccountState, viewer: AccountState) -> Record:
+    """Another account's ContactInfo as ``viewer`` sees it."""
+    if account.mk_account_status == "new":
+        rec: Record = {
+            "mk_rec_type": "contact",
+            "account_id": account.account_id,
+            "display_name": account.email,
+            "email": account.email,
+            "is_hidden_for_add": True,
+            "mk_account_status": "new",
+            "organisation_id": None,
+        }
+    else:
+        rec = {
+            "mk_rec_type": "contact",
+            "account_id": account.account_id,
+            "display_name": account.display_name,
+            "email": account.email,
+            "fleep_address": account.fleep_address,
+            "dialog_id": None,
+            "activity_time": account.activity_time,
+            "is_hidden_for_add": account.account_id in viewer.hidden_contacts,
+            "mk_account_status": account.mk_account_status,
+            "organisation_id": None,
+            "sort_rank": 1,
+        }
+        avatars = avatar_urls(account)
+        if avatars is not None:
+            rec["avatar_urls"] = avatars
+    name, phone = viewer.contact_notes.get(account.account_id, (None, None))
+    if name is not None:
+        rec["contact_name"] = name
+    if phone is not None:
+        rec["phone_nr"] = phone
+    return rec
+
+
+def label(lab: Label) -> Record:
+    """A LabelInfo."""
+    return {
+        "mk_rec_type": "label",
+        "label_id": lab.label_id,
+        "label": lab.label,
+        "index": lab.index,
+        "mk_label_type": lab.mk_label_type,
+        "mk_label_subtype": lab.mk_label_subtype,
+        "mk_label_status": lab.mk_label_status,
+        "is_on_left_pane": lab.is_on_left_pane,
+        "is_in_muted": lab.is_in_muted,
+        "is_in_recent": lab.is_in_recent,
+        "sync_cursor": "{}",
+        "sync_inbox_time": 0,
+    }
+
+
+def team(t: Team, *, base_url: str) -> Record:
+    """A TeamInfo."""
+    return {
+        "mk_rec_type": "team",
+        "team_id": t.team_id,
+        "team_name": t.team_name,
+        "members": list(t.members),
+        "admins": list(t.admins),
+        "autojoin_url": f"{base_url}/team/{t.autojoin_key}",
+        "is_autojoin": t.is_autojoin,
+        "is_deleted": t.is_deleted,
+        "is_managed": t.is_managed,
+        "is_org_wide": False,
+        "is_tiny": False,
+        "mk_sync_mode": "tsm_full",
+        "organisation_id": None,
+        "pending": [],
+        "team_version_nr": t.team_version_nr,
+    }
+
+
+def hook(h: Hook, viewer: str, *, base_url: str) -> Record:
+    """A HookInfo; ``hook_url`` only for the hook's owner."""
+    avatars = {
+        "size_50": f"/avatar/hook/{h.hook_id}/thumb50.png",
+        "size_100": f"/avatar/hook/{h.hook_id}/thumb100.png",
+    }
+    rec: Record = {
+        "mk_rec_type": "hook",
+        "conversation_id": h.conversation_id,
+        "account_id": h.account_id,
+        "hook_id": h.hook_id,
+        "hook_key": h.hook_key,
+        "hook_name": h.hook_name,
+        "is_active": h.is_active,
+        "mk_hook_type": h.mk_hook_type,
+        "avatar_urls": json.dumps(avatars, separators=(",", ":")),
+    }
+    if viewer == h.account_id:
+        rec["hook_url"] = f"{base_url}/hook/{h.url_id}"
+        rec["outgoing_url"] = h.outgoing_url
+        rec["outgoing_disabled"] = h.outgoing_disabled
+        rec["outgoing_disable_reason"] = None
+    return rec
+
+
+def activity(
+    conversation_id: str,
+    account_id: str,
+    activity_time: int,
+    **fields: Any,
+) -> Record:
+    """An ActivityInfo (writing status / read horizon of another member)."""
+    rec: Record = {
+        "mk_rec_type": "activity",
+        "conversation_id": conversation_id,
+        "account_id": account_id,
+    }
+    rec.update({key: value for key, value in fields.items() if value is not None})
+    rec["activity_time"] = activity_time
+    return rec
+
+
+def smtp(s: Smtp) -> Record:
+    """An SMTPInfo (the password is never echoed)."""
+    return {
+        "mk_rec_type": "smtp",
+        "smtp_id": s.smtp_id,
+        "smtp_address": s.smtp_address,
+        "smtp_username": s.smtp_username,
+        "smtp_host": s.smtp_host,
+        "smtp_port": s.smtp_port,
+        "smtp_connection": s.smtp_connection,
+        "mk_smtp_status": s.mk_smtp_status,
+        "smtp_status_description": "",
+    }

@@ -1,0 +1,1208 @@
+"""FakeFleep's world: the state plus every operation that changes it.
+
+Handlers parse and check parameters, then call one of these operations. Each operation mutates
+state and appends snapshot records to the event logs of every affected account, so the poll
+side never needs to know which endpoint caused a change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import struct
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import attrs
+
+from fleep_async.testing import _records as rec
+from fleep_async.testing._errors import (
+    ApiError,
+    business,
+    conversation_not_found,
+    message_not_found,
+)
+from fleep_async.testing._ids import IdSource
+from fleep_async.testing._render import FileRef, render, xml_to_plain
+from fleep_async.testing._state import (
+    AccountState,
+    Attachment,
+    Conversation,
+    Hook,
+    Label,
+    Membership,
+    Message,
+    Pending,
+    Record,
+    Session,
+    Signal,
+    StoredFile,
+    Team,
+    Upload,
+)
+
+log = logging.getLogger("fleep_async.testing")
+
+_EMAIL: Final = re.compile(r"[^\s,;<>\"']+@[^\s,;<>\"']+\.[^\s,;<>\"']+")
+_ADDRESS_CHARS: Final = re.compile(r"[^a-z0-9.]+")
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """A FakeFleep account as tests see it (a value: read the live state through the fake)."""
+
+    account_id: str
+    email: str
+    password: str | None = attrs.field(repr=False)
+    display_name: str
+    fleep_address: str | None
+
+
+@attrs.frozen(kw_only=True)
+class OutboxMail:
+    """An email FakeFleep "sent": read it in tests and complete the flow with its id.
+
+    ``kind`` is one of ``register``, ``register_code``, ``reset_password``, ``alias_confirm``,
+    ``invite``.
+    """
+
+    to: str
+    kind: str
+    notification_id: str = attrs.field(repr=False)
+    registration_code: str | None = attrs.field(repr=False, default=None)
+    subject: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class WorldConfig:
+    """Knobs that shape FakeFleep's answers."""
+
+    base_url: str
+    hold_seconds: float
+    sync_batch_size: int
+    sync_messages: int
+    poll_batch_size: int
+    static_version: str
+
+
+class World:
+    """All of FakeFleep's state and the operations on it."""
+
+    def __init__(
+        self,
+        config: WorldConfig,
+        *,
+        seed: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.ids = IdSource(seed)
+        self._clock = clock
+        self.accounts: dict[str, AccountState] = {}
+        self.by_email: dict[str, str] = {}
+        self.by_address: dict[str, str] = {}
+        self.sessions: dict[str, Session] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self.convs_of: dict[str, list[str]] = {}
+        self.teams: dict[str, Team] = {}
+        self.files: dict[str, StoredFile] = {}
+        self.files_by_sha: dict[str, str] = {}
+        self.uploads: dict[str, Upload] = {}
+        self.hooks_by_url: dict[str, Hook] = {}
+        self.attachments: dict[str, Attachment] = {}
+        self.pending: dict[str, Pending] = {}
+        self.outbox: list[OutboxMail] = []
+        self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
+        self.external_files: dict[str, bytes] = {}
+        self.reset_times: dict[str, list[float]] = {}
+        # Fired on every change anywhere (log appends, parked-poll count): fake.wait_for.
+        self.changed = Signal()
+        self.parked_polls = 0
+        # While closing, polls do not park; a bump of release_generation answers every poll
+        # parked before it, even if closing is already over when the poll gets to run.
+        self.closing = False
+        self.release_generation = 0
+
+    # ------------------------------------------------------------------ basics
+
+    def now(self) -> int:
+        """Integer unix seconds from the injected clock."""
+        return int(self._clock())
+
+    def notify(self) -> None:
+        """Wake fake.wait_for waiters."""
+        self.changed.fire()
+
+    def emit(self, account_id: str, records: list[Record]) -> None:
+        """Append records to one account's log."""
+        account = self.accounts.get(account_id)
+        if account is not None and records:
+            account.log.append(records)
+            self.notify()
+
+    def emit_each(self, account_ids: Iterable[str], build: Callable[[str], list[Record]]) -> None:
+        """Append per-viewer records to several accounts' logs."""
+        for account_id in dict.fromkeys(account_ids):
+            self.emit(account_id, build(account_id))
+
+    # ------------------------------------------------------------------ accounts
+
+    def _unique_address(self, wanted: str) -> str:
+        base = _ADDRESS_CHARS.sub(".", wanted.lower()).strip(".") or "user"
+        candidate, n = base, 1
+        while candidate in self.by_address:
+            n += 1
+            candidate = f"{base}{n}"
+        return candidate
+
+    def create_account(
+        self,
+        email: str,
+        password: str | None,
+        display_name: str | None = None,
+        *,
+        fleep_address: str | None = None,
+        status: str = "active",
+    ) -> AccountState:
+        """Create (or activate a placeholder for) an account."""
+        key = email.strip().lower()
+        existing_id = self.by_email.get(key)
+        now = self.now()
+        if existing_id is not None:
+            existing = self.accounts[existing_id]
+            if existing.mk_account_status != "new" or status == "new":
+                raise business("account_exists", "An account with this email already exists.")
+            # A placeholder (invited by email) becomes a real account and keeps its id.
+            existing.mk_account_status = status
+            existing.password = password
+            existing.display_name = display_name or existing.display_name
+            existing.fleep_address = self._claim_address(existing_id, fleep_address, key)
+            existing.activated_time = now
+            existing.activity_time = now
+            self.emit(existing_id, [self.own_contact(existing)])
+            self.broadcast_contact(existing)
+            return existing
+        account_id = self.ids.uuid()
+        account = AccountState(
+            account_id=account_id,
+            email=email.strip(),
+            display_name=display_name or email.strip(),
+            password=password,
+            fleep_address=None,
+            created_time=now,
+            mk_account_status=status,
+            activated_time=now if status == "active" else 0,
+            activity_time=now if status == "active" else 0,
+        )
+        self.accounts[account_id] = account
+        self.by_email[key] = account_id
+        self.convs_of[account_id] = []
+        if status != "new":
+            account.fleep_address = self._claim_address(account_id, fleep_address, key)
+        for index, (name, subtype) in enumerate((("starred", "starred"), ("Unread", "unread"))):
+            lab = Label(
+                label_id=self.ids.uuid(),
+                label=name,
+                index=index,
+                mk_label_type="system_label",
+                mk_label_subtype=subtype,
+            )
+            account.labels[lab.label_id] = lab
+        # Every account's log starts with its own contact, so a live horizon is always >= 1
+        # and 0 stays free to mean "resync".
+        account.log.append([self.own_contact(account)])
+        self.notify()
+        return account
+
+    def _claim_address(self, account_id: str, wanted: str | None, email_key: str) -> str:
+        if wanted is not None:
+            address = wanted.strip().lower()
+            if not address or _ADDRESS_CHARS.search(address):
+                raise business("invalid_fleep_address", "Invalid Fleep address.")
+            owner = self.by_address.get(address)
+            if owner is not None and owner != account_id:
+                raise business("fleep_address_taken", "This Fleep address is taken.")
+        else:
+            address = self._unique_address(email_key.split("@", 1)[0])
+        self.by_address[address] = account_id
+        return address
+
+    def public(self, account: AccountState) -> Account:
+        """The public value for an account."""
+        return Account(
+            account_id=account.account_id,
+            email=account.email,
+            password=account.password,
+            display_name=account.display_name,
+            fleep_address=account.fleep_address,
+        )
+
+    def find_account(self, ident: str) -> AccountState | None:
+        """By account id, email (or confirmed alias) or Fleep address."""
+        if ident in self.accounts:
+            return self.accounts[ident]
+        key = ident.strip().lower()
+        account_id = self.by_email.get(key) or self.by_address.get(key)
+        found = self.accounts[account_id] if account_id is not None else None
+        if found is None or found.mk_account_status == "new":
+            # A confirmed alias belongs to its owner (its placeholder account stays unused).
+            for acc in self.accounts.values():
+                if any(a.confirmed and a.email.lower() == key for a in acc.aliases):
+                    return acc
+        return found
+
+    def resolve_emails(self, emails: str | None, *, invite: bool = False) -> list[str]:
+        """Parse an email "To:" line into account ids, creating placeholders for strangers."""
+        ids: list[str] = []
+        for part in re.split(r"[,;\n]", emails or ""):
+            part = part.strip()
+            if not part:
+                continue
+            match = _EMAIL.search(part)
+            target = match.group(0) if match else part.split()[0]
+            account = self.find_account(target)
+            if account is None:
+                if match is None:
+                    raise business("unknown_account", "Unknown Fleep address.")
+                account = self.create_account(target, None, status="new")
+                if invite:
+                    self.new_pending(
+                        "register",
+                        target,
+                        mail_kind="invite",
+                        account_id=account.account_id,
+                        subject="You are invited to Fleep",
+                    )
+            ids.append(account.account_id)
+        return list(dict.fromkeys(ids))
+
+    def resolve_account_ids(self, account_ids: Iterable[str]) -> list[str]:
+        """Check account ids exist."""
+        out = []
+        for account_id in account_ids:
+            if account_id not in self.accounts:
+                raise business("unknown_account", "Unknown account.")
+            out.append(account_id)
+        return out
+
+    def alias_ids(self, account: AccountState) -> list[str]:
+        """Confirmed alias account ids."""
+        return [a.alias_account_id for a in account.aliases if a.confirmed]
+
+    def own_contact(self, account: AccountState) -> Record:
+        """The owner's own contact record."""
+        return rec.own_contact(account, self.alias_ids(account))
+
+    def contact_for(self, account: AccountState, viewer: AccountState) -> Record:
+        """Any account's contact record as the viewer sees it."""
+        if account.account_id == viewer.account_id:
+            return self.own_contact(account)
+        return rec.contact(account, viewer)
+
+    def contacts_of(self, account: AccountState) -> list[str]:
+        """Account ids this account has as contacts (conversation/team mates, known ones)."""
+        ids: dict[str, None] = {}
+        for conv_id in self.convs_of.get(account.account_id, []):
+            for member in self.conversations[conv_id].memberships:
+                ids[member] = None
+        for t in self.teams.values():
+            if account.account_id in t.members and not t.is_deleted:
+                ids.update(dict.fromkeys(t.members))
+        ids.update(dict.fromkeys(account.known_contacts))
+        ids.pop(account.account_id, None)
+        return [i for i in ids if i in self.accounts]
+
+    def broadcast_contact(self, account: AccountState) -> None:
+        """Send an account's updated contact record to itself and everyone who knows it."""
+        self.emit(account.account_id, [self.own_contact(account)])
+        watchers = [
+            other
+            for other in self.accounts.values()
+            if other.account_id != account.account_id
+            and account.account_id in self.contacts_of(other)
+        ]
+        for other in watchers:
+            self.emit(other.account_id, [rec.contact(account, other)])
+
+    def send_mail(
+        self,
+        to: str,
+        kind: str,
+        *,
+        subject: str = "",
+        notification_id: str | None = None,
+        registration_code: str | None = None,
+    ) -> OutboxMail:
+        """Write a mail to the fake outbox."""
+        mail = OutboxMail(
+            to=to,
+            kind=kind,
+            notification_id=notification_id or self.ids.secret_uuid(),
+            registration_code=registration_code,
+            subject=subject,
+        )
+        self.outbox.append(mail)
+        log.debug("fake mail %s to %s", kind, to)
+        self.notify()
+        return mail
+
+    def new_pending(
+        self,
+        kind: str,
+        email: str,
+        *,
+        mail_kind: str,
+        account_id: str | None = None,
+        display_name: str | None = None,
+        password: str | None = None,
+        subject: str = "",
+    ) -> Pending:
+        """Start an email-confirmed flow and "send" its mail."""
+        pending = Pending(
+            notification_id=self.ids.secret_uuid(),
+            kind=kind,
+            email=email,
+            account_id=account_id,
+            display_name=display_name,
+            password=password,
+            registration_code=_code(self.ids.secret_uuid()),
+        )
+        self.pending[pending.notification_id] = pending
+        self.send_mail(
+            email,
+            mail_kind,
+            subject=subject,
+            notification_id=pending.notification_id,
+            registration_code=pending.registration_code,
+        )
+        return pending
+
+    # ------------------------------------------------------------------ sessions
+
+    def login(self, account: AccountState, *, remember_me: bool) -> Session:
+        """Open a session."""
+        session = Session(
+            token_id=self.ids.token_id(),
+            ticket=self.ids.ticket(),
+            account_id=account.account_id,
+            created_time=self.now(),
+            remember_me=remember_me,
+        )
+        self.sessions[session.token_id] = session
+        return session
+
+    def expire_sessions(self, account_id: str) -> int:
+        """Kill every session of an account and wake its parked polls (they answer 401)."""
+        count = 0
+        for session in self.sessions.values():
+            if session.account_id == account_id and session.alive:
+                session.alive = False
+                count += 1
+        account = self.accounts.get(account_id)
+        if account is not None:
+            account.log.signal.fire()
+        self.notify()
+        return count
+
+    # ------------------------------------------------------------------ conversations
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        """A conversation by id (430 when unknown)."""
+        conv = self.conversations.get(conversation_id)
+        if conv is None:
+            raise conversation_not_found()
+        return conv
+
+    def membership(self, conv: Conversation, account_id: str) -> Membership:
+        """Any membership, current or past (430 if never a member)."""
+        m = conv.memberships.get(account_id)
+        if m is None:
+            raise conversation_not_found()
+        return m
+
+    def require_member(self, conv: Conversation, account_id: str) -> Membership:
+        """A current membership: 431 for ex-members, 430 for strangers."""
+        m = self.membership(conv, account_id)
+        if not m.active:
+            raise business("not_member", "You are not a member of this conversation.")
+        return m
+
+    def full_header(self, conv: Conversation, viewer: str, *, is_init: bool = True) -> Record:
+        """Full ConvInfo for a member."""
+        return rec.conv_full(
+            conv,
+            conv.memberships[viewer],
+            base_url=self.config.base_url,
+            labels=self.accounts[viewer].labels,
+            is_init=is_init,
+        )
+
+    def partial_header(self, conv: Conversation, viewer: str) -> Record:
+        """Partial ConvInfo (message counters) for a member."""
+        return rec.conv_partial(self.full_header(conv, viewer))
+
+    def create_conversation(
+        self,
+        creator: AccountState,
+        *,
+        topic: str | None = None,
+        member_ids: Iterable[str] = (),
+        is_autojoin: bool = False,
+        is_disclose: bool = False,
+        is_list: bool = False,
+        is_managed: bool = False,
+        mk_conv_type: str | None = None,
+        team_ids: Iterable[str] = (),
+    ) -> Conversation:
+        """Create a conversation with its ``create`` system message (nr 1)."""
+        now = self.now()
+        conv_id = self.ids.uuid()
+        key = self.ids.short()
+        conv = Conversation(
+            conversation_id=conv_id,
+            creator_id=creator.account_id,
+            created_time=now,
+            topic=topic or "",
+            autojoin_key=key,
+            cmail=f"conv.{key[:10].lower()}@{_mail_host(self.config.base_url)}",
+            is_autojoin=is_autojoin,
+            is_disclose=is_disclose,
+            is_list=is_list,
+            is_managed=is_managed,
+            mk_conv_type=mk_conv_type or "cct_default",
+            admins=[creator.account_id] if is_managed else [],
+        )
+        members = [creator.account_id, *member_ids]
+        for team_id in team_ids:
+            t = self.teams.get(team_id)
+            if t is None or t.is_deleted:
+                raise business("unknown_team", "Unknown team.")
+            conv.teams.append(team_id)
+            t.conversations.append(conv_id)
+            members.extend(t.members)
+        members = list(dict.fromkeys(members))
+        conv.default_members = [m for m in members if m != creator.account_id]
+        self.conversations[conv_id] = conv
+        for account_id in members:
+            conv.memberships[account_id] = Membership(
+                account_id=account_id,
+                join_message_nr=1,
+                read_message_nr=1 if account_id == creator.account_id else 0,
+            )
+            self.convs_of[account_id].append(conv_id)
+        self._append(
+            conv,
+            creator.account_id,
+            "create",
+            rec.system_body(
+                members=conv.default_members,
+                org_name=None,
+                organisation_id=None,
+                topic=topic,
+            ),
+            state="system",
+        )
+        for account_id in members:
+            viewer = self.accounts[account_id]
+            contacts = [rec.contact(self.accounts[o], viewer) for o in members if o != account_id]
+            self.emit(account_id, [*contacts, *self.init_records(conv, account_id)])
+        return conv
+
+    def init_records(self, conv: Conversation, viewer: str, *, messages: int = 0) -> list[Record]:
+        """Full header, hooks, and the member's visible messages (all, or the last N)."""
+        m = conv.memberships[viewer]
+        visible = conv.last_visible(m, messages) if messages else list(conv.visible_messages(m))
+        out: list[Record] = [self.full_header(conv, viewer)]
+        out.extend(rec.hook(h, viewer, base_url=self.config.base_url) for h in conv.hooks.values())
+        for msg in visible:
+            out.append(rec.message(conv, msg, viewer))
+            out.extend(self.file_records(conv, msg))
+        return out
+
+    def file_records(self, conv: Conversation, msg: Message) -> list[Record]:
+        """File records of a message's attachments."""
+        out = []
+        for att_id in msg.attachment_ids:
+            att = conv.attachments[att_id]
+            out.append(rec.file(att, self.files[att.file_id]))
+        return out
+
+    def _append(
+        self,
+        conv: Conversation,
+        author_id: str,
+        mk_message_type: str,
+        body: str,
+        *,
+        text: str = "",
+        state: str = "plain",
+        alerting: bool = False,
+        posted_time: int | None = None,
+        **fields: Any,
+    ) -> Message:
+        nr = conv.next_nr()
+        now = self.now() if posted_time is None else posted_time
+        if alerting:
+            conv.last_inbox_nr += 1
+            inbox_nr = conv.last_inbox_nr
+            conv.inbox_message_nr = nr
+            conv.add_inbox(nr, author_id)
+        else:
+            # Non-alerting messages point back at the previous inbox number (negative).
+            inbox_nr = -conv.last_inbox_nr
+            if conv.inbox_message_nr == 0:
+                conv.inbox_message_nr = nr
+        msg = Message(
+            message_nr=nr,
+            account_id=author_id,
+            mk_message_type=mk_message_type,
+            body=body,
+            text=text,
+            posted_time=now,
+            prev_message_nr=conv.last_visible_nr,
+            inbox_nr=inbox_nr,
+            state=state,
+            **fields,
+        )
+        conv.messages[nr] = msg
+        conv.record_change(nr, nr)
+        conv.track_state(msg)
+        conv.last_visible_nr = nr
+        conv.last_message_time = max(conv.last_message_time, now)
+        return msg
+
+    def system_message(
+        self,
+        conv: Conversation,
+        actor_id: str,
+        mk_message_type: str,
+        audience: Iterable[str] = (),
+        **body: Any,
+    ) -> Message:
+        """Post a system message and send it (plus a header) to members and ``audience``."""
+        msg = self._append(conv, actor_id, mk_message_type, rec.system_body(**body), state="system")
+        self.emit_each(
+            [*conv.members, *audience],
+            lambda viewer: [rec.message(conv, msg, viewer), self.full_header(conv, viewer)],
+        )
+        return msg
+
+    def post(
+        self,
+        conv: Conversation,
+        author_id: str,
+        text: str | None,
+        *,
+        upload_urls: Iterable[str] = (),
+        mk_message_type: str = "text",
+        tags: Iterable[str] = (),
+        subject: str | None = None,
+        hook_key: str | None = None,
+        sender_name: str | None = None,
+        posted_time: int | None = None,
+        is_url_preview_disabled: bool | None = None,
+        file_ids: Iterable[tuple[str, str]] = (),
+        pin_weight: float | None = None,
+        assignee_ids: list[str] | None = None,
+        mark_read: bool = True,
+    ) -> Message:
+        """Post a text message (the message/send code path)."""
+        uploads = [self._upload(url) for url in upload_urls]
+        tag_list = [t for t in dict.fromkeys(tags) if isinstance(t, str)]
+        state = "plain"
+        if "pin" in tag_list:
+            state = "pinned"
+        elif "is_done" in tag_list:
+            state = "done"
+        elif "is_todo" in tag_list:
+            state = "todo"
+        msg = self._append(
+            conv,
+            author_id,
+            mk_message_type,
+            "",
+            text=text or "",
+            state=state,
+            alerting=True,
+            posted_time=posted_time,
+            tags=tag_list,
+            subject=subject,
+            hook_key=hook_key,
+            sender_name=sender_name,
+            is_new_sheet=False if hook_key is not None else None,
+            is_url_preview_disabled=is_url_preview_disabled,
+            pin_weight=pin_weight if state == "pinned" else None,
+            assignee_ids=assignee_ids,
+        )
+        refs = [(u.file_id, u.name, u.file_type) for u in uploads]
+        refs.extend((fid, name, self.files[fid].file_type) for fid, name in file_ids)
+        for file_id, name, file_type in refs:
+            att = self._attach(conv, msg, author_id, file_id, name, file_type, sender_name)
+            msg.attachment_ids.append(att.attachment_id)
+        msg.body = self._render(conv, msg)
+        author = self.accounts.get(author_id)
+        if author is not None:
+            author.activity_time = msg.posted_time
+        m = conv.memberships.get(author_id)
+        if mark_read and m is not None and m.active and hook_key is None:
+            m.read_message_nr = max(m.read_message_nr, msg.message_nr)
+            m.is_mark_unread = False
+        self._flow_changed(conv, msg)
+        return msg
+
+    def _render(self, conv: Conversation, msg: Message) -> str:
+        refs = []
+        for att_id in msg.attachment_ids:
+            att = conv.attachments[att_id]
+            refs.append(FileRef(att.attachment_id, att.file_name, att.is_deleted))
+        return render(msg.text, refs)
+
+    def _attach(
+        self,
+        conv: Conversation,
+        msg: Message,
+        author_id: str,
+        file_id: str,
+        name: str,
+        file_type: str,
+        sender_name: str | None,
+    ) -> Attachment:
+        att = Attachment(
+            attachment_id=self.ids.short(),
+            conversation_id=conv.conversation_id,
+            message_nr=msg.message_nr,
+            account_id=author_id,
+            file_id=file_id,
+            file_name=name,
+            file_type=file_type,
+            posted_time=msg.posted_time,
+            url_key=self.ids.short(),
+            sender_name=sender_name,
+        )
+        conv.attachments[att.attachment_id] = att
+        self.attachments[att.attachment_id] = att
+        return att
+
+    def _upload(self, url: object) -> Upload:
+        upload = self.uploads.get(url) if isinstance(url, str) else None
+        if upload is None:
+            raise business("invalid_attachment", "Unknown upload url in attachments.")
+        return upload
+
+    def _flow_changed(self, conv: Conversation, msg: Message) -> None:
+        """A message was added or changed: every member gets it plus a header."""
+        for viewer in conv.members:
+            m = conv.memberships[viewer]
+            revived = m.is_deleted or (
+                m.hide_message_nr is not None and m.hide_message_nr < conv.last_message_nr
+            )
+            if revived:
+                # A hidden or deleted conversation comes back when someone writes.
+                m.is_deleted = False
+                m.hide_message_nr = None
+            out = [rec.message(conv, msg, viewer), *self.file_records(conv, msg)]
+            if revived:
+                out.append(self.full_header(conv, viewer))
+            else:
+                out.append(self.partial_header(conv, viewer))
+            self.emit(viewer, out)
+
+    def get_message(self, conv: Conversation, message_nr: int) -> Message:
+        """A message by nr (430 ``not_found`` when unknown)."""
+        msg = conv.messages.get(message_nr)
+        if msg is None:
+            raise message_not_found()
+        return msg
+
+    def edit(
+        self,
+        conv: Conversation,
+        actor_id: str,
+        message_nr: int,
+        *,
+        text: str | None = None,
+        upload_urls: list[str] | None = None,
+        subject: str | None = None,
+    ) -> Message:
+        """Edit a message: only its author may, and it takes a new flow number."""
+        msg = self.get_message(conv, message_nr)
+        if msg.state == "system":
+            raise business("invalid_edit", "System messages cannot be edited.")
+        if msg.is_deleted:
+            raise business("invalid_edit", "Deleted messages cannot be edited.")
+        if msg.account_id != actor_id:
+            raise business("invalid_edit", "You can only edit your own messages.")
+        uploads = [self._upload(url) for url in upload_urls or []]
+        if text is not None:
+            msg.text = text
+        if subject is not None:
+            msg.subject = subject
+        if upload_urls is not None:
+            for att_id in msg.attachment_ids:
+                self._delete_attachment(conv, att_id, actor_id)
+            for u in uploads:
+                att = self._attach(conv, msg, actor_id, u.file_id, u.name, u.file_type, None)
+                msg.attachment_ids.append(att.attachment_id)
+        self._revise(conv, msg, actor_id)
+        return msg
+
+    def _revise(self, conv: Conversation, msg: Message, actor_id: str) -> None:
+        msg.flow_message_nr = conv.next_nr()
+        conv.record_change(msg.flow_message_nr, msg.message_nr)
+        conv.track_state(msg)
+        msg.edit_account_id = actor_id
+        msg.edited_time = self.now()
+        if not msg.is_deleted:
+            msg.body = self._render(conv, msg)
+        self._flow_changed(conv, msg)
+
+    def _delete_attachment(self, conv: Conversation, attachment_id: str, actor_id: str) -> None:
+        att = conv.attachments[attachment_id]
+        if not att.is_deleted:
+            att.is_deleted = True
+            att.deleter_id = actor_id
+
+    def delete(
+        self,
+        conv: Conversation,
+        actor_id: str,
+        message_nr: int,
+        *,
+        attachment_id: str | None = None,
+    ) -> Message:
+        """Delete a message (any member may), or only one of its attachments."""
+        msg = self.get_message(conv, message_nr)
+        if msg.state == "system":
+            raise business("invalid_delete", "System messages cannot be deleted.")
+        if msg.is_deleted:
+            raise business("invalid_delete", "Message is already deleted.")
+        if attachment_id is not None:
+            if attachment_id not in msg.attachment_ids:
+                raise business("invalid_delete", "Unknown attachment.")
+            self._delete_attachment(conv, attachment_id, actor_id)
+            self._revise(conv, msg, actor_id)
+            return msg
+        for att_id in msg.attachment_ids:
+            self._delete_attachment(conv, att_id, actor_id)
+        msg.state = "deleted"
+        msg.body = ""
+        if msg.inbox_nr > 0:
+            conv.drop_inbox(msg.message_nr, msg.account_id)
+        self._revise(conv, msg, actor_id)
+        return msg
+
+    def set_tags(
+        self,
+        conv: Conversation,
+        actor_id: str,
+        message_nr: int,
+        tags: list[str],
+        *,
+        pin_weight: float | None = None,
+        assignee_ids: list[str] | None = None,
+    ) -> Message:
+        """Pin / unpin / task state changes through message/store ``tags``."""
+        msg = self.get_message(conv, message_nr)
+        if msg.state == "system" or msg.is_deleted:
+            raise business("invalid_edit", "This message cannot be changed.")
+        wanted = list(dict.fromkeys(tags))
+        if "pin" in wanted:
+            msg.state = "pinned"
+            msg.pin_weight = pin_weight if pin_weight is not None else msg.pin_weight or 1.0
+            msg.ref_message_nr = msg.message_nr
+        elif msg.state == "pinned":
+            msg.state = "unpinned"
+            msg.ref_message_nr = msg.message_nr
+            wanted = [*[t for t in wanted if t != "unpin"], "unpin"]
+        elif "is_done" in wanted:
+            msg.state = "done"
+        elif "is_todo" in wanted:
+            msg.state = "todo"
+        msg.tags = wanted
+        if assignee_ids is not None:
+            msg.assignee_ids = assignee_ids
+        self._revise(conv, msg, actor_id)
+        return msg
+
+    def mark_read(self, conv: Conversation, account_id: str, read_nr: int, *, back: bool) -> None:
+        """Move a member's read horizon (forward only unless ``back``)."""
+        m = conv.memberships[account_id]
+        target = max(0, min(read_nr, conv.last_message_nr))
+        if back:
+            m.read_message_nr = target
+            m.is_mark_unread = True
+        elif target > m.read_message_nr:
+            m.read_message_nr = target
+            m.is_mark_unread = False
+        self.emit(account_id, [self.partial_header(conv, account_id)])
+        self.activity(conv, account_id, read_message_nr=m.read_message_nr)
+
+    def activity(self, conv: Conversation, account_id: str, **fields: Any) -> Record:
+        """Tell the other members about a member's activity (unless full privacy)."""
+        account = self.accounts[account_id]
+        m = conv.memberships[account_id]
+        record = rec.activity(
+            conv.conversation_id,
+            account_id,
+            self.now(),
+            join_message_nr=m.join_message_nr,
+            **fields,
+        )
+        if not account.is_full_privacy:
+            others = [o for o in conv.members if o != account_id]
+            self.emit_each(others, lambda _viewer: [dict(record)])
+        return record
+
+    # ------------------------------------------------------------------ membership changes
+
+    def add_members(
+        self,
+        conv: Conversation,
+        actor_id: str,
+        account_ids: Iterable[str],
+        *,
+        disclose_from: int | None = None,
+        mk_message_type: str = "add",
+    ) -> list[str]:
+        """Add (or re-add) members; ``disclose_from`` lets them see history from that nr."""
+        newcomers = []
+        for account_id in account_ids:
+            m = conv.memberships.get(account_id)
+            if m is not None and m.active:
+                if disclose_from is not None and disclose_from < m.join_message_nr:
+                    m.join_message_nr = max(disclose_from, 1)
+                    newcomers.append(account_id)
+                continue
+            newcomers.append(account_id)
+        if not newcomers:
+            return []
+        msg = self._append(
+            conv,
+            actor_id,
+            mk_message_type,
+            rec.system_body(members=newcomers),
+            state="system",
+        )
+        for account_id in newcomers:
+            m = conv.memberships.get(account_id)
+            join = msg.message_nr if disclose_from is None else max(disclose_from, 1)
+            if m is None:
+                conv.memberships[account_id] = Membership(
+                    account_id=account_id,
+                    join_message_nr=join,
+                    read_message_nr=join - 1,
+                )
+                self.convs_of[account_id].append(conv.conversation_id)
+            elif not m.active:
+                m.active = True
+                m.left_message_nr = None
+                m.is_deleted = False
+                m.join_message_nr = min(m.join_message_nr, join)
+        members = conv.members
+        for viewer in members:
+            viewer_acc = self.accounts[viewer]
+            if viewer in newcomers:
+                contacts = [
+                    rec.contact(self.accounts[o], viewer_acc) for o in members if o != viewer
+                ]
+                self.emit(viewer, [*contacts, *self.init_records(conv, viewer)])
+            else:
+                contacts = [rec.contact(self.accounts[n], viewer_acc) for n in newcomers]
+                self.emit(
+                    viewer,
+                    [*contacts, rec.message(conv, msg, viewer), self.full_header(conv, viewer)],
+                )
+        return newcomers
+
+    def remove_members(
+        self,
+        conv: Conversation,
+        actor_id: str,
+        account_ids: Iterable[str],
+        *,
+        mk_message_type: str = "kick",
+    ) -> list[str]:
+        """Remove members (``kick``) or let the actor leave (``leave``)."""
+        leaving = [a for a in account_ids if a in conv.memberships and conv.memberships[a].active]
+        if not leaving:
+            return []
+        audience = conv.members
+        if mk_message_type == "leave":
+            msg = self._append(
+                conv, actor_id, "leave", rec.system_body(members=leaving), state="system"
+            )
+        else:
+            msg = self._append(
+                conv, actor_id, "kick", rec.system_body(members=leaving), state="system"
+            )
+        for account_id in leaving:
+            m = conv.memberships[account_id]
+            m.active = False
+            m.left_message_nr = msg.message_nr
+        self.emit_each(
+            audience,
+            lambda viewer: [rec.message(conv, msg, viewer), self.full_header(conv, viewer)],
+        )
+        return leaving
+
+    def set_topic(self, conv: Conversation, actor_id: str, topic: str) -> Message:
+        """Change the topic (a ``topic`` system message)."""
+        conv.topic = topic
+        msg = self._append(conv, actor_id, "topic", rec.system_body(topic=topic), state="system")
+        conv.topic_message_nr = msg.message_nr
+        self.emit_each(
+            conv.members,
+            lambda viewer: [rec.message(conv, msg, viewer), self.full_header(conv, viewer)],
+        )
+        return msg
+
+    def header_changed(self, conv: Conversation, account_ids: Iterable[str]) -> None:
+        """Send fresh full headers to some members (per-member settings changed)."""
+        self.emit_each(account_ids, lambda viewer: [self.full_header(conv, viewer)])
+
+    # ------------------------------------------------------------------ hooks
+
+    def create_hook(
+        self,
+        conv: Conversation,
+        actor_id: str,
+        *,
+        hook_name: str | None,
+        mk_hook_type: str,
+        outgoing_url: str | None,
+    ) -> Hook:
+        """Create a webhook and announce it with a ``hook`` system message."""
+        actor = self.accounts[actor_id]
+        h = Hook(
+            hook_id=self.ids.uuid(),
+            hook_key=self.ids.short(),
+            url_id=self.ids.secret_short(),
+            conversation_id=conv.conversation_id,
+            account_id=actor_id,
+            hook_name=hook_name or actor.display_name,
+            mk_hook_type=mk_hook_type,
+            outgoing_url=outgoing_url or "",
+        )
+        conv.hooks[h.hook_key] = h
+        self.hooks_by_url[h.url_id] = h
+        msg = self._append(
+            conv,
+            actor_id,
+            "hook",
+            rec.system_body(hook_key=h.hook_key, hook_name=h.hook_name),
+            state="system",
+        )
+        self.emit_each(
+            conv.members,
+            lambda viewer: [
+                rec.hook(h, viewer, base_url=self.config.base_url),
+                rec.message(conv, msg, viewer),
+                self.partial_header(conv, viewer),
+            ],
+        )
+        return h
+
+    def drop_hook(self, conv: Conversation, actor_id: str, hook_key: str) -> Hook:
+        """Deactivate a hook (posting to it then answers 404)."""
+        h = conv.hooks.get(hook_key)
+        if h is None or not h.is_active:
+            raise business("invalid_hook", "Unknown hook.")
+        h.is_active = False
+        self.hooks_by_url.pop(h.url_id, None)
+        msg = self._append(
+            conv,
+            actor_id,
+            "unhook",
+            rec.system_body(hook_key=h.hook_key, hook_name=h.hook_name),
+            state="system",
+        )
+        self.emit_each(
+            conv.members,
+            lambda viewer: [
+                rec.hook(h, viewer, base_url=self.config.base_url),
+                rec.message(conv, msg, viewer),
+                self.partial_header(conv, viewer),
+            ],
+        )
+        return h
+
+    # ------------------------------------------------------------------ files
+
+    def store_file(
+        self,
+        account: AccountState,
+        name: str,
+        data: bytes,
+        content_type: str | None,
+    ) -> Upload:
+        """Store uploaded bytes (deduplicated by sha256) and issue a fresh upload_url."""
+        sha = hashlib.sha256(data).hexdigest()
+        file_id = self.files_by_sha.get(sha)
+        if file_id is None:
+            file_type = _file_type(name, content_type, data)
+            width, height, animated = _image_size(data)
+            file_id = self.ids.uuid()
+            self.files[file_id] = StoredFile(
+                file_id=file_id,
+                data=data,
+                file_sha256=sha,
+                file_type=file_type,
+                width=width,
+                height=height,
+                is_animated=animated,
+            )
+            self.files_by_sha[sha] = file_id
+        stored = self.files[file_id]
+        account.storage_used_bytes += len(data)
+        upload = Upload(
+            upload_url=f"{self.config.base_url}/upload/{self.ids.short()}/{name}",
+            file_id=file_id,
+            name=name,
+            file_type=stored.file_type,
+            account_id=account.account_id,
+        )
+        self.uploads[upload.upload_url] = upload
+        return upload
+
+    def upload_info(self, upload: Upload) -> Record:
+        """One entry of the file/upload ``files`` list."""
+        stored = self.files[upload.file_id]
+        info: Record = {
+            "file_id": upload.file_id,
+            "upload_url": upload.upload_url,
+            "name": upload.name,
+            "size": len(stored.data),
+            "file_type": stored.file_type,
+            "file_sha256": stored.file_sha256,
+        }
+        if stored.width is not None:
+            info.update(width=stored.width, height=stored.height, is_animated=stored.is_animated)
+        return info
+
+    # ------------------------------------------------------------------ teams
+
+    def team_audience(self, t: Team) -> list[str]:
+        """Who hears about a team."""
+        return list(dict.fromkeys([t.creator_id, *t.members]))
+
+    def emit_team(self, t: Team, extra: Iterable[str] = ()) -> Record:
+        """Send a team record to its members (and ``extra``)."""
+        record = rec.team(t, base_url=self.config.base_url)
+        self.emit_each([*self.team_audience(t), *extra], lambda _viewer: [dict(record)])
+        return record
+
+    def add_team_to_conversation(self, conv: Conversation, actor_id: str, t: Team) -> None:
+        """Link a team to a conversation; its members join."""
+        if t.team_id in conv.teams:
+            return
+        conv.teams.append(t.team_id)
+        t.conversations.append(conv.conversation_id)
+        self.system_message(conv, actor_id, "add_team", teams=[t.team_id])
+        self.add_members(conv, actor_id, t.members)
+
+    def remove_team_from_conversation(self, conv: Conversation, actor_id: str, t: Team) -> None:
+        """Unlink a team from a conversation (its members stay)."""
+        if t.team_id not in conv.teams:
+            return
+        conv.teams.remove(t.team_id)
+        t.conversations = [c for c in t.conversations if c != conv.conversation_id]
+        self.system_message(conv, actor_id, "kick_team", teams=[t.team_id])
+
+    # ------------------------------------------------------------------ idempotency
+
+    def request_record(
+        self, client_req_id: str, conversation_id: str | None, result_message_nr: int | None
+    ) -> Record:
+        """A RequestInfo confirming a processed ``client_req_id``."""
+        record: Record = {"mk_rec_type": "request", "client_req_id": client_req_id}
+        if conversation_id is not None:
+            record["conversation_id"] = conversation_id
+        if result_message_nr is not None:
+            record["result_message_nr"] = result_message_nr
+        return record
+
+    def check_can_send(self, conv: Conversation, account_id: str) -> Membership:
+        """Posting rights: 431 for ex-members, 430 for strangers."""
+        return self.require_member(conv, account_id)
+
+    def message_text(self, msg: Message) -> str:
+        """Plain text of a message (for search and listen)."""
+        return msg.text if msg.mk_message_type == "text" else xml_to_plain(msg.body)
+
+
+def _code(secret: str) -> str:
+    """A 6-digit registration code derived from a secret uuid."""
+    return f"{int(secret.replace('-', ''), 16) % 1_000_000:06d}"
+
+
+def _mail_host(base_url: str) -> str:
+    host = base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    return host or "fleep.test"
+
+
+_IMAGE_EXT: Final = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+}
+
+
+def _file_type(name: str, content_type: str | None, data: bytes) -> str:
+    """Keep the given type, except that images are recognised by content or extension."""
+    given = (content_type or "").split(";", 1)[0].strip().lower()
+    if given and given != "application/octet-stream":
+        return given
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if ext in _IMAGE_EXT:
+        return _IMAGE_EXT[ext]
+    if ext == "pdf" or data.startswith(b"%PDF"):
+        return "application/pdf"
+    return given or "application/octet-stream"
+
+
+def _image_size(data: bytes) -> tuple[int | None, int | None, bool | None]:
+    """(width, height, is_animated) for PNG, GIF and JPEG; Nones otherwise."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height, False
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        width, height = struct.unpack("<HH", data[6:10])
+        return width, height, data.count(b"\x21\xf9\x04") > 1
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    return None, None, None
+
+
+def _jpeg_size(data: bytes) -> tuple[int | None, int | None, bool | None]:
+    pos = 2
+    while pos + 9 < len(data):
+        if data[pos] != 0xFF:
+            pos += 1
+            continue
+        marker = data[pos + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return width, height, False
+        pos += 2 + length
+    return None, None, None
+
+
+def raise_if(condition: bool, error: ApiError) -> None:
+    """Raise ``error`` when ``condition`` holds."""
+    if condition:
+        raise error
