@@ -1,8 +1,9 @@
-"""Fleep message markup: the server's XML (``<msg><p>..</p></msg>``) to plain text and back.
+"""Fleep message markup: the server's XML (``<msg><p>..</p></msg>``) to plain text.
 
 :func:`xml_to_text` follows the reference client's algorithm (paragraphs, line breaks, skipped
 ``<file>`` and optionally ``<q>`` contents, ``flp``/``fls`` prefix and suffix attributes).
-:func:`text_to_xml` approximates the server's rendering of typed text; FakeFleep uses it.
+Clients send plain text and the server renders the XML; FakeFleep's renderer
+(``fleep_async.testing._render``) plays the server's part.
 
 The parser is a small hand-written tokenizer over one compiled regular expression, not
 ``xml.sax``/``expat``, because:
@@ -20,10 +21,9 @@ The parser is a small hand-written tokenizer over one compiled regular expressio
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["MAX_DEPTH", "MAX_INPUT_CHARS", "file_keys", "text_to_xml", "xml_to_text"]
+__all__ = ["MAX_DEPTH", "MAX_INPUT_CHARS", "file_keys", "xml_to_text"]
 
 #: Longer inputs are truncated to this many characters before parsing.
 MAX_INPUT_CHARS: Final = 1 << 20
@@ -183,88 +183,3 @@ def file_keys(xml: str, *, include_deleted: bool = False) -> list[str]:
         if key and (include_deleted or attrs.get("is_deleted") != "true"):
             keys.append(key)
     return keys
-
-
-# --- text -> XML ---------------------------------------------------------------------------
-
-# Characters XML 1.0 does not allow; the server cannot store them either.
-_INVALID_XML_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_PARAGRAPH_RE: Final = re.compile(r"\n[ \t]*\n+")
-_INLINE_RE: Final = re.compile(
-    r"(?P<lurl>(?:https?://|www\.)[^\s<>]+?)<<(?P<label>[^<>\n]+?)>>"
-    r"|(?P<url>(?:https?://|www\.)[^\s<>\"]+)"
-    r"|(?<![\w*])\*(?P<b>[^\s*](?:[^*\n]*[^\s*])?)\*(?![\w*])"
-    r"|(?<![\w_])_(?P<i>[^\s_](?:[^_\n]*[^\s_])?)_(?![\w_])"
-)
-_URL_TRAILER: Final = ".,;:!?)]}'\""
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _esc_attr(text: str) -> str:
-    return _esc(text).replace('"', "&quot;")
-
-
-def _href(url: str) -> str:
-    return url if "://" in url else "http://" + url
-
-
-def _inline(line: str) -> str:
-    parts: list[str] = []
-    pos = 0
-    for m in _INLINE_RE.finditer(line):
-        parts.append(_esc(line[pos : m.start()]))
-        pos = m.end()
-        kind = m.lastgroup
-        if kind == "label":
-            url, label = m.group("lurl"), m.group("label")
-            parts.append(
-                f'<a flp="{_esc_attr(url + "<<")}" fls="&gt;&gt;" href="{_esc_attr(_href(url))}">'
-                f"{_esc(label)}</a>"
-            )
-        elif kind == "url":
-            url = m.group("url")
-            trimmed = url.rstrip(_URL_TRAILER)
-            if not trimmed or trimmed in ("http://", "https://", "www."):
-                parts.append(_esc(url))
-                continue
-            parts.append(f'<a href="{_esc_attr(_href(trimmed))}">{_esc(trimmed)}</a>')
-            parts.append(_esc(url[len(trimmed) :]))
-        elif kind == "b":
-            parts.append(f'<b flp="*" fls="*">{_esc(m.group("b"))}</b>')
-        else:
-            parts.append(f'<i flp="_" fls="_">{_esc(m.group("i"))}</i>')
-    parts.append(_esc(line[pos:]))
-    return "".join(parts)
-
-
-def text_to_xml(text: str, attachments: Iterable[tuple[str, str]] = ()) -> str:
-    """Render typed text the way the Fleep server does (an approximation; FakeFleep uses it).
-
-    ``&``, ``<`` and ``>`` are escaped; a blank line starts a new ``<p>``, a single newline is
-    ``<br/>``; bare URLs become links; ``url<<label>>``, ``*bold*`` and ``_italic_`` become
-    elements that keep the typed markup in ``flp``/``fls``. Attachments follow the text as
-    ``<file key="...">name</file>``.
-
-    Args:
-        text: the text a client sent.
-        attachments: ``(attachment_id, file_name)`` pairs.
-
-    Returns:
-        The XML body, e.g. ``<msg><p>hello</p></msg>``; ``<msg><p/></msg>`` when both are empty.
-    """
-    text = _INVALID_XML_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip("\n")
-    body: list[str] = []
-    if text:
-        for paragraph in _PARAGRAPH_RE.split(text):
-            lines = paragraph.split("\n")
-            body.append("<p>" + "<br/>".join(_inline(line) for line in lines) + "</p>")
-    files = [
-        f'<file key="{_esc_attr(key)}">{_esc(_INVALID_XML_RE.sub("", name))}</file>'
-        for key, name in attachments
-    ]
-    if not body and not files:
-        return "<msg><p/></msg>"
-    return "<msg>" + "".join(body) + "".join(files) + "</msg>"

@@ -121,16 +121,3 @@ def _inline(text: str) -> str:
         pos = match.end()
     out.append(escape(text[pos:]))
     return "".join(out)
-
-
-_TAG: Final = re.compile(r"<[^>]+>")
-
-
-def xml_to_plain(xml: str) -> str:
-    """A rough XML -> text used for search and notifications (not the client's converter)."""
-    text = xml.replace("<br/>", "\n").replace("</p><p>", "\n\n")
-    text = re.sub(r"<file[^>]*>[^<]*</file>|<file[^>]*/>", "", text)
-    text = _TAG.sub("", text)
-    return (
-        text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
-    )

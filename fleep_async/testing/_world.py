@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import attrs
 
+from fleep_async.markup import xml_to_text
 from fleep_async.testing import _records as rec
 from fleep_async.testing._errors import (
     ApiError,
@@ -25,7 +26,7 @@ from fleep_async.testing._errors import (
     message_not_found,
 )
 from fleep_async.testing._ids import IdSource
-from fleep_async.testing._render import FileRef, render, xml_to_plain
+from fleep_async.testing._render import FileRef, render
 from fleep_async.testing._state import (
     AccountState,
     Attachment,
@@ -1129,7 +1130,7 @@ class World:
 
     def message_text(self, msg: Message) -> str:
         """Plain text of a message (for search and listen)."""
-        return msg.text if msg.mk_message_type == "text" else xml_to_plain(msg.body)
+        return msg.text if msg.mk_message_type == "text" else xml_to_text(msg.body).strip()
 
 
 def _code(secret: str) -> str:

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleep_async.markup import MAX_DEPTH, MAX_INPUT_CHARS, file_keys, text_to_xml, xml_to_text
+from fleep_async.markup import MAX_DEPTH, MAX_INPUT_CHARS, file_keys, xml_to_text
+from fleep_async.testing._render import FileRef, render
+
+
+def text_to_xml(text: str, attachments: list[tuple[str, str]] | tuple[()] = ()) -> str:
+    """The server's rendering, as FakeFleep plays it."""
+    return render(text, [FileRef(key, name) for key, name in attachments])
+
 
 # --- the reference algorithm's doctests, verbatim --------------------------------------------
 
@@ -292,7 +299,10 @@ _TYPED = st.lists(
 
 
 def _normalised(text: str) -> str:
-    # Blank lines (with any spaces on them) separate paragraphs; their exact form is lost.
+    # Blank lines (with any spaces on them) separate paragraphs; their exact form is lost, and
+    # a body of only white space renders as an empty message.
+    if not text.strip():
+        return ""
     return re.sub(r"\n[ \t]*\n+", "\n\n", text.strip("\n"))
 
 
