@@ -14,12 +14,22 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+import anyio
+import anyio.abc
 import httpx
 
 from fleep_async._retry import RetryPolicy, Sleep
 from fleep_async._session import Credentials, Session, SessionState, StateCallback
 from fleep_async._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, UploadFile
 from fleep_async.errors import UsageError
+from fleep_async.events import (
+    Backlog,
+    EngineHealth,
+    EventEngine,
+    EventStream,
+    HorizonStore,
+    Router,
+)
 from fleep_async.models.results import ConversationSyncResult
 from fleep_async.services import (
     AccountService,
@@ -136,8 +146,9 @@ class FleepClient:
         self.search: SearchService = hub.search
         self.team: TeamService = hub.team
 
-        # --- event engine attaches here (lead) ---------------------------------------------
-        # self.router = Router(); plus run(), events(), stop() below.
+        # The event engine: handlers register on this router; run() builds an engine over it.
+        self.router = Router(name="client")
+        self._engine: EventEngine[FleepClient] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -183,7 +194,10 @@ class FleepClient:
         if self._closed:
             return
         self._closed = True
-        # --- event engine: stop the poller here before the transport goes (lead) -----------
+        # Stop the poller before the transport goes. Not shutdown(): aclose() may be called from
+        # inside a handler, and waiting there for the handlers to drain would deadlock.
+        if self._engine is not None:
+            self._engine.stop(0)
         await self._transport.aclose()
 
     async def logout(self) -> None:
@@ -296,4 +310,70 @@ class FleepClient:
         if self._closed:
             raise UsageError("the client is closed")
 
-    # --- event engine attaches here (lead): run(), events(), stop() ------------------------
+    # -- event engine ---------------------------------------------------------------------
+
+    async def run(
+        self,
+        *,
+        store: HorizonStore | None = None,
+        backlog: Backlog = "resume",
+        dedup: bool = False,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+        **options: Any,
+    ) -> None:
+        """Long-poll for events and dispatch them to the handlers on :attr:`router`.
+
+        Runs until :meth:`stop` is called or the task is cancelled; either way the checkpoint
+        is written before it returns. With ``task_group.start(client.run)`` it returns once the
+        starting horizon is known, so nothing after that point is missed.
+
+        Args:
+            store: where the horizon (and dedup state) is checkpointed (``FileStore``,
+                ``SQLiteStore``); in memory if ``None``.
+            backlog: ``"resume"`` from the stored horizon (a new store starts at the current
+                horizon), ``"skip"`` history, or ``"full"`` initial sync from 0.
+            dedup: handle each record revision at most once, across restarts.
+            task_status: for ``task_group.start``.
+            **options: further :class:`~fleep_async.events.EventEngine` options
+                (``max_concurrency``, ``queue_size``, ``handler_timeout``, ``on_dead_letter``...).
+
+        Raises:
+            AuthenticationError: the session died and logging in again failed.
+            UsageError: ``run`` is already running, or bad options.
+        """
+        self._check_open()
+        if self._engine is not None:
+            raise UsageError("the client's event engine is already running")
+        engine = EventEngine(
+            self, self.router, store=store, backlog=backlog, dedup=dedup, **options
+        )
+        self._engine = engine
+        try:
+            await engine.run(task_status=task_status)
+        finally:
+            self._engine = None
+
+    def stop(self, deadline: float | None = None) -> None:
+        """Ask :meth:`run` to stop: finish the handlers in flight (up to ``deadline`` seconds),
+        then cancel the rest and write the checkpoint. Safe from any task; a no-op if idle."""
+        if self._engine is not None:
+            self._engine.stop(deadline)
+
+    def events(self, *, kinds: Sequence[str] | None = None, **options: Any) -> EventStream:
+        """Iterate over records instead of registering handlers.
+
+        ::
+
+            async with client.events(kinds=["message"], store=FileStore("bot.json")) as stream:
+                async for record in stream:
+                    ...
+
+        A record counts as handled when the loop asks for the next one. ``options`` are
+        :class:`~fleep_async.events.EventEngine` options (``store``, ``backlog``, ``dedup``...).
+        """
+        return EventEngine(self, Router(name="events"), **options).events(kinds=kinds)
+
+    @property
+    def health(self) -> EngineHealth | None:
+        """The running engine's health snapshot (horizon, lag, queue depth, retries), or None."""
+        return None if self._engine is None else self._engine.health

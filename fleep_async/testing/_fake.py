@@ -74,7 +74,7 @@ class FakeFleep:
         *,
         hold_seconds: float = 90.0,
         seed: int = 0,
-        base_url: str = "http://fleep.test",
+        base_url: str = "https://fleep.test",
         sync_batch_size: int = 20,
         sync_messages: int = 5,
         poll_batch_size: int = 500,

@@ -324,7 +324,7 @@ BAD_BODIES: list[dict[str, Any]] = [
         "label_id": 7,
         "keywords": None,
         "tags": "pin",
-        "attachments": ["http://fleep.test/upload/unknown/x"],
+        "attachments": ["https://fleep.test/upload/unknown/x"],
         "wait": "maybe",
         "event_horizon": "soon",
         "poll_flags": 3,

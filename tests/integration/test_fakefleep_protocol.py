@@ -512,7 +512,7 @@ async def test_hooks_accept_json_form_and_multipart_and_404_after_drop(
 ) -> None:
     created = await alice.call(f"conversation/create_hook/{conv}", {"hook_name": "CI"})
     info = created["hook_info"]
-    assert info["hook_url"].startswith("http://fleep.test/hook/")
+    assert info["hook_url"].startswith("https://fleep.test/hook/")
     assert len(info["hook_url"].rsplit("/", 1)[1]) == 22
     path = "/hook/" + info["hook_url"].rsplit("/", 1)[1]
     shown = await bob.call(f"conversation/show_hooks/{conv}")

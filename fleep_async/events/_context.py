@@ -1,0 +1,166 @@
+"""What a handler receives besides the record: the client, the conversation, ``reply``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+import attrs
+
+from fleep_async.errors import UsageError
+from fleep_async.events._dedup import Deduplicator
+
+if TYPE_CHECKING:
+    from fleep_async.events._cache import EventCache
+    from fleep_async.events._router import HandlerObject, Router
+    from fleep_async.models import ContactRecord, ConversationRecord
+
+__all__ = ["Context", "ErrorEvent"]
+
+ClientT = TypeVar("ClientT")
+
+# Replies get a client_req_id derived from the record they answer (see Context.reply): the same
+# reply to the same record revision is the same request, which Fleep executes once.
+_REPLY_NAMESPACE: Final = uuid.UUID("5b0e8a8e-3f7c-4d55-9a37-6f0c1f2f6a11")
+
+
+class Context(Generic[ClientT]):
+    """Per-record context passed to filters, middleware and handlers.
+
+    Attributes:
+        client: the client (or requester) the engine polls with.
+        record: the record being handled.
+        kind: the record's ``mk_rec_type`` (``"message"``, ``"conv"``, ...).
+        conversation_id: the record's conversation, or ``None`` (contacts, ...).
+        own_account_id: the bot's own account id, when known.
+        attempt: 1 for the first delivery to the handlers, 2 for the first retry, ...
+        data: values filters and middleware attach for the handler (``"command"``,
+            ``"match"``, anything a middleware sets).
+        router: the router of the handler that matched (``None`` until one did).
+        handler: the handler that matched (``None`` until one did).
+    """
+
+    __slots__ = (
+        "_cache",
+        "_identity",
+        "_raw",
+        "_replies",
+        "attempt",
+        "client",
+        "conversation_id",
+        "data",
+        "handler",
+        "kind",
+        "own_account_id",
+        "record",
+        "router",
+    )
+
+    def __init__(
+        self,
+        *,
+        client: ClientT,
+        record: Any,
+        kind: str,
+        conversation_id: str | None,
+        own_account_id: str | None,
+        cache: EventCache | None = None,
+        identity: str | None = None,
+        raw: Mapping[str, Any] | None = None,
+        attempt: int = 1,
+    ) -> None:
+        self.client = client
+        self.record = record
+        self.kind = kind
+        self.conversation_id = conversation_id
+        self.own_account_id = own_account_id
+        self.attempt = attempt
+        self.data: dict[str, Any] = {}
+        self.router: Router | None = None
+        self.handler: HandlerObject | None = None
+        self._cache = cache
+        self._identity = identity
+        self._raw = raw
+        self._replies = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"Context(kind={self.kind!r}, conversation_id={self.conversation_id!r}, "
+            f"attempt={self.attempt})"
+        )
+
+    @property
+    def conversation(self) -> ConversationRecord | None:
+        """The cached (merged) header of the record's conversation, or ``None`` if unseen."""
+        if self._cache is None or self.conversation_id is None:
+            return None
+        return self._cache.conversation(self.conversation_id)
+
+    def contact(self, account_id: str) -> ContactRecord | None:
+        """The cached contact of ``account_id``, or ``None`` if unseen."""
+        if self._cache is None:
+            return None
+        return self._cache.contact(account_id)
+
+    @property
+    def is_own(self) -> bool:
+        """Whether the record was written by the bot's own account (the server echoes it)."""
+        author = getattr(self.record, "account_id", None)
+        return author is not None and author == self.own_account_id
+
+    def _next_client_req_id(self) -> str:
+        self._replies += 1
+        if self._identity is None and self._raw is not None:
+            # Computed only when a handler replies: hashing every record would cost for nothing.
+            self._identity = Deduplicator.key(self._raw)[0]
+        if self._identity is None:
+            return str(uuid.uuid4())
+        seed = f"{self.own_account_id}|{self._identity}|{self._replies}"
+        return str(uuid.uuid5(_REPLY_NAMESPACE, seed))
+
+    async def reply(self, text: str, **fields: Any) -> dict[str, Any]:
+        """Post ``text`` to the record's conversation (``message/send``); return the response.
+
+        The ``client_req_id`` is fixed before the first attempt and derived from the record's
+        identity and revision plus the reply's position in this handler: if the handler is
+        retried, or the record is re-delivered after a restart, the same reply is the same
+        request, and Fleep posts it once. Pass ``client_req_id=...`` to choose your own.
+
+        Args:
+            text: plain text (Fleep markup allowed); the server renders it.
+            **fields: other ``message/send`` fields (``attachments``, ...).
+
+        Raises:
+            UsageError: the record has no conversation.
+            FleepError: the send failed (after the client's retries).
+        """
+        if self.conversation_id is None:
+            raise UsageError(f"cannot reply to a {self.kind!r} record: it has no conversation")
+        body: dict[str, Any] = {"message": text, **fields}
+        if "client_req_id" not in body:
+            body["client_req_id"] = self._next_client_req_id()
+        request = getattr(self.client, "request", None)
+        if request is None:
+            raise UsageError("the engine's client has no request() method")
+        result: dict[str, Any] = await request(
+            f"message/send/{self.conversation_id}", body, idempotent=True
+        )
+        return result
+
+
+@attrs.frozen(kw_only=True)
+class ErrorEvent:
+    """What an error handler (``@router.error()``) receives.
+
+    Attributes:
+        record: the record whose handling failed.
+        exception: what the handler (or a middleware) raised.
+        attempt: which attempt failed (1 = the first).
+        will_retry: whether the engine will try the record again (else it is dead-lettered).
+    """
+
+    record: Any
+    exception: Exception
+    attempt: int
+    will_retry: bool

@@ -1,0 +1,177 @@
+"""Deduplication of handled records: the "exactly-once effect" option of the engine.
+
+Fleep's stream is at-least-once from the engine's point of view: after a restart from a stored
+horizon, or a server resync, records already handled come again. The deduplicator remembers which
+records were handled (marked only after the handler finished) and is saved in the same checkpoint
+write as the horizon.
+
+Identity and revision of a record:
+
+- message: ``conversation_id`` + ``message_nr`` + its flow position (``flow_message_nr`` /
+  ``revision_message_nr`` when the record is an edit, else ``message_nr``). An edit takes a new
+  flow position, so it is a new revision and is delivered; a repeat of the same revision is not.
+- every other kind: a digest of the whole record (``mk_rec_type`` included). Records are state
+  snapshots; a repeat of the same snapshot is dropped, a changed one is delivered.
+
+Memory is bounded two ways: an LRU of exact keys (recent records, in any order), and for messages
+a per-conversation floor: when a message key leaves the LRU its flow position becomes the floor
+of its conversation, below which every message counts as handled. Flow positions only grow within
+a conversation, so the floor keeps messages deduplicated long after their keys were evicted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Final
+
+import orjson
+
+from fleep_async.errors import UsageError
+
+__all__ = ["Deduplicator"]
+
+_FORMAT: Final = 1
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _flow_position(raw: Mapping[str, Any]) -> int | None:
+    positions = [
+        pos
+        for pos in (
+            _int(raw.get("message_nr")),
+            _int(raw.get("flow_message_nr")),
+            _int(raw.get("revision_message_nr")),
+        )
+        if pos is not None
+    ]
+    return max(positions) if positions else None
+
+
+class Deduplicator:
+    """Remembers handled records by identity and revision; bounded; serialisable.
+
+    Args:
+        max_keys: how many exact keys to keep (LRU).
+        max_conversations: how many per-conversation message floors to keep (LRU).
+    """
+
+    def __init__(self, *, max_keys: int = 4096, max_conversations: int = 10_000) -> None:
+        if max_keys < 1 or max_conversations < 1:
+            raise UsageError("Deduplicator sizes must be >= 1")
+        self.max_keys = max_keys
+        self.max_conversations = max_conversations
+        self._recent: OrderedDict[str, tuple[str, int] | None] = OrderedDict()
+        self._floors: OrderedDict[str, int] = OrderedDict()
+        self.version = 0
+        """Bumped on every change, so a checkpoint writer knows when there is news."""
+
+    def __len__(self) -> int:
+        return len(self._recent)
+
+    def __repr__(self) -> str:
+        return f"Deduplicator(keys={len(self._recent)}, floors={len(self._floors)})"
+
+    @staticmethod
+    def key(raw: Mapping[str, Any]) -> tuple[str, tuple[str, int] | None]:
+        """Return the dedup key of a raw stream record and, for messages, (conversation, flow).
+
+        The key never contains a secret: hook keys and URLs only ever enter the digest.
+        """
+        if raw.get("mk_rec_type") == "message":
+            conversation_id = raw.get("conversation_id")
+            message_nr = _int(raw.get("message_nr"))
+            position = _flow_position(raw)
+            if isinstance(conversation_id, str) and message_nr is not None and position is not None:
+                return (
+                    f"m:{conversation_id}:{message_nr}:{position}",
+                    (conversation_id, position),
+                )
+        try:
+            blob = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            blob = repr(sorted(raw.items(), key=repr)).encode()
+        return "h:" + hashlib.blake2b(blob, digest_size=16).hexdigest(), None
+
+    def seen(self, key: str, position: tuple[str, int] | None) -> bool:
+        """Whether the record with this key (see :meth:`key`) was already handled."""
+        if key in self._recent:
+            return True
+        if position is not None:
+            floor = self._floors.get(position[0])
+            if floor is not None and position[1] <= floor:
+                return True
+        return False
+
+    def mark(self, key: str, position: tuple[str, int] | None) -> None:
+        """Record that this record was handled (call after the handler finished)."""
+        self.version += 1
+        self._recent[key] = position
+        self._recent.move_to_end(key)
+        if position is not None and position[0] in self._floors:
+            self._floors.move_to_end(position[0])
+        while len(self._recent) > self.max_keys:
+            _, evicted = self._recent.popitem(last=False)
+            if evicted is not None:
+                self._raise_floor(*evicted)
+
+    def _raise_floor(self, conversation_id: str, position: int) -> None:
+        current = self._floors.get(conversation_id)
+        if current is None or position > current:
+            self._floors[conversation_id] = position
+        self._floors.move_to_end(conversation_id)
+        while len(self._floors) > self.max_conversations:
+            self._floors.popitem(last=False)
+
+    def export(self) -> dict[str, Any]:
+        """The state as a JSON-compatible dict (stored inside the checkpoint)."""
+        return {
+            "format": _FORMAT,
+            "recent": [
+                [key, None if pos is None else [pos[0], pos[1]]]
+                for key, pos in self._recent.items()
+            ],
+            "floors": [[conv, floor] for conv, floor in self._floors.items()],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Load a state written by :meth:`export` (a wrong format is ignored: start empty).
+
+        Entries beyond the configured sizes are dropped oldest first, as if evicted.
+        """
+        self._recent.clear()
+        self._floors.clear()
+        if state.get("format") != _FORMAT:
+            return
+        floors = state.get("floors")
+        if isinstance(floors, list):
+            for item in floors:
+                if (
+                    isinstance(item, list)
+                    and len(item) == 2
+                    and isinstance(item[0], str)
+                    and _int(item[1]) is not None
+                ):
+                    self._raise_floor(item[0], item[1])
+        recent = state.get("recent")
+        if isinstance(recent, list):
+            for item in recent:
+                if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                    continue
+                pos = item[1]
+                position: tuple[str, int] | None = None
+                if (
+                    isinstance(pos, list)
+                    and len(pos) == 2
+                    and isinstance(pos[0], str)
+                    and _int(pos[1]) is not None
+                ):
+                    position = (pos[0], pos[1])
+                self.mark(item[0], position)
+        self.version += 1

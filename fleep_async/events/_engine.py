@@ -1,0 +1,750 @@
+"""The event engine: poll, decode, dispatch, checkpoint; with delivery guarantees.
+
+Guarantees:
+
+- **At-least-once.** The horizon is committed only once every record at or below it has been
+  handled or dead-lettered (a low watermark over the batches in flight), and written to the
+  store after that. A crash re-delivers what was not committed; nothing is lost.
+- **Exactly-once effect** with ``dedup=True``: records are marked after their handler finished,
+  and the marks are saved in the same atomic write as the horizon, so a restart skips what was
+  handled. (After ``SIGKILL`` the marks of the last instants before the kill may be lost with the
+  process: those records run again. A cancelled or stopped engine saves everything on exit.)
+- **Order per conversation.** Records of one conversation are handled one after another in
+  stream order; different conversations run concurrently up to ``max_concurrency``. Records
+  without a conversation are ordered per entity (contact) or per kind.
+- **Backpressure.** At most ``queue_size`` records are admitted and not yet finished; when the
+  queue is full the engine stops polling until there is room.
+- **Isolation.** A failing handler never stops the engine: the error goes to ``router.error``
+  handlers and the log, the record is retried ``retry_budget`` times with backoff, then handed to
+  ``on_dead_letter`` and skipped.
+"""
+
+from __future__ import annotations
+
+import random as _random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar, cast
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import attrs
+
+from fleep_async._converter import parse_record
+from fleep_async._retry import RetryPolicy
+from fleep_async.errors import DecodeError, FleepError, UsageError
+from fleep_async.events._cache import EventCache
+from fleep_async.events._context import Context, ErrorEvent
+from fleep_async.events._dedup import Deduplicator
+from fleep_async.events._dispatcher import UNHANDLED, Dispatcher
+from fleep_async.events._items import Item, call_hook, lane_of
+from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
+from fleep_async.events._router import Router
+from fleep_async.events._store import Checkpoint, HorizonStore, MemoryStore
+from fleep_async.events._stream import EventStream
+from fleep_async.events._types import Backlog, Clock, RandomSource, Requester, Sleep, logger
+from fleep_async.events._watermark import Batch, Watermark
+
+__all__ = ["DEFAULT_RETRY_BACKOFF", "EngineHealth", "EventEngine"]
+
+ClientT = TypeVar("ClientT", bound=Requester)
+
+DEFAULT_RETRY_BACKOFF = RetryPolicy(base_delay=0.5, max_delay=30.0)
+"""Backoff between attempts of a failing handler: 0.5 s doubling to 30 s, full jitter."""
+
+_BACKLOGS = ("resume", "skip", "full")
+_LANE_BURST = 32
+
+
+@attrs.frozen(kw_only=True)
+class EngineHealth:
+    """A snapshot of the engine's state, for health checks and metrics.
+
+    Attributes:
+        state: ``idle``, ``starting``, ``syncing``, ``polling``, ``backing_off``, ``draining``
+            or ``stopped``.
+        running: whether ``run()`` (or an ``events()`` stream) is active.
+        last_poll_ok: the clock time of the last successful poll, or ``None``.
+        seconds_since_poll: how long ago that was (the watchdog signal), or ``None``.
+        horizon: the horizon of the next poll.
+        committed_horizon: the horizon whose records are all handled (what a restart resumes
+            from), or ``None``.
+        lag: ``horizon - committed_horizon`` when both are positive (events received and not
+            yet committed), else 0.
+        queue_depth: records admitted and not finished (waiting or being handled).
+        in_flight: handlers running right now.
+        polls: successful polls.
+        retries: failed polls by reason (``transport``, ``timeout``, ``server``,
+            ``rate_limit``, ``decode``, ``stall``).
+        resyncs: times the server asked for a resync (horizon 0).
+        handled: records a handler took and finished.
+        handler_errors: failed handler attempts (each retry counts).
+        dead_lettered: records given up after their retry budget (or undecodable).
+        deduplicated: records skipped as already handled.
+        skipped: records no handler wanted (not decoded).
+        sync_progress: progress of an initial sync (0.0 - 1.0), or ``None``.
+    """
+
+    state: str
+    running: bool
+    last_poll_ok: float | None
+    seconds_since_poll: float | None
+    horizon: int
+    committed_horizon: int | None
+    lag: int
+    queue_depth: int
+    in_flight: int
+    polls: int
+    retries: Mapping[str, int]
+    resyncs: int
+    handled: int
+    handler_errors: int
+    dead_lettered: int
+    deduplicated: int
+    skipped: int
+    sync_progress: float | None
+
+
+class EventEngine(Generic[ClientT]):
+    """Polls the account's event stream and hands every record to the router's handlers.
+
+    Args:
+        requester: the client (anything with ``request(...)`` and ``account_id``).
+        router: the root router (a new empty one if not given; see :attr:`router`).
+        store: where the checkpoint lives (:class:`MemoryStore` if not given).
+        backlog: where to start: ``"resume"`` from the stored horizon (or like ``"skip"`` when
+            the store has none), ``"skip"`` from the current horizon (no history), ``"full"``
+            with an initial sync from 0 (progress to ``on_sync_progress``).
+        dedup: skip records already handled, across restarts (see the module docs).
+        dedup_size: exact keys the deduplicator keeps (plus per-conversation floors).
+        max_concurrency: handlers running at once (across conversations).
+        queue_size: records admitted and not finished before polling pauses.
+        handler_timeout: seconds a handler may run (``None``: no limit); per handler with
+            ``@router.message(timeout=...)``.
+        retry_budget: retries of a failing record before it is dead-lettered.
+        retry_backoff: backoff between those retries.
+        min_poll_interval: least seconds between two polls after an empty answer or an error.
+        poll_backoff: backoff of the poll loop on transient failures.
+        poll_timeout: watchdog over each poll request (above the transport's own timeouts).
+        poll_flags: ``poll_flags`` for the initial sync (``("skip_hidden",)``).
+        shutdown_deadline: default seconds :meth:`stop` lets running handlers finish.
+        cache: the conversation/contact cache (a new one if not given).
+        on_dead_letter: ``(record, exc)``, sync or async: a record given up. ``record`` is the
+            raw dict when it could not be decoded.
+        on_resync: ``()``, sync or async: the server asked for a resync.
+        on_sync_progress: ``(progress)``, sync or async: initial sync progress, 0.0 - 1.0.
+        sleep: awaitable pause for backoff and pacing (injected in tests).
+        random: ``[0, 1)`` source for jitter (injected in tests).
+        clock: monotonic seconds (injected in tests).
+    """
+
+    def __init__(
+        self,
+        requester: ClientT,
+        router: Router | None = None,
+        *,
+        store: HorizonStore | None = None,
+        backlog: Backlog = "resume",
+        dedup: bool = False,
+        dedup_size: int = 4096,
+        max_concurrency: int = 16,
+        queue_size: int = 1000,
+        handler_timeout: float | None = None,
+        retry_budget: int = 2,
+        retry_backoff: RetryPolicy = DEFAULT_RETRY_BACKOFF,
+        min_poll_interval: float = 0.5,
+        poll_backoff: RetryPolicy = DEFAULT_POLL_BACKOFF,
+        poll_timeout: float | None = 300.0,
+        poll_flags: Sequence[str] = (),
+        shutdown_deadline: float = 10.0,
+        cache: EventCache | None = None,
+        on_dead_letter: Callable[[Any, BaseException], Any] | None = None,
+        on_resync: Callable[[], Any] | None = None,
+        on_sync_progress: Callable[[float], Any] | None = None,
+        sleep: Sleep | None = None,
+        random: RandomSource | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if backlog not in _BACKLOGS:
+            raise UsageError(f"backlog must be one of {', '.join(_BACKLOGS)}, got {backlog!r}")
+        if max_concurrency < 1:
+            raise UsageError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
+        if queue_size < 1:
+            raise UsageError(f"queue_size must be >= 1, got {queue_size!r}")
+        if retry_budget < 0:
+            raise UsageError(f"retry_budget must be >= 0, got {retry_budget!r}")
+        if handler_timeout is not None and not handler_timeout > 0:
+            raise UsageError(f"handler_timeout must be > 0 or None, got {handler_timeout!r}")
+        if not min_poll_interval >= 0:
+            raise UsageError(f"min_poll_interval must be >= 0, got {min_poll_interval!r}")
+        if not shutdown_deadline >= 0:
+            raise UsageError(f"shutdown_deadline must be >= 0, got {shutdown_deadline!r}")
+        if router is not None and not isinstance(router, Router):
+            raise UsageError(f"router must be a Router, got {type(router).__name__}")
+        self.requester = requester
+        self.router = router if router is not None else Router(name="root")
+        self.store: HorizonStore = store if store is not None else MemoryStore()
+        self.backlog = backlog
+        self.dedup = dedup
+        self.dedup_size = dedup_size
+        self.max_concurrency = max_concurrency
+        self.queue_size = queue_size
+        self.handler_timeout = handler_timeout
+        self.retry_budget = retry_budget
+        self.min_poll_interval = min_poll_interval
+        self.poll_timeout = poll_timeout
+        self.poll_flags = tuple(poll_flags)
+        self.shutdown_deadline = shutdown_deadline
+        self.cache = cache if cache is not None else EventCache()
+        self.on_dead_letter = on_dead_letter
+        self.on_resync = on_resync
+        self.on_sync_progress = on_sync_progress
+        self._sleep: Sleep = sleep if sleep is not None else anyio.sleep
+        self._clock: Clock = clock if clock is not None else time.monotonic
+        rnd = random if random is not None else _random.random
+        self._retry_backoff = attrs.evolve(retry_backoff, random=rnd)
+        self._poll_backoff = attrs.evolve(poll_backoff, random=rnd)
+        self._dispatcher = Dispatcher(self.router, handler_timeout=handler_timeout)
+
+        # Per-run state, (re)built by _begin().
+        self._running = False
+        self._stop_requested = False
+        self._stop_deadline = shutdown_deadline
+        self._poll_scope: anyio.CancelScope | None = None
+        self._stopped: anyio.Event | None = None
+        self._fatal: BaseException | None = None
+        self._poller: Poller | None = None
+        self._watermark = Watermark()
+        self._dedup: Deduplicator | None = None
+        self._checkpoint_account: str | None = None
+        self._saved: tuple[int | None, int] | None = None
+        self._dirty: anyio.Event | None = None
+        self._room: anyio.Event | None = None
+        self._idle: anyio.Event | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._workers: anyio.abc.TaskGroup | None = None
+        self._lanes: dict[str, deque[Item]] = {}
+        self._pending_keys: set[str] = set()
+        self._depth = 0
+        self._in_flight = 0
+        self._draining = False
+        self._state = "idle"
+        self._handled = 0
+        self._handler_errors = 0
+        self._dead_lettered = 0
+        self._deduplicated = 0
+        self._skipped = 0
+
+    def __repr__(self) -> str:
+        return f"EventEngine(router={self.router!r}, store={self.store!r}, state={self._state!r})"
+
+    # -- public -----------------------------------------------------------------------------
+
+    @property
+    def health(self) -> EngineHealth:
+        """A frozen snapshot of the engine's state and counters."""
+        poller = self._poller
+        horizon = poller.horizon if poller is not None else 0
+        committed = self._watermark.committed
+        last_ok = poller.last_success if poller is not None else None
+        state = self._state
+        if poller is not None and self._state in ("polling", "syncing", "starting"):
+            state = poller.state
+        lag = horizon - committed if committed is not None and committed > 0 < horizon else 0
+        return EngineHealth(
+            state=state,
+            running=self._running,
+            last_poll_ok=last_ok,
+            seconds_since_poll=None if last_ok is None else self._clock() - last_ok,
+            horizon=horizon,
+            committed_horizon=committed,
+            lag=max(lag, 0),
+            queue_depth=self._depth,
+            in_flight=self._in_flight,
+            polls=poller.polls if poller is not None else 0,
+            retries=MappingProxyType(dict(poller.retries) if poller is not None else {}),
+            resyncs=poller.resyncs if poller is not None else 0,
+            handled=self._handled,
+            handler_errors=self._handler_errors,
+            dead_lettered=self._dead_lettered,
+            deduplicated=self._deduplicated,
+            skipped=self._skipped,
+            sync_progress=poller.sync_progress if poller is not None else None,
+        )
+
+    @property
+    def running(self) -> bool:
+        """Whether ``run()`` or an ``events()`` stream is active."""
+        return self._running
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Poll and dispatch until :meth:`stop` is called or the task is cancelled.
+
+        With ``await task_group.start(engine.run)``, returns to the caller once the starting
+        horizon is known (stored, or fetched with ``account/sync``): events after that moment
+        are not missed.
+
+        On exit (stop, cancellation or error) the checkpoint is written.
+
+        Raises:
+            AuthenticationError: the session expired and could not be renewed.
+            FleepAPIError: the poll failed in a way retrying cannot fix.
+            UsageError: already running, or the store holds another account's checkpoint.
+        """
+        if self._stop_requested and not self._running:
+            self._stop_requested = False
+            return
+        self._enter()
+        try:
+            with anyio.CancelScope() as scope:
+                self._poll_scope = scope
+                if self._stop_requested:
+                    scope.cancel()
+                await self._begin()
+            if scope.cancelled_caught:
+                return
+            self._poll_scope = None
+            task_status.started()
+            async with anyio.create_task_group() as services:
+                services.start_soon(self._checkpoint_writer)
+                async with anyio.create_task_group() as workers:
+                    self._workers = workers
+                    await self._poll_loop()
+                    await self._drain()
+                services.cancel_scope.cancel()
+            if self._fatal is not None:
+                raise self._fatal
+        finally:
+            await self._leave()
+
+    def stop(self, deadline: float | None = None) -> None:
+        """Ask :meth:`run` (or an ``events()`` stream) to stop; returns at once.
+
+        Polling stops; handlers already running get ``deadline`` seconds (default:
+        ``shutdown_deadline``) to finish, then are cancelled; records not started are left for
+        the next run (they are not committed). Then the checkpoint is written and ``run()``
+        returns. Calling it before ``run()`` makes that ``run()`` return at once.
+        """
+        self._stop_requested = True
+        self._stop_deadline = self.shutdown_deadline if deadline is None else deadline
+        if self._poll_scope is not None:
+            self._poll_scope.cancel()
+
+    async def shutdown(self, deadline: float | None = None) -> None:
+        """:meth:`stop`, then wait until ``run()`` has returned (checkpoint written)."""
+        self.stop(deadline)
+        if self._running and self._stopped is not None:
+            await self._stopped.wait()
+
+    def events(self, *, kinds: Sequence[str] | None = None) -> EventStream:
+        """Iterate over records instead of using handlers: ``async for record in engine.events()``.
+
+        Delivery is the same as with handlers: a record counts as handled (and its horizon may
+        be committed) when the loop asks for the next one. Use ``async with engine.events() as
+        stream`` so that the checkpoint is written whatever way the loop ends.
+
+        Args:
+            kinds: only these ``mk_rec_type`` values (others are not decoded); all if ``None``.
+        """
+        return EventStream(self, None if kinds is None else frozenset(kinds))
+
+    async def feed(self, record: Any) -> bool:
+        """Dispatch one record (or raw dict) to the handlers now, without polling (for tests).
+
+        Handler exceptions propagate. Returns whether a handler took the record.
+        """
+        raw = record if isinstance(record, Mapping) else None
+        if raw is not None:
+            record = parse_record(raw)
+        kind = str(record.mk_rec_type)
+        ctx = self._context(record, kind, identity=None, raw=raw)
+        result = await self._dispatcher.feed(record, ctx)
+        return result is not UNHANDLED
+
+    # -- run lifecycle ------------------------------------------------------------------------
+
+    def _enter(self) -> None:
+        if self._running:
+            raise UsageError("the engine is already running (run() or events())")
+        self._running = True
+        self._stop_deadline = self.shutdown_deadline
+        self._stopped = anyio.Event()
+        self._fatal = None
+        self._draining = False
+        self._state = "starting"
+
+    async def _leave(self) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                self._state = "stopping"
+                with anyio.move_on_after(max(self._stop_deadline, 5.0)):
+                    await self._save(final=True)
+                try:
+                    await self.store.aclose()
+                except Exception:
+                    logger.exception("closing the checkpoint store failed")
+        finally:
+            self._running = False
+            self._stop_requested = False
+            self._poll_scope = None
+            self._workers = None
+            self._lanes.clear()
+            self._pending_keys.clear()
+            self._depth = 0
+            self._in_flight = 0
+            self._watermark.abandon()
+            self._state = "stopped"
+            if self._stopped is not None:
+                self._stopped.set()
+
+    async def _begin(self) -> None:
+        """Load the checkpoint, restore dedup, and choose the starting horizon."""
+        self._dirty = anyio.Event()
+        self._room = anyio.Event()
+        self._idle = anyio.Event()
+        self._limiter = anyio.CapacityLimiter(self.max_concurrency)
+        checkpoint = await self.store.load()
+        own = self.requester.account_id
+        self._checkpoint_account = checkpoint.account_id if checkpoint is not None else None
+        self._check_account(own)
+        self._dedup = None
+        if self.dedup:
+            self._dedup = Deduplicator(max_keys=self.dedup_size)
+            if checkpoint is not None and checkpoint.dedup is not None:
+                self._dedup.restore(checkpoint.dedup)
+        stored = checkpoint.horizon if checkpoint is not None else None
+        self._watermark = Watermark(stored)
+        self._saved = (stored, self._dedup.version if self._dedup is not None else 0)
+        poller = Poller(
+            self.requester,
+            backoff=self._poll_backoff,
+            min_interval=self.min_poll_interval,
+            poll_timeout=self.poll_timeout,
+            poll_flags=self.poll_flags,
+            sleep=self._sleep,
+            clock=self._clock,
+        )
+        self._poller = poller
+        if self.backlog == "full":
+            poller.horizon = 0
+            logger.info("starting with a full initial sync")
+        elif self.backlog == "resume" and stored is not None and stored > 0:
+            poller.horizon = stored
+            logger.info("resuming from the stored horizon %d", stored)
+        else:
+            current = await poller.current_horizon()
+            poller.horizon = current
+            if current > 0:
+                self._watermark.committed = current
+                self._mark_dirty()
+            logger.info("skipping the backlog: starting at horizon %d", current)
+        self._state = "polling"
+
+    def _check_account(self, own: str | None) -> None:
+        stored = self._checkpoint_account
+        if own is not None and stored is not None and own != stored:
+            raise UsageError(
+                "the checkpoint store holds the horizon of another account; "
+                "use one store (or SQLiteStore name) per account"
+            )
+
+    # -- polling and admission ----------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        poller = self._poller
+        assert poller is not None
+        with anyio.CancelScope() as scope:
+            self._poll_scope = scope
+            if self._stop_requested:
+                scope.cancel()
+            while True:
+                await self._wait_for_room()
+                try:
+                    batch = await poller.poll()
+                    self._check_account(self.requester.account_id)
+                except (FleepError, UsageError) as exc:
+                    logger.error("the event stream cannot continue: %s", exc)
+                    self._fatal = exc
+                    return
+                await self._admit(batch)
+        self._poll_scope = None
+
+    async def _wait_for_room(self) -> None:
+        while self._depth >= self.queue_size:
+            if self._room is None or self._room.is_set():
+                self._room = anyio.Event()
+            await self._room.wait()
+
+    async def _on_batch(self, batch: PollBatch) -> None:
+        if batch.resync:
+            await call_hook("on_resync", self.on_resync)
+        if batch.syncing and batch.sync_progress is not None:
+            await call_hook("on_sync_progress", self.on_sync_progress, batch.sync_progress)
+
+    def _cache_record(self, kind: str, raw: dict[str, Any]) -> Any:
+        """Decode conv/contact records and merge them into the cache; return the record."""
+        try:
+            record = parse_record(raw)
+        except DecodeError:
+            return None
+        try:
+            if kind == "conv":
+                self.cache.update_conversation(cast(Any, record))
+            else:
+                self.cache.update_contact(cast(Any, record))
+        except (UsageError, AttributeError):
+            logger.debug("a %s record did not fit the cache", kind)
+        return record
+
+    def _prepare(
+        self, raw: dict[str, Any], batch: Batch, wanted: frozenset[str] | None
+    ) -> Item | None:
+        """Decide what to do with one raw record; an item to dispatch, or None to skip it."""
+        kind = raw.get("mk_rec_type")
+        if not isinstance(kind, str):
+            kind = "?"
+        record: Any = None
+        if kind in ("conv", "contact"):
+            record = self._cache_record(kind, raw)
+        if wanted is not None and kind not in wanted:
+            self._skipped += 1
+            return None
+        key: str | None = None
+        position: tuple[str, int] | None = None
+        if self._dedup is not None:
+            key, position = self._dedup.key(raw)
+            if key in self._pending_keys or self._dedup.seen(key, position):
+                self._deduplicated += 1
+                return None
+        error: DecodeError | None = None
+        if record is None:
+            try:
+                record = parse_record(raw)
+            except DecodeError as exc:
+                error = exc
+        return Item(
+            batch=batch,
+            raw=raw,
+            kind=kind,
+            record=record,
+            error=error,
+            key=key,
+            position=position,
+        )
+
+    async def _admit(self, batch: PollBatch) -> None:
+        await self._on_batch(batch)
+        mark = self._watermark.open(batch.horizon)
+        wanted = self.router.wanted_kinds()
+        for raw in batch.stream:
+            item = self._prepare(raw, mark, wanted)
+            if item is None:
+                continue
+            await self._wait_for_room()
+            self._enqueue(item)
+        if self._watermark.seal(mark):
+            self._mark_dirty()
+
+    def _track(self, item: Item) -> None:
+        """Count an admitted record (the batch, the queue depth, the pending dedup keys)."""
+        Watermark.add(item.batch)
+        self._depth += 1
+        if item.key is not None:
+            self._pending_keys.add(item.key)
+
+    def _enqueue(self, item: Item) -> None:
+        self._track(item)
+        lane_key = lane_of(item.kind, item.raw)
+        lane = self._lanes.get(lane_key)
+        if lane is not None:
+            lane.append(item)
+            return
+        lane = deque((item,))
+        self._lanes[lane_key] = lane
+        assert self._workers is not None
+        self._workers.start_soon(self._lane_worker, lane_key, lane, name=f"fleep-lane-{lane_key}")
+
+    # -- handling -----------------------------------------------------------------------------
+
+    async def _lane_worker(self, lane_key: str, lane: deque[Item]) -> None:
+        limiter = self._limiter
+        assert limiter is not None
+        try:
+            while lane and not self._draining:
+                # One slot for a run of records, not one per record: acquiring yields to the
+                # event loop (twice), which would cost more than a cheap handler. The slot is
+                # given back after _LANE_BURST records so that other conversations get a turn.
+                async with limiter:
+                    for _ in range(_LANE_BURST):
+                        # Handlers that never suspend would otherwise not see a cancellation
+                        # of the engine until the end of the run.
+                        await anyio.lowlevel.checkpoint_if_cancelled()
+                        if self._draining or not await self._process(lane[0]):
+                            return
+                        self._finish(lane.popleft())
+                        if not lane:
+                            break
+        finally:
+            if self._lanes.get(lane_key) is lane:
+                del self._lanes[lane_key]
+
+    def _finish(self, item: Item) -> None:
+        """The record is done (handled, unwanted by every filter, or dead-lettered)."""
+        if item.key is not None:
+            self._pending_keys.discard(item.key)
+        self._depth -= 1
+        if self._depth < self.queue_size and self._room is not None:
+            self._room.set()
+        if self._watermark.done(item.batch):
+            self._mark_dirty()
+
+    def _context(
+        self,
+        record: Any,
+        kind: str,
+        *,
+        identity: str | None,
+        raw: Mapping[str, Any] | None = None,
+    ) -> Context[ClientT]:
+        conversation_id = getattr(record, "conversation_id", None)
+        return Context(
+            client=self.requester,
+            record=record,
+            kind=kind,
+            conversation_id=conversation_id if isinstance(conversation_id, str) else None,
+            own_account_id=self.requester.account_id,
+            cache=self.cache,
+            identity=identity,
+            raw=raw,
+        )
+
+    async def _process(self, item: Item) -> bool:
+        """Handle one record: dispatch, retry on failure, dead-letter after the budget.
+
+        Returns False when the record was abandoned because the engine is stopping (it is then
+        not finished, so not committed, so re-delivered by the next run).
+        """
+        if item.error is not None:
+            logger.error("a %s record could not be decoded: %s", item.kind, item.error)
+            await self._dead_letter(item, item.raw, item.error)
+            return True
+        attempt = 1
+        while True:
+            ctx = self._context(item.record, item.kind, identity=item.key, raw=item.raw)
+            ctx.attempt = attempt
+            self._in_flight += 1
+            try:
+                result = await self._dispatcher.feed(item.record, ctx)
+            except Exception as exc:
+                failure: Exception | None = exc
+            else:
+                failure = None
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0 and self._idle is not None:
+                    self._idle.set()
+            if failure is None:
+                if result is not UNHANDLED:
+                    self._handled += 1
+                    self._mark_handled(item)
+                return True
+            self._handler_errors += 1
+            will_retry = attempt <= self.retry_budget
+            logger.error(
+                "handler %s failed on a %s record (attempt %d of %d)%s",
+                ctx.handler.name if ctx.handler is not None else "(middleware)",
+                item.kind,
+                attempt,
+                self.retry_budget + 1,
+                "" if will_retry else "; giving up",
+                exc_info=failure,
+            )
+            event = ErrorEvent(
+                record=item.record, exception=failure, attempt=attempt, will_retry=will_retry
+            )
+            try:
+                await self._dispatcher.notify_error(event, ctx)
+            except Exception:
+                logger.exception("an error handler failed")
+            if not will_retry:
+                await self._dead_letter(item, item.record, failure)
+                return True
+            await self._sleep(self._retry_backoff.delay(attempt))
+            if self._draining:
+                return False
+            attempt += 1
+
+    def _mark_handled(self, item: Item) -> None:
+        if self._dedup is not None and item.key is not None:
+            self._dedup.mark(item.key, item.position)
+            self._mark_dirty()
+
+    async def _dead_letter(self, item: Item, record: Any, exc: BaseException) -> None:
+        self._dead_lettered += 1
+        self._mark_handled(item)
+        await call_hook("on_dead_letter", self.on_dead_letter, record, exc)
+
+    async def _drain(self) -> None:
+        """Stop starting records; let running handlers finish until the deadline; cancel."""
+        self._draining = True
+        self._state = "draining"
+        workers = self._workers
+        with anyio.move_on_after(self._stop_deadline):
+            while self._in_flight > 0:
+                self._idle = anyio.Event()
+                await self._idle.wait()
+        if workers is not None:
+            workers.cancel_scope.cancel()
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def _mark_dirty(self) -> None:
+        if self._dirty is not None:
+            self._dirty.set()
+
+    def _snapshot(self) -> tuple[Checkpoint, tuple[int | None, int]]:
+        dedup = self._dedup
+        version = dedup.version if dedup is not None else 0
+        account = self.requester.account_id or self._checkpoint_account
+        checkpoint = Checkpoint(
+            horizon=self._watermark.committed,
+            account_id=account,
+            dedup=dedup.export() if dedup is not None else None,
+        )
+        return checkpoint, (self._watermark.committed, version)
+
+    async def _save(self, *, final: bool = False) -> bool:
+        """Write the checkpoint if it changed since the last write; return success."""
+        if self._saved is not None:
+            dedup_version = self._dedup.version if self._dedup is not None else 0
+            if self._saved == (self._watermark.committed, dedup_version):
+                return True
+        if self._watermark.committed is None and self._dedup is None:
+            return True
+        checkpoint, saved = self._snapshot()
+        try:
+            await self.store.save(checkpoint)
+        except Exception:
+            logger.exception("writing the checkpoint failed%s", " on exit" if final else "")
+            return False
+        self._saved = saved
+        return True
+
+    async def _checkpoint_writer(self) -> None:
+        failures = 0
+        while True:
+            dirty = self._dirty
+            assert dirty is not None
+            await dirty.wait()
+            self._dirty = anyio.Event()
+            if await self._save():
+                failures = 0
+                continue
+            failures += 1
+            self._mark_dirty()
+            await self._sleep(self._poll_backoff.delay(failures))

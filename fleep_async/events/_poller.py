@@ -1,0 +1,285 @@
+"""The ``account/poll`` loop: horizon tracking, initial sync, resync, pacing and backoff.
+
+The poller knows nothing of handlers: it turns the server's answers into :class:`PollBatch`
+objects and keeps going through transient failures. Its rules:
+
+- A poll is sent with ``wait=true`` once the horizon is positive; during an initial sync (horizon
+  0, or the non-positive cursor horizons the server hands out meanwhile) with ``wait=false``.
+- An answer that brings nothing new (same horizon) or an error is followed by at least
+  ``min_interval`` before the next poll, measured from the start of the previous one, so neither
+  an instant empty answer nor a failing server can turn into a tight loop. Answers that move the
+  horizon are followed at once (the server has more).
+- Transient failures (transport, timeouts, 5xx, 429, undecodable answers) are retried forever
+  with capped exponential backoff and full jitter, never shorter than ``Retry-After``; the
+  backoff resets after a success. :class:`~fleep_async.errors.AuthenticationError` (the client
+  could not log in again) and other API errors end the loop: retrying them cannot help.
+- A returned horizon of 0 is the server asking for a resync: the poller restarts from 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Final
+
+import anyio
+import attrs
+
+from fleep_async._retry import RetryPolicy
+from fleep_async.errors import (
+    DecodeError,
+    FleepTimeoutError,
+    RateLimitError,
+    ResponseTooLargeError,
+    ServerError,
+    TransportError,
+)
+from fleep_async.events._types import Clock, Requester, Sleep, logger
+
+__all__ = ["DEFAULT_POLL_BACKOFF", "PollBatch", "Poller"]
+
+DEFAULT_POLL_BACKOFF: Final = RetryPolicy(base_delay=1.0, max_delay=60.0, max_retry_after=600.0)
+"""Backoff of the poll loop: 1 s doubling to 60 s, full jitter; ``max_attempts`` is unused."""
+
+_TRANSIENT: Final = (
+    TransportError,
+    ServerError,
+    RateLimitError,
+    DecodeError,
+    ResponseTooLargeError,
+)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, FleepTimeoutError):
+        return "timeout"
+    if isinstance(exc, TransportError):
+        return "transport"
+    if isinstance(exc, RateLimitError):
+        return "rate_limit"
+    if isinstance(exc, ServerError):
+        return "server"
+    if isinstance(exc, DecodeError | ResponseTooLargeError):
+        return "decode"
+    if isinstance(exc, TimeoutError):
+        return "stall"
+    return type(exc).__name__
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class PollBatch:
+    """One successful poll answer.
+
+    Attributes:
+        sent_horizon: the horizon the poll was sent with.
+        horizon: the horizon the server returned (to commit once the records are handled).
+        stream: the raw records, in the server's order.
+        resync: the server answered horizon 0: it asks the client to sync again from scratch.
+        syncing: the poll was part of an initial sync (sent with a non-positive horizon).
+        sync_progress: the server's ``sync_progress`` (0.0 - 1.0), when it sent one.
+    """
+
+    sent_horizon: int
+    horizon: int
+    stream: Sequence[dict[str, Any]] = attrs.field(repr=lambda s: f"<{len(s)} records>")
+    resync: bool = False
+    syncing: bool = False
+    sync_progress: float | None = None
+
+    @property
+    def progressed(self) -> bool:
+        """Whether the horizon moved (the server may have more right away)."""
+        return self.horizon != self.sent_horizon
+
+
+class Poller:
+    """Polls ``account/poll`` through a :class:`~fleep_async.events.Requester`.
+
+    Args:
+        requester: the client.
+        backoff: the retry policy for transient failures (only ``delay`` is used).
+        min_interval: the least time between the starts of two polls when the previous one
+            brought nothing new or failed, in seconds.
+        poll_timeout: a watchdog over each request, above the transport's own timeouts
+            (``None`` to rely on them alone).
+        poll_flags: ``poll_flags`` sent during an initial sync (``["skip_hidden"]``).
+        sleep: awaitable pause (injected in tests).
+        clock: monotonic seconds (injected in tests).
+    """
+
+    def __init__(
+        self,
+        requester: Requester,
+        *,
+        backoff: RetryPolicy = DEFAULT_POLL_BACKOFF,
+        min_interval: float = 0.5,
+        poll_timeout: float | None = 300.0,
+        poll_flags: Sequence[str] = (),
+        sleep: Sleep,
+        clock: Clock,
+    ) -> None:
+        self.requester = requester
+        self.backoff = backoff
+        self.min_interval = min_interval
+        self.poll_timeout = poll_timeout
+        self.poll_flags = tuple(poll_flags)
+        self._sleep = sleep
+        self._clock = clock
+        self.horizon = 0
+        """The horizon the next poll is sent with."""
+        self.sync_cursor: str | None = None
+        self.sync_progress: float | None = None
+        self.polls = 0
+        self.last_success: float | None = None
+        self.retries: Counter[str] = Counter()
+        self.resyncs = 0
+        self.state = "idle"
+        self._not_before: float | None = None
+        self._started = 0.0
+        self._failures = 0
+
+    async def _pace(self) -> None:
+        if self._not_before is None:
+            return
+        wait = self._not_before - self._clock()
+        self._not_before = None
+        if wait > 0:
+            await self._sleep(wait)
+
+    async def _call(self, path: str, body: dict[str, Any], *, long_poll: bool) -> dict[str, Any]:
+        """One request, retried through transient failures; fatal ones propagate."""
+        while True:
+            await self._pace()
+            started = self._clock()
+            try:
+                if self.poll_timeout is not None:
+                    with anyio.fail_after(self.poll_timeout):
+                        answer = await self.requester.request(
+                            path, dict(body), idempotent=True, long_poll=long_poll
+                        )
+                else:
+                    answer = await self.requester.request(
+                        path, dict(body), idempotent=True, long_poll=long_poll
+                    )
+                if not isinstance(answer, dict):
+                    raise DecodeError(f"{path} answered {type(answer).__name__}, not an object")
+            except (*_TRANSIENT, TimeoutError) as exc:
+                await self._back_off(path, exc)
+                continue
+            self._started = started
+            return answer
+
+    async def _back_off(self, path: str, exc: BaseException) -> None:
+        self._failures += 1
+        reason = _reason(exc)
+        self.retries[reason] += 1
+        retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
+        delay = max(self.backoff.delay(self._failures, retry_after), self.min_interval)
+        previous_state = self.state
+        self.state = "backing_off"
+        logger.warning(
+            "%s failed (%s, attempt %d): %s; retrying in %.2fs",
+            path,
+            reason,
+            self._failures,
+            exc,
+            delay,
+        )
+        await self._sleep(delay)
+        self.state = previous_state
+
+    async def current_horizon(self) -> int:
+        """Ask ``account/sync`` for the account's current horizon (to skip the backlog)."""
+        self.state = "starting"
+        answer = await self._call("account/sync", {}, long_poll=False)
+        self._failures = 0
+        horizon = _int(answer.get("event_horizon"))
+        if horizon is None:
+            # Not transient in any useful sense, but harmless: fall back to a full sync.
+            logger.warning("account/sync returned no event_horizon; starting from 0")
+            return 0
+        return horizon
+
+    def _parse(self, answer: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+        horizon = _int(answer.get("event_horizon"))
+        if horizon is None:
+            raise DecodeError("account/poll answer has no integer event_horizon")
+        stream = answer.get("stream")
+        if stream is None:
+            stream = []
+        if not isinstance(stream, list):
+            raise DecodeError("account/poll answer has a stream that is not a list")
+        records = [item for item in stream if isinstance(item, dict)]
+        if len(records) != len(stream):
+            logger.warning(
+                "account/poll: ignored %d stream items that are not objects",
+                len(stream) - len(records),
+            )
+        return horizon, records
+
+    async def poll(self) -> PollBatch:
+        """Poll once (retrying transient failures) and advance the horizon.
+
+        Raises:
+            AuthenticationError: the session is gone and could not be renewed.
+            FleepAPIError: any other API error (not retried).
+        """
+        while True:
+            sent = self.horizon
+            syncing = sent <= 0
+            body: dict[str, Any] = {"event_horizon": sent, "wait": not syncing}
+            if syncing and self.poll_flags:
+                body["poll_flags"] = list(self.poll_flags)
+            self.state = "syncing" if syncing else "polling"
+            answer = await self._call("account/poll", body, long_poll=not syncing)
+            try:
+                horizon, stream = self._parse(answer)
+            except DecodeError as exc:
+                await self._back_off("account/poll", exc)
+                continue
+            break
+        self._failures = 0
+        self.polls += 1
+        self.last_success = self._clock()
+        cursor = answer.get("sync_cursor")
+        if isinstance(cursor, str):
+            self.sync_cursor = cursor
+        progress = answer.get("sync_progress")
+        sync_progress = (
+            float(progress)
+            if isinstance(progress, int | float)
+            and not isinstance(progress, bool)
+            and math.isfinite(progress)
+            else None
+        )
+        resync = horizon == 0 and sent != 0
+        if resync:
+            self.resyncs += 1
+            logger.warning(
+                "account/poll: the server requested a resync (horizon 0 after %d); "
+                "syncing again from scratch",
+                sent,
+            )
+        if resync:
+            self.sync_progress = 0.0  # a new sync starts from nothing
+        elif syncing:
+            self.sync_progress = 1.0 if horizon > 0 else sync_progress
+        batch = PollBatch(
+            sent_horizon=sent,
+            horizon=horizon,
+            stream=stream,
+            resync=resync,
+            syncing=syncing or resync,
+            sync_progress=self.sync_progress if (syncing or resync) else None,
+        )
+        self.horizon = horizon
+        # Nothing new: keep the next poll at least min_interval after this one started.
+        self._not_before = None if batch.progressed else self._started + self.min_interval
+        return batch

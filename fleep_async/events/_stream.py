@@ -1,0 +1,162 @@
+"""``async for record in engine.events()``: the stream as an async iterator, no handlers."""
+
+from __future__ import annotations
+
+from collections import deque
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from fleep_async.errors import FleepError, UsageError
+from fleep_async.events._items import Item, call_hook
+from fleep_async.events._types import logger
+
+if TYPE_CHECKING:
+    from fleep_async.events._engine import EventEngine
+    from fleep_async.events._poller import PollBatch
+
+__all__ = ["EventStream"]
+
+
+class EventStream:
+    """Records of the engine's stream, one at a time, in stream order.
+
+    A record counts as handled when the loop asks for the next one; then, once a whole poll
+    batch is handled, its horizon is committed and the checkpoint written. The record being
+    processed when the loop ends (``break``, an exception, cancellation) is not committed: the
+    next run delivers it again (with ``dedup=True`` the ones before it are not).
+
+    Prefer ``async with engine.events() as stream: async for record in stream: ...``: the
+    checkpoint is then written whichever way the block is left. A plain ``async for`` also
+    works; the stream closes itself when it ends, fails or is cancelled inside the iterator, but
+    a ``break`` leaves it open until :meth:`aclose`.
+
+    Handlers of the engine's router are not called for these records; the cache is fed as usual.
+    """
+
+    def __init__(self, engine: EventEngine[Any], kinds: frozenset[str] | None) -> None:
+        self._engine = engine
+        self._kinds = kinds
+        self._buffer: deque[Item] = deque()
+        self._current: Item | None = None
+        self._opened = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._opened else "new"
+        return f"EventStream({state}, buffered={len(self._buffer)})"
+
+    async def __aenter__(self) -> EventStream:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def _open(self) -> None:
+        if self._opened:
+            return
+        if self._closed:
+            raise UsageError("this event stream is closed; call engine.events() again")
+        engine = self._engine
+        engine._enter()
+        self._opened = True
+        try:
+            with anyio.CancelScope() as scope:
+                engine._poll_scope = scope
+                if engine._stop_requested:
+                    scope.cancel()
+                await engine._begin()
+            engine._poll_scope = None
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def __anext__(self) -> Any:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            await self._open()
+            return await self._next()
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except BaseException:
+            # An error or a cancellation: what was handled so far is still checkpointed.
+            await self.aclose()
+            raise
+
+    async def _next(self) -> Any:
+        engine = self._engine
+        if self._current is not None:
+            item, self._current = self._current, None
+            engine._handled += 1
+            engine._mark_handled(item)
+            engine._finish(item)
+        while True:
+            while not self._buffer:
+                await engine._save()
+                if engine._stop_requested:
+                    raise StopAsyncIteration
+                batch = await self._poll()
+                if batch is not None:
+                    await self._admit(batch)
+            item = self._buffer.popleft()
+            if item.error is not None:
+                logger.error("a %s record could not be decoded: %s", item.kind, item.error)
+                engine._dead_lettered += 1
+                engine._mark_handled(item)
+                await call_hook("on_dead_letter", engine.on_dead_letter, item.raw, item.error)
+                engine._finish(item)
+                continue
+            self._current = item
+            return item.record
+
+    async def _poll(self) -> PollBatch | None:
+        engine = self._engine
+        poller = engine._poller
+        assert poller is not None
+        batch: PollBatch | None = None
+        with anyio.CancelScope() as scope:
+            engine._poll_scope = scope
+            if engine._stop_requested:
+                scope.cancel()
+            try:
+                batch = await poller.poll()
+                engine._check_account(engine.requester.account_id)
+            except (FleepError, UsageError) as exc:
+                logger.error("the event stream cannot continue: %s", exc)
+                raise
+        engine._poll_scope = None
+        return batch
+
+    async def _admit(self, batch: PollBatch) -> None:
+        engine = self._engine
+        await engine._on_batch(batch)
+        mark = engine._watermark.open(batch.horizon)
+        for raw in batch.stream:
+            item = engine._prepare(raw, mark, self._kinds)
+            if item is not None:
+                engine._track(item)
+                self._buffer.append(item)
+        if engine._watermark.seal(mark):
+            engine._mark_dirty()
+
+    async def aclose(self) -> None:
+        """Stop the stream and write the checkpoint (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._buffer.clear()
+        self._current = None
+        if self._opened:
+            await self._engine._leave()

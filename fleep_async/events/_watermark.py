@@ -1,0 +1,86 @@
+"""The low watermark: which horizon may be committed while batches are handled concurrently.
+
+Each poll answer is a batch with the horizon the server returned. A batch is finished when every
+record admitted from it was handled (or dead-lettered) and it is sealed (no more records will be
+admitted from it). The committed horizon is the horizon of the last batch of the longest run of
+finished batches from the oldest: a fast conversation can never move it past a slow one.
+
+Non-positive horizons (the cursor values of an initial sync, or the 0 of a resync) are never
+committed: a restart from them would mean nothing to the server.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["Batch", "Watermark"]
+
+
+class Batch:
+    """Bookkeeping of one poll answer."""
+
+    __slots__ = ("horizon", "pending", "seq")
+
+    def __init__(self, seq: int, horizon: int) -> None:
+        self.seq = seq
+        self.horizon = horizon
+        # One token held by the admission until seal(): an empty or half-admitted batch is
+        # never finished early.
+        self.pending = 1
+
+    def __repr__(self) -> str:
+        return f"Batch(seq={self.seq}, horizon={self.horizon}, pending={self.pending})"
+
+
+class Watermark:
+    """Commits horizons in poll order, only once everything before them is finished.
+
+    Args:
+        committed: the horizon already committed (from the store), or ``None``.
+    """
+
+    def __init__(self, committed: int | None = None) -> None:
+        self.committed = committed
+        self._open: deque[Batch] = deque()
+        self._seq = 0
+
+    def __repr__(self) -> str:
+        return f"Watermark(committed={self.committed}, open={len(self._open)})"
+
+    @property
+    def open_batches(self) -> int:
+        """Batches not yet finished, or finished behind an unfinished one."""
+        return len(self._open)
+
+    def open(self, horizon: int) -> Batch:
+        """Start tracking a new batch (in poll order)."""
+        self._seq += 1
+        batch = Batch(self._seq, horizon)
+        self._open.append(batch)
+        return batch
+
+    @staticmethod
+    def add(batch: Batch) -> None:
+        """Count one more record admitted from ``batch``."""
+        batch.pending += 1
+
+    def seal(self, batch: Batch) -> bool:
+        """No more records come from ``batch``; return whether the committed horizon moved."""
+        return self.done(batch)
+
+    def done(self, batch: Batch) -> bool:
+        """One record of ``batch`` is finished; return whether the committed horizon moved."""
+        batch.pending -= 1
+        if batch.pending > 0 or not self._open or self._open[0] is not batch:
+            return False
+        moved = False
+        while self._open and self._open[0].pending == 0:
+            finished = self._open.popleft()
+            if finished.horizon > 0 and finished.horizon != self.committed:
+                self.committed = finished.horizon
+                moved = True
+        return moved
+
+    def abandon(self) -> None:
+        """Forget all open batches (their records will be polled again after a restart)."""
+        self._open.clear()
