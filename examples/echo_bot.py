@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 
 from fleep_async import FleepClient
-from fleep_async.events import Context, FileStore, MessageType, Router
+from fleep_async.events import Context, FileStore, OfMessageType, Router
 from fleep_async.models import MessageRecord
 
 
@@ -28,7 +28,7 @@ def build_router() -> Router:
     """The bot's handlers (a router skips the bot's own messages by default)."""
     router = Router()
 
-    @router.message(MessageType("text"))
+    @router.message(OfMessageType("text"))
     async def echo(message: MessageRecord, ctx: Context[FleepClient]) -> None:
         if message.text.strip():
             await ctx.reply(message.text)

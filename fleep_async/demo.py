@@ -27,7 +27,7 @@ import attrs
 
 from fleep_async._cli._output import Output, Part, clean, clock_time
 from fleep_async._client import FleepClient
-from fleep_async.events import Command, Context, MessageType, Router, not_own
+from fleep_async.events import Command, Context, OfMessageType, Router, not_own
 from fleep_async.models import FileRecord, MessageRecord
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def build_router(*, rng: random.Random | None = None) -> Router:
     def from_hook(message: MessageRecord) -> bool:
         return message.hook_key is not None
 
-    @hooks.message(from_hook, MessageType("text"))
+    @hooks.message(from_hook, OfMessageType("text"))
     async def hook_post(message: MessageRecord, ctx: Ctx) -> None:
         await ctx.reply(f"Thanks {message.sender_name or 'webhook'}, noted: {message.text}")
 

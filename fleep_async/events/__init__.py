@@ -32,7 +32,7 @@ from fleep_async.events._filters import (
     FilterLike,
     FromAccount,
     InConversation,
-    MessageType,
+    OfMessageType,
     Regex,
     Text,
     as_filter,
@@ -82,7 +82,7 @@ __all__ = [
     "Text",
     "InConversation",
     "FromAccount",
-    "MessageType",
+    "OfMessageType",
     "not_own",
     # state
     "HorizonStore",

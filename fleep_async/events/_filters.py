@@ -31,7 +31,7 @@ __all__ = [
     "FilterLike",
     "FromAccount",
     "InConversation",
-    "MessageType",
+    "OfMessageType",
     "Regex",
     "Text",
     "as_filter",
@@ -332,16 +332,16 @@ class FromAccount(Filter):
         return getattr(record, "account_id", None) in self.ids
 
 
-class MessageType(Filter):
+class OfMessageType(Filter):
     """Match messages by ``mk_message_type`` (``"text"``, ``"topic"``, ``"add"``, ...)."""
 
     __slots__ = ("types",)
 
     def __init__(self, *types: str) -> None:
-        self.types = _string_set("MessageType", (str(t) for t in types))
+        self.types = _string_set("OfMessageType", (str(t) for t in types))
 
     def __repr__(self) -> str:
-        return f"MessageType({', '.join(sorted(self.types))})"
+        return f"OfMessageType({', '.join(sorted(self.types))})"
 
     def check(self, record: Any, ctx: Context[Any]) -> bool:
         value = getattr(record, "mk_message_type", None)

@@ -39,13 +39,13 @@ import sys
 import anyio
 
 from fleep_async._client import FleepClient
-from fleep_async.events import EventEngine, FromAccount, MessageType, Router, SQLiteStore
+from fleep_async.events import EventEngine, FromAccount, OfMessageType, Router, SQLiteStore
 
 base_url, db, log_path, human_id = sys.argv[1:5]
 router = Router()
 
 
-@router.message(FromAccount(human_id), MessageType("text"))
+@router.message(FromAccount(human_id), OfMessageType("text"))
 async def echo(message, ctx):
     # Log first: a reply seen by the test then implies the log line is written.
     with open(log_path, "a") as log:

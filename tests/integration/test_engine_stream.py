@@ -19,7 +19,7 @@ from fleep_async.events import (
     EventEngine,
     FromAccount,
     MemoryStore,
-    MessageType,
+    OfMessageType,
     Router,
 )
 from fleep_async.models import MessageRecord
@@ -65,7 +65,7 @@ class Harness:
     def router(self) -> Router:
         router = Router()
 
-        @router.message(FromAccount(self.human.account_id), MessageType("text"))
+        @router.message(FromAccount(self.human.account_id), OfMessageType("text"))
         async def record(message: MessageRecord, ctx: Context[Any]) -> None:
             self.handled.append(message.text)
             self._changed.set()

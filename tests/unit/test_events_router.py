@@ -20,7 +20,7 @@ from fleep_async.events import (
     FromAccount,
     HandlerTimeoutError,
     InConversation,
-    MessageType,
+    OfMessageType,
     Regex,
     Router,
     SkipHandler,
@@ -112,8 +112,8 @@ async def test_conversation_author_type_and_own_filters() -> None:
     assert not await matches(InConversation("c1"), msg("c2", 1))
     assert await matches(FromAccount("alice"), msg("c", 1, account="alice"))
     assert not await matches(FromAccount("alice"), msg("c", 1, account="bob"))
-    assert await matches(MessageType("text"), msg("c", 1))
-    assert not await matches(MessageType("topic"), msg("c", 1))
+    assert await matches(OfMessageType("text"), msg("c", 1))
+    assert not await matches(OfMessageType("topic"), msg("c", 1))
     assert await matches(not_own, msg("c", 1, account="alice"))
     assert not await matches(not_own, msg("c", 1, account="bot"))
     with pytest.raises(UsageError):
