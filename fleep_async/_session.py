@@ -361,6 +361,8 @@ class Session:
             AuthenticationError: 401 and no way to log in again, or the re-login failed.
             FleepError: any other failure (see :meth:`Transport.post_json`).
         """
+        # A bad path is refused before anything is sent, including the login it would need.
+        self._transport._check_path(path)
         if not auth:
             result = await self._transport.post_json(
                 path, body, idempotent=idempotent, long_poll=long_poll
@@ -384,6 +386,7 @@ class Session:
 
         After a 401 the upload is repeated once only if every file can be replayed.
         """
+        self._transport._check_path(path)
 
         async def send(state: SessionState) -> TransportResult:
             return await self._transport.upload(

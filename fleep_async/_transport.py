@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import ipaddress
 import logging
 import math
@@ -20,7 +21,9 @@ import mimetypes
 import os
 import re
 import secrets
+import ssl
 import time
+import zlib
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -61,29 +64,61 @@ logger = logging.getLogger("fleep_async.transport")
 
 
 class _RedactingFilter(logging.Filter):
-    """Scrubs secrets from httpx's own log lines.
+    """Scrubs secrets from the log lines of the HTTP libraries underneath.
 
-    httpx logs every request URL at INFO; an upload URL carries ``?ticket=`` and a hook URL is a
-    secret by itself. We cannot change what httpx logs, so we clean the record on its logger.
+    httpx logs every request URL at INFO (an upload URL carries ``?ticket=``, a hook URL is a
+    secret by itself); httpcore logs every response's headers at DEBUG, ``Set-Cookie: token_id``
+    included; hpack (HTTP/2) logs headers at DEBUG, ``Cookie`` included. We cannot change what
+    they log, so we clean each record on its logger: the message is formatted, scrubbed and kept
+    without args, because an arg of any type (a list of header tuples, say) may hold a secret.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact(str(arg)) if isinstance(arg, str | httpx.URL) else arg for arg in record.args
-            )
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: drop its args rather than let them through
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = ()
         return True
 
 
+# A logger's filters see only the records of that exact logger, not of its children, so every
+# logger that may carry a secret is named here.
+_HTTP_LOGGERS: Final = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "hpack.hpack",
+    "hpack.table",
+)
+
+
 def _install_httpx_filter() -> None:
-    httpx_logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactingFilter) for f in httpx_logger.filters):
-        httpx_logger.addFilter(_RedactingFilter())
+    for name in _HTTP_LOGGERS:
+        http_logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactingFilter) for f in http_logger.filters):
+            http_logger.addFilter(_RedactingFilter())
 
 
 _install_httpx_filter()
+
+
+@functools.cache
+def _shared_ssl_context(http2: bool) -> ssl.SSLContext:
+    """One default TLS context per process (and per ALPN setting), shared by every client.
+
+    httpx builds a context per ``AsyncClient`` unless given one, and loading the CA bundle costs
+    about 1 MB of memory and 70 ms of CPU each time: two per ``FleepClient``, which is most of the
+    cost of a bot, and the whole of it with a thousand bots in one process. The verification
+    settings are httpx's defaults (certifi, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), read once.
+    Keyed by ``http2`` because httpcore sets the context's ALPN protocols from that flag.
+    """
+    return httpx.create_ssl_context()
+
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """Responses larger than this (64 MiB) are refused unless configured otherwise."""
@@ -253,6 +288,80 @@ def _wrap_httpx(endpoint: str) -> Iterator[None]:
         ) from exc
 
 
+# Encodings inflated here rather than by httpx (value: zlib's wbits). httpx inflates each network
+# chunk whole before anyone can count it: 64 KiB of gzip'd zeros is 64 MiB in memory at once, so a
+# small hostile body could exhaust memory before the size limit saw a byte. We inflate at most the
+# bytes still allowed (plus one, to notice the excess).
+_INFLATE: Final = {
+    "gzip": zlib.MAX_WBITS | 16,
+    "x-gzip": zlib.MAX_WBITS | 16,
+    "deflate": zlib.MAX_WBITS,
+}
+
+
+class _Inflater:
+    """A gzip/deflate decoder whose output per call is capped (see ``_INFLATE``)."""
+
+    def __init__(self, encoding: str) -> None:
+        self._inflater = zlib.decompressobj(_INFLATE[encoding])
+        # Some servers send raw deflate without the zlib header; httpx accepts both, so do we.
+        self._raw_deflate_fallback = encoding == "deflate"
+
+    def inflate(self, data: bytes, max_length: int) -> bytes:
+        """Up to ``max_length`` bytes of output; less means all of ``data`` was consumed."""
+        try:
+            out = self._inflater.decompress(data, max_length)
+        except zlib.error as exc:
+            if self._raw_deflate_fallback:
+                self._raw_deflate_fallback = False
+                self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.inflate(data, max_length)
+            # The same exception httpx's decoder raises, so _wrap_httpx maps it to DecodeError.
+            raise httpx.DecodingError(str(exc)) from exc
+        if data:
+            self._raw_deflate_fallback = False
+        return out
+
+    def flush(self) -> bytes:
+        """Whatever output is still buffered at the end of the body."""
+        try:
+            return self._inflater.flush()
+        except zlib.error as exc:
+            raise httpx.DecodingError(str(exc)) from exc
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> tuple[bytes | None, int]:
+    """Read the decoded body: ``(body, size)``, or ``(None, size)`` once it exceeds ``limit``.
+
+    Reading stops at the first chunk past the limit. A gzip or deflate body is never inflated
+    beyond ``limit + 1`` bytes, whatever its compression ratio.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    # A response built from bytes in memory (a mock transport) was decoded when it was made.
+    if encoding not in _INFLATE or response.is_stream_consumed:
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > limit:
+                return None, total
+            chunks.append(chunk)
+        return b"".join(chunks), total
+    inflater = _Inflater(encoding)
+    async for data in response.aiter_raw():
+        chunk = inflater.inflate(data, limit - total + 1)
+        total += len(chunk)
+        if total > limit:
+            return None, total
+        chunks.append(chunk)
+    chunk = inflater.flush()
+    total += len(chunk)
+    if total > limit:
+        return None, total
+    chunks.append(chunk)
+    return b"".join(chunks), total
+
+
 def _quote_disposition(value: str) -> str:
     # The WHATWG form-data rule: percent-escape the three characters that would break the header.
     return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
@@ -408,8 +517,11 @@ class Transport:
             # Fleep compresses only when asked; httpx decompresses transparently.
             "Accept-Encoding": "gzip",
         }
+        # Unused when a transport is given (httpx then makes no context of its own).
+        ssl_context = _shared_ssl_context(http2)
         try:
             self._client = httpx.AsyncClient(
+                verify=ssl_context,
                 timeout=httpx.Timeout(timeout),
                 headers=headers,
                 cookies=_NoCookieJar(),
@@ -418,6 +530,7 @@ class Transport:
                 transport=transport,
             )
             self._poll_client = httpx.AsyncClient(
+                verify=ssl_context,
                 timeout=httpx.Timeout(timeout, read=poll_timeout),
                 headers=headers,
                 cookies=_NoCookieJar(),
@@ -735,14 +848,8 @@ class Transport:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return None
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in response.aiter_bytes():
-            total += len(chunk)
-            if total > limit:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+        content, _ = await _read_limited(response, limit)
+        return content
 
     async def _read_success_body(self, response: httpx.Response, endpoint: str) -> bytes:
         limit = self._max_response_bytes
@@ -750,15 +857,11 @@ class Transport:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ResponseTooLargeError(limit=limit, size=int(declared), endpoint=endpoint)
-        chunks: list[bytes] = []
-        total = 0
         # Counting the decoded bytes also stops a small gzip body that inflates without bound.
-        async for chunk in response.aiter_bytes():
-            total += len(chunk)
-            if total > limit:
-                raise ResponseTooLargeError(limit=limit, size=total, endpoint=endpoint)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        content, total = await _read_limited(response, limit)
+        if content is None:
+            raise ResponseTooLargeError(limit=limit, size=total, endpoint=endpoint)
+        return content
 
     # -- helpers ---------------------------------------------------------------------------
 

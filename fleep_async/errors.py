@@ -66,10 +66,11 @@ _PATTERNS: Final[tuple[re.Pattern[str], ...]] = (
     re.compile(r"(\bhook/)[^/?#\s\"'<>]+()"),
     # query strings, cookies and form bodies: ticket=..., token_id=..., password=...
     re.compile(r"(?i)(\b(?:ticket|token_id|password|hook_key)=)[^&;\s\"'<>]+()"),
-    # JSON / repr of a mapping: "ticket": "...", 'password': '...'
+    # JSON / repr of a mapping: "ticket": "...", 'password': '...'; also when the text was cut
+    # inside the value (a truncated body): then up to the end of the text.
     re.compile(
         r"(?i)([\"'](?:ticket|token_id|password|hook_key|hook_url)[\"']\s*:\s*[\"'])"
-        r"[^\"']*([\"'])"
+        r"[^\"']*([\"']|\Z)"
     ),
 )
 

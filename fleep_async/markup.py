@@ -107,6 +107,9 @@ def xml_to_text(xml: str, *, skip_quote: bool = False, no_markup: bool = False) 
     emit = out.append
     # Open elements: (name, suffix to emit on close or None, whether the element skips content).
     stack: list[tuple[str, str | None, bool]] = []
+    # How many elements of each name are on the stack: a stray end tag is then dismissed without
+    # scanning the stack (a flood of them under a deep stack would cost MAX_DEPTH steps each).
+    open_names: dict[str, int] = {}
     skip = 0
     pos = 0
     for m in _TOKEN_RE.finditer(xml):
@@ -117,15 +120,16 @@ def xml_to_text(xml: str, *, skip_quote: bool = False, no_markup: bool = False) 
         end_name = m.group(1)
         if end_name is not None:
             # Close the innermost open element with this name and anything left open inside it.
-            for i in range(len(stack) - 1, -1, -1):
-                if stack[i][0] == end_name:
-                    while len(stack) > i:
-                        _, suffix, skipping = stack.pop()
-                        if skipping:
-                            skip -= 1
-                        elif suffix and not skip:
-                            emit(suffix)
-                    break
+            if open_names.get(end_name):
+                while True:
+                    open_name, suffix, skipping = stack.pop()
+                    open_names[open_name] -= 1
+                    if skipping:
+                        skip -= 1
+                    elif suffix and not skip:
+                        emit(suffix)
+                    if open_name == end_name:
+                        break
             continue
         name = m.group(2)
         if name is None:
@@ -155,6 +159,7 @@ def xml_to_text(xml: str, *, skip_quote: bool = False, no_markup: bool = False) 
                 emit(suffix)
         elif len(stack) < MAX_DEPTH:
             stack.append((name, suffix, starts_skip))
+            open_names[name] = open_names.get(name, 0) + 1
             if starts_skip:
                 skip += 1
     if pos < len(xml) and not skip:

@@ -12,6 +12,7 @@ service methods, so every name used in them must be importable from this module.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -48,6 +49,14 @@ __all__ = [
 
 _SHOWN_LEN = 60
 
+# The spellings of a UUID that uuid.UUID documents: hex digits with or without hyphens, optionally
+# in braces or after "urn:uuid:". uuid.UUID itself is laxer (it hands the text to int(), which
+# also takes "+", "0x", surrounding spaces and non-ASCII digits such as "\uff10"), so a lookalike
+# string would silently name another conversation.
+_UUID_TEXT = re.compile(
+    r"(?:urn:uuid:)?\{?[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}\}?"
+)
+
 
 def _shown(value: object) -> str:
     # A rejected value goes into the message to help the caller, but cut short and scrubbed:
@@ -64,6 +73,8 @@ def _canonical_uuid(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise UsageError(f"{what} must be a UUID or its string, got {type(value).__name__}")
     try:
+        if not _UUID_TEXT.fullmatch(value):
+            raise ValueError(value)
         parsed = uuid.UUID(value)
     except ValueError:
         raise UsageError(f"{what} must be a UUID, got {_shown(value)}") from None

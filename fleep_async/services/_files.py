@@ -27,7 +27,9 @@ __all__ = ["DEFAULT_CHUNK_SIZE", "FALLBACK_FILE_NAME", "FileTransferService", "s
 
 DEFAULT_CHUNK_SIZE: Final = 64 * 1024
 FALLBACK_FILE_NAME: Final = "download"
-_MAX_NAME_LEN: Final = 200
+# In UTF-8 bytes, not characters: file systems limit names to 255 bytes, and the temporary
+# ".<name>.<12 hex>.part" beside the target needs 19 more.
+_MAX_NAME_BYTES: Final = 200
 # Characters no file system should get from a server: separators, controls, and the ones
 # Windows refuses.
 _UNSAFE: Final = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
@@ -38,8 +40,8 @@ def safe_file_name(file_url: str) -> str:
 
     The name is the last segment of the URL's path, percent-decoded, reduced to its last
     component (so no ``/``, ``\\`` or ``..`` survives), stripped of control and reserved
-    characters and of leading dots, and cut to 200 characters (keeping the extension). An empty
-    result becomes ``"download"``.
+    characters and of leading dots, and cut to 200 bytes of UTF-8 (keeping the extension). An
+    empty result becomes ``"download"``.
 
     >>> safe_file_name("/file/abc/12/def/..%2F..%2Fetc%2Fpasswd")
     'passwd'
@@ -52,13 +54,18 @@ def safe_file_name(file_url: str) -> str:
     name = re.split(r"[/\\]", name)[-1]
     name = unicodedata.normalize("NFC", name)
     name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
-    if len(name) > _MAX_NAME_LEN:
+    if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
         stem, dot, ext = name.rpartition(".")
         if dot and 0 < len(ext) <= 16:
-            name = stem[: _MAX_NAME_LEN - len(ext) - 1] + "." + ext
+            name = _cut(stem, _MAX_NAME_BYTES - len(ext.encode("utf-8")) - 1) + "." + ext
         else:
-            name = name[:_MAX_NAME_LEN]
+            name = _cut(name, _MAX_NAME_BYTES)
     return name or FALLBACK_FILE_NAME
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` of UTF-8, never inside a character."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
 
 
 def _check_file_url(file_url: object) -> str:
