@@ -59,12 +59,24 @@ class ServerProcess:
         self.base_url = ""
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._pid: int | None = None
+
+    @classmethod
+    def attach(cls, base_url: str, pid: int) -> ServerProcess:
+        """A handle on a server another process started (admin calls and CPU time only)."""
+        server = cls()
+        server.base_url = base_url
+        server._pid = pid
+        return server
 
     @property
     def pid(self) -> int:
         """The server's process id."""
-        assert self._proc is not None
-        return self._proc.pid
+        if self._proc is not None:
+            return self._proc.pid
+        assert self._pid is not None, "not started"
+        return self._pid
 
     def cpu_seconds(self) -> float:
         """CPU seconds the server process has used so far."""
@@ -96,7 +108,8 @@ class ServerProcess:
             for line in stdout:
                 lines.put(line)
 
-        threading.Thread(target=reader, daemon=True).start()
+        self._reader = threading.Thread(target=reader, name="fakefleep-stdout", daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + self.start_timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -126,6 +139,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        # The reader thread ends at EOF once the child is gone; close the pipe after it.
+        if self._reader is not None:
+            self._reader.join(5)
+            self._reader = None
         if proc.stdout is not None:
             proc.stdout.close()
         if self._stderr is not None:

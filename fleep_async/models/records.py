@@ -115,21 +115,42 @@ class BaseRecord:
         if partial.identity != self.identity:
             msg = f"cannot merge {self.REC_TYPE} records with different identities"
             raise UsageError(msg)
-        new = object.__new__(type(self))
-        for name in _field_names(type(self)):
-            value = getattr(partial, name)
-            object.__setattr__(new, name, getattr(self, name) if value is None else value)
-        return new
+        fn = _MERGERS.get(type(self))
+        if fn is None:
+            fn = _MERGERS[type(self)] = _make_merger(type(self))
+        merged: Self = fn(self, partial)
+        return merged
 
 
-_FIELD_NAMES: dict[type[BaseRecord], tuple[str, ...]] = {}
+_MERGERS: dict[type[BaseRecord], Any] = {}
 
 
-def _field_names(cls: type[BaseRecord]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(a.name for a in attrs.fields(cls))
-    return names
+def _make_merger(cls: type[BaseRecord]) -> Any:
+    """Generate ``merge`` for ``cls``: straight-line code, one line per field.
+
+    The event engine merges every conversation header and contact of the stream into its cache,
+    so this runs hundreds of times per poll page. A loop of ``object.__setattr__`` over 70-odd
+    fields cost about 6x more. As in the converter, the new record is built as an instance of a
+    private subclass with the same slots and the plain ``__setattr__``, then given its real
+    class. Only our own field names are written into the source, never wire data.
+    """
+    builder = type(
+        f"_{cls.__name__}Merger",
+        (cls,),
+        {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__},
+    )
+    lines = ["def merge(self, partial):", "    new = _new(_builder)"]
+    for field in attrs.fields(cls):
+        name = field.name
+        if not name.isidentifier():  # pragma: no cover - attrs field names are identifiers
+            raise TypeError(f"bad field name {name!r}")
+        lines.append(f"    v = partial.{name}")
+        lines.append(f"    new.{name} = self.{name} if v is None else v")
+    lines += ["    new.__class__ = _cls", "    return new"]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_builder": builder, "_cls": cls}
+    filename = f"<fleep_async generated merge_{cls.__name__}>"
+    exec(compile("\n".join(lines), filename, "exec"), namespace)  # noqa: S102 - see docstring
+    return namespace["merge"]
 
 
 @attrs.frozen(kw_only=True, repr=False)

@@ -1,0 +1,71 @@
+"""The benchmark suite runs: every benchmark at tiny sizes produces a well-formed result.
+
+These tests do not check the performance targets (tiny sizes mean nothing, and the test machine
+is shared); they keep ``python -m benchmarks`` from rotting as the library changes. P2, P3 and
+P5 start a FakeFleep server in a child process.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import orjson
+import pytest
+
+from benchmarks.__main__ import BENCHMARKS, main, run_suite
+from benchmarks._report import BenchResult, render_markdown
+
+
+def _check_well_formed(result: BenchResult, bench_id: str) -> None:
+    assert result.id == bench_id
+    assert result.title
+    assert result.description
+    assert result.checks, "every benchmark has at least one target"
+    for check in result.checks:
+        assert check.op in ("<=", ">=")
+        assert math.isfinite(check.value), check
+        if check.unit == "x":  # a ratio; a memory growth may be negative
+            assert check.value > 0, check
+        assert check.target > 0
+        assert isinstance(check.passed, bool)
+    assert result.tables
+    for name, rows in result.tables.items():
+        assert rows, f"table {name!r} is empty"
+        assert all(isinstance(row, dict) and row for row in rows)
+    assert result.seconds > 0
+    document = orjson.loads(orjson.dumps(result.as_dict()))
+    assert document["id"] == bench_id
+    assert document["passed"] == all(c["passed"] for c in document["checks"])
+    markdown = render_markdown([result], {"command": "test", "machine": {}, "quick": True})
+    assert f"## {bench_id}: {result.title}" in markdown
+    assert "| id | benchmark | check | value | target | result |" in markdown
+
+
+@pytest.mark.parametrize("bench_id", list(BENCHMARKS))
+def test_benchmark_runs_at_tiny_sizes(bench_id: str) -> None:
+    logged: list[str] = []
+    [result] = run_suite([bench_id], quick=True, log=logged.append)
+    _check_well_formed(result, bench_id)
+    assert logged[0].startswith(bench_id)
+    assert sum(line.strip().startswith(("PASS", "FAIL")) for line in logged) == len(result.checks)
+
+
+def test_entry_point_writes_json_and_markdown(tmp_path: Path) -> None:
+    assert main(["--quick", "--only", "p1", "--out", str(tmp_path)]) == 0
+    document = orjson.loads((tmp_path / "results.json").read_bytes())
+    assert document["quick"] is True
+    assert document["command"] == "python -m benchmarks --quick --only p1 --out " + str(tmp_path)
+    machine = document["machine"]
+    assert {"cpu", "cores", "python", "os", "date"} <= set(machine)
+    assert [r["id"] for r in document["results"]] == ["P1"]
+    markdown = (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
+    assert markdown.startswith("# fleep-async benchmark results")
+    assert "## P1: Parse + dispatch" in markdown
+    assert machine["python"] in markdown
+
+
+def test_entry_point_rejects_an_unknown_benchmark(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="unknown benchmark"):
+        main(["--quick", "--only", "P9", "--out", str(tmp_path)])
+    assert not (tmp_path / "results.json").exists()
