@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from fleep_async._aiohttp import aiohttp_transport
 from fleep_async._client import FleepClient
 from fleep_async._converter import parse_record, parse_stream
 from fleep_async._retry import RetryPolicy, Sleep
@@ -74,6 +75,7 @@ __all__ = [
     "RetryPolicy",
     "Sleep",
     "UploadFile",
+    "aiohttp_transport",
     # events
     "Router",
     "Context",
