@@ -70,7 +70,10 @@ class FleepClient:
         password: the account's password; kept in memory only, to log in again after a 401.
         base_url: the server. Plain http only to loopback unless ``allow_insecure_http``.
         session: a saved :class:`SessionState` to resume instead of logging in.
-        transport: an httpx transport (tests: ``httpx.ASGITransport(app=fake)``).
+        transport: an httpx transport (tests: ``httpx.ASGITransport(app=fake)``; speed:
+            :func:`~fleep_async.aiohttp_transport`). The client closes it on :meth:`aclose`,
+            like ``httpx.AsyncClient`` does: clients sharing one must not close it early.
+            Sharing is safe for sessions: cookies and tickets travel per call, never in a jar.
         poll_transport: an httpx transport for long polls (default: ``transport``).
         retry: the retry policy (default :class:`RetryPolicy`).
         timeout: seconds for normal calls.
