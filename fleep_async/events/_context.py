@@ -35,6 +35,7 @@ class Context(Generic[ClientT]):
         conversation_id: the record's conversation, or ``None`` (contacts, ...).
         own_account_id: the bot's own account id, when known.
         attempt: 1 for the first delivery to the handlers, 2 for the first retry, ...
+        idempotency_key: the record's identity and revision (see :attr:`idempotency_key`).
         data: values filters and middleware attach for the handler (``"command"``,
             ``"match"``, anything a middleware sets).
         router: the router of the handler that matched (``None`` until one did).
@@ -109,14 +110,34 @@ class Context(Generic[ClientT]):
         author = getattr(self.record, "account_id", None)
         return author is not None and author == self.own_account_id
 
+    @property
+    def idempotency_key(self) -> str | None:
+        """A stable key for the record being handled: its identity and revision.
+
+        The same revision of a record has the same key however it comes again: a handler
+        retry, a re-delivery after a crash or restart, a server resync, a duplicate from the
+        server. A new revision (an edit, a changed snapshot) has a new key. It is the engine's
+        dedup key: ``m:<conversation_id>:<message_nr>:<flow position>`` for messages, a digest
+        of the record for other kinds; it holds no secret.
+
+        The engine runs a handler at least once per revision. To make its *effect* happen
+        exactly once, key the effect by this value: ``INSERT ... ON CONFLICT DO NOTHING``, or
+        an upsert in the same transaction as the effect. The key names the record, not the
+        bot: prefix it if several bots share one store.
+
+        ``None`` only for a record given to :meth:`EventEngine.feed` as a decoded object.
+        """
+        if self._identity is None and self._raw is not None:
+            # Computed on first use: hashing every record would cost for nothing.
+            self._identity = Deduplicator.key(self._raw)[0]
+        return self._identity
+
     def _next_client_req_id(self) -> str:
         self._replies += 1
-        if self._identity is None and self._raw is not None:
-            # Computed only when a handler replies: hashing every record would cost for nothing.
-            self._identity = Deduplicator.key(self._raw)[0]
-        if self._identity is None:
+        identity = self.idempotency_key
+        if identity is None:
             return str(uuid.uuid4())
-        seed = f"{self.own_account_id}|{self._identity}|{self._replies}"
+        seed = f"{self.own_account_id}|{identity}|{self._replies}"
         return str(uuid.uuid5(_REPLY_NAMESPACE, seed))
 
     async def reply(self, text: str, **fields: Any) -> dict[str, Any]:

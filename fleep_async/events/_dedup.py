@@ -30,7 +30,7 @@ import orjson
 
 from fleep_async.errors import UsageError
 
-__all__ = ["Deduplicator"]
+__all__ = ["Deduplicator", "message_position"]
 
 _FORMAT: Final = 1
 
@@ -42,16 +42,32 @@ def _int(value: object) -> int | None:
 
 
 def _flow_position(raw: Mapping[str, Any]) -> int | None:
-    positions = [
-        pos
-        for pos in (
-            _int(raw.get("message_nr")),
-            _int(raw.get("flow_message_nr")),
-            _int(raw.get("revision_message_nr")),
-        )
-        if pos is not None
-    ]
-    return max(positions) if positions else None
+    # Runs for every message of every poll answer: plain comparisons, no temporary list.
+    best: int | None = None
+    for name in ("message_nr", "flow_message_nr", "revision_message_nr"):
+        value = raw.get(name)
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and (best is None or value > best)
+        ):
+            best = value
+    return best
+
+
+def message_position(raw: Mapping[str, Any]) -> tuple[str, int] | None:
+    """``(conversation_id, flow position)`` of a raw message record, or ``None`` for others.
+
+    The flow position orders one conversation's message records: a new message is at its
+    ``message_nr``, an edit (or delete, pin ...) at the new flow number it took.
+    """
+    if raw.get("mk_rec_type") != "message":
+        return None
+    conversation_id = raw.get("conversation_id")
+    position = _flow_position(raw)
+    if not isinstance(conversation_id, str) or position is None:
+        return None
+    return conversation_id, position
 
 
 class Deduplicator:
@@ -128,6 +144,14 @@ class Deduplicator:
         self._floors.move_to_end(conversation_id)
         while len(self._floors) > self.max_conversations:
             self._floors.popitem(last=False)
+
+    def positions(self) -> dict[str, int]:
+        """The highest flow position handled per conversation (from the keys and the floors)."""
+        found = dict(self._floors)
+        for position in self._recent.values():
+            if position is not None and position[1] > found.get(position[0], 0):
+                found[position[0]] = position[1]
+        return found
 
     def export(self) -> dict[str, Any]:
         """The state as a JSON-compatible dict (stored inside the checkpoint)."""

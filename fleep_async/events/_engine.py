@@ -9,9 +9,15 @@ Guarantees:
   and the marks are saved in the same atomic write as the horizon, so a restart skips what was
   handled. (After ``SIGKILL`` the marks of the last instants before the kill may be lost with the
   process: those records run again. A cancelled or stopped engine saves everything on exit.)
-- **Order per conversation.** Records of one conversation are handled one after another in
-  stream order; different conversations run concurrently up to ``max_concurrency``. Records
-  without a conversation are ordered per entity (contact) or per kind.
+- **Order per conversation.** Records of one conversation are handled one after another, its
+  messages in flow order (a poll answer whose records arrive shuffled is put back in order);
+  different conversations run concurrently up to ``max_concurrency``. Records without a
+  conversation are ordered per entity (contact) or per kind.
+- **Resync.** When the server answers a poll with horizon 0 it has lost the client's place, and
+  the initial sync that follows brings only each conversation's latest messages. For every
+  conversation whose position the engine knows (seen in this run, or handled before a restart
+  with ``dedup=True``) the older messages it has not seen are fetched with
+  ``conversation/sync`` and handled first, in order, so a resync loses nothing there.
 - **Backpressure.** At most ``queue_size`` records are admitted and not yet finished; when the
   queue is full the engine stops polling until there is room.
 - **Isolation.** A failing handler never stops the engine: the error goes to ``router.error``
@@ -21,10 +27,11 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import random as _random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
 
@@ -35,10 +42,16 @@ import attrs
 
 from fleep_async._converter import parse_record
 from fleep_async._retry import RetryPolicy
-from fleep_async.errors import DecodeError, FleepError, UsageError
+from fleep_async.errors import (
+    AuthenticationError,
+    DecodeError,
+    FleepAPIError,
+    FleepError,
+    UsageError,
+)
 from fleep_async.events._cache import EventCache
 from fleep_async.events._context import Context, ErrorEvent
-from fleep_async.events._dedup import Deduplicator
+from fleep_async.events._dedup import Deduplicator, message_position
 from fleep_async.events._dispatcher import UNHANDLED, Dispatcher
 from fleep_async.events._items import Item, call_hook, lane_of
 from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
@@ -57,6 +70,46 @@ DEFAULT_RETRY_BACKOFF = RetryPolicy(base_delay=0.5, max_delay=30.0)
 
 _BACKLOGS = ("resume", "skip", "full")
 _LANE_BURST = 32
+
+
+def in_flow_order(stream: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+    """The records with each conversation's messages in flow order; other records stay put.
+
+    A server (or a proxy) may send one answer's records shuffled; handling them in that order
+    would break the order within a conversation. Returns ``stream`` itself when it is in order
+    (one pass: this runs on every poll answer); otherwise only the conversations out of order
+    are sorted.
+    """
+    last: dict[str, int] = {}
+    disordered: set[str] = set()
+    for raw in stream:
+        found = message_position(raw)
+        if found is None:
+            continue
+        conversation_id, position = found
+        if position < last.get(conversation_id, 0):
+            disordered.add(conversation_id)
+        else:
+            last[conversation_id] = position
+    if not disordered:
+        return stream
+    slots: dict[str, list[int]] = {}
+    for index, raw in enumerate(stream):
+        found = message_position(raw)
+        if found is not None and found[0] in disordered:
+            slots.setdefault(found[0], []).append(index)
+    ordered = list(stream)
+    for indexes in slots.values():
+        # Stable: duplicates keep their order (the deduplicator drops the repeats).
+        records = sorted((stream[i] for i in indexes), key=_flow_key)
+        for index, raw in zip(indexes, records, strict=True):
+            ordered[index] = raw
+    return ordered
+
+
+def _flow_key(raw: Mapping[str, Any]) -> int:
+    found = message_position(raw)
+    return found[1] if found is not None else 0
 
 
 @attrs.frozen(kw_only=True)
@@ -237,6 +290,10 @@ class EventEngine(Generic[ClientT]):
         self._dead_lettered = 0
         self._deduplicated = 0
         self._skipped = 0
+        # Per conversation, the highest message flow position admitted (or handled before a
+        # restart, from the dedup state): where a backfill after a resync starts.
+        self._positions: dict[str, int] = {}
+        self._backfill_due = False
 
     def __repr__(self) -> str:
         return f"EventEngine(router={self.router!r}, store={self.store!r}, state={self._state!r})"
@@ -417,6 +474,8 @@ class EventEngine(Generic[ClientT]):
             self._dedup = Deduplicator(max_keys=self.dedup_size)
             if checkpoint is not None and checkpoint.dedup is not None:
                 self._dedup.restore(checkpoint.dedup)
+        self._positions = self._dedup.positions() if self._dedup is not None else {}
+        self._backfill_due = False
         stored = checkpoint.horizon if checkpoint is not None else None
         self._watermark = Watermark(stored)
         self._saved = (stored, self._dedup.version if self._dedup is not None else 0)
@@ -442,6 +501,9 @@ class EventEngine(Generic[ClientT]):
             if current > 0:
                 self._watermark.committed = current
                 self._mark_dirty()
+                # Saved before run() reports started: a process that dies right after must
+                # resume from here, not skip again what was posted meanwhile.
+                await self._save()
             logger.info("skipping the backlog: starting at horizon %d", current)
         self._state = "polling"
 
@@ -516,11 +578,20 @@ class EventEngine(Generic[ClientT]):
             return None
         key: str | None = None
         position: tuple[str, int] | None = None
-        if self._dedup is not None:
-            key, position = self._dedup.key(raw)
-            if key in self._pending_keys or self._dedup.seen(key, position):
-                self._deduplicated += 1
-                return None
+        dedup = self._dedup
+        if dedup is not None:
+            key, position = dedup.key(raw)
+        elif kind == "message":
+            position = message_position(raw)
+        if position is not None and position[1] > self._positions.get(position[0], 0):
+            self._positions[position[0]] = position[1]  # where a resync's backfill starts
+        if (
+            dedup is not None
+            and key is not None
+            and (key in self._pending_keys or dedup.seen(key, position))
+        ):
+            self._deduplicated += 1
+            return None
         error: DecodeError | None = None
         if record is None:
             try:
@@ -541,14 +612,97 @@ class EventEngine(Generic[ClientT]):
         await self._on_batch(batch)
         mark = self._watermark.open(batch.horizon)
         wanted = self.router.wanted_kinds()
-        for raw in batch.stream:
-            item = self._prepare(raw, mark, wanted)
-            if item is None:
-                continue
-            await self._wait_for_room()
-            self._enqueue(item)
+
+        async def admit(records: Sequence[dict[str, Any]]) -> None:
+            for raw in records:
+                item = self._prepare(raw, mark, wanted)
+                if item is None:
+                    continue
+                await self._wait_for_room()
+                self._enqueue(item)
+
+        await self._admit_batch(batch, wanted, admit)
         if self._watermark.seal(mark):
             self._mark_dirty()
+
+    async def _admit_batch(
+        self,
+        batch: PollBatch,
+        wanted: frozenset[str] | None,
+        admit: Callable[[Sequence[dict[str, Any]]], Awaitable[None]],
+    ) -> None:
+        """Give a batch's records to ``admit``: messages in flow order, after a resync's gap.
+
+        Shared by the handler engine and :class:`EventStream`, which admit records differently.
+        """
+        if batch.resync:
+            self._backfill_due = True
+        stream = batch.stream
+        # Message order and resync backfills matter only to message handlers.
+        if wanted is None or "message" in wanted:
+            stream = in_flow_order(stream)
+            if self._backfill_due and batch.syncing:
+                await self._backfill(stream, admit)
+        await admit(stream)
+        if batch.horizon > 0:
+            self._backfill_due = False  # the sync after the resync is complete
+
+    async def _backfill(
+        self,
+        stream: Sequence[dict[str, Any]],
+        admit: Callable[[Sequence[dict[str, Any]]], Awaitable[None]],
+    ) -> None:
+        """Admit the messages a resync's initial sync skips, for the conversations in ``stream``.
+
+        The sync brings a conversation's header and its latest messages; the messages between
+        the engine's position in that conversation and the first one the sync brings are
+        fetched and admitted now, so that they are handled before the sync's own, in order.
+        """
+        poller = self._poller
+        assert poller is not None
+        latest: dict[str, int] = {}
+        first: dict[str, int] = {}
+        for raw in stream:
+            conversation_id = raw.get("conversation_id")
+            if not isinstance(conversation_id, str):
+                continue
+            kind = raw.get("mk_rec_type")
+            number = raw.get("last_message_nr") if kind == "conv" else raw.get("message_nr")
+            if not isinstance(number, int) or isinstance(number, bool):
+                continue
+            if kind == "conv":
+                latest[conversation_id] = max(number, latest.get(conversation_id, 0))
+            elif kind == "message" and number < first.get(conversation_id, number + 1):
+                first[conversation_id] = number
+        for conversation_id, last in latest.items():
+            known = self._positions.get(conversation_id)
+            before = first.get(conversation_id)
+            if known is None or last <= known or (before is not None and before <= known + 1):
+                continue  # never seen (nothing to go by), nothing new, or no gap
+            fetched = 0
+            try:
+                pages = poller.backfill(conversation_id, known, before=before)
+                async with contextlib.aclosing(pages):  # closed now also when cancelled
+                    async for page in pages:
+                        fetched += len(page)
+                        await admit(in_flow_order(page))
+            except AuthenticationError:
+                raise
+            except (FleepAPIError, UsageError) as exc:
+                logger.warning(
+                    "after a resync, the messages of conversation %s after position %d could "
+                    "not be fetched: %s",
+                    conversation_id,
+                    known,
+                    exc,
+                )
+                continue
+            logger.info(
+                "after a resync: %d records of conversation %s fetched (after position %d)",
+                fetched,
+                conversation_id,
+                known,
+            )
 
     def _track(self, item: Item) -> None:
         """Count an admitted record (the batch, the queue depth, the pending dedup keys)."""

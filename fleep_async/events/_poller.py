@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Final
 
 import anyio
@@ -35,6 +35,7 @@ from fleep_async.errors import (
     ServerError,
     TransportError,
 )
+from fleep_async.events._dedup import message_position
 from fleep_async.events._types import Clock, Requester, Sleep, logger
 
 __all__ = ["DEFAULT_POLL_BACKOFF", "PollBatch", "Poller"]
@@ -206,6 +207,46 @@ class Poller:
             logger.warning("account/sync returned no event_horizon; starting from 0")
             return 0
         return horizon
+
+    async def backfill(
+        self, conversation_id: str, after: int, *, before: int | None = None
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """The records of a conversation's messages changed after flow position ``after``.
+
+        Used after a server resync: the initial sync brings only each conversation's latest
+        messages, so the older ones the engine has not seen yet are fetched with a forward
+        ``conversation/sync`` (``from_message_nr``), page by page, in flow order; each page is
+        yielded as it comes (so that the caller can apply backpressure). Records of messages
+        numbered ``before`` or later are left out (the sync brings those).
+
+        Raises:
+            FleepAPIError: the conversation cannot be read (the caller skips it).
+        """
+        position = after
+        while True:
+            answer = await self._call(
+                f"conversation/sync/{conversation_id}",
+                {"from_message_nr": position},
+                long_poll=False,
+            )
+            stream = answer.get("stream")
+            page = [r for r in stream if isinstance(r, dict)] if isinstance(stream, list) else []
+            newest = position
+            records: list[dict[str, Any]] = []
+            for raw in page:
+                found = message_position(raw)
+                if found is not None and found[0] == conversation_id:
+                    newest = max(newest, found[1])
+                number = _int(raw.get("message_nr"))
+                if raw.get("conversation_id") != conversation_id or number is None:
+                    continue
+                if before is None or number < before:
+                    records.append(raw)
+            if records:
+                yield records
+            if newest <= position:
+                return  # an empty page, or one without progress: the gap is filled
+            position = newest
 
     def _parse(self, answer: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
         horizon = _int(answer.get("event_horizon"))

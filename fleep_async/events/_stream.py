@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,8 @@ __all__ = ["EventStream"]
 
 
 class EventStream:
-    """Records of the engine's stream, one at a time, in stream order.
+    """Records of the engine's stream, one at a time, in stream order (a conversation's
+    messages in flow order, and after a resync the messages it skipped first, as for handlers).
 
     A record counts as handled when the loop asks for the next one; then, once a whole poll
     batch is handled, its horizon is committed and the checkpoint written. The record being
@@ -143,11 +145,16 @@ class EventStream:
         engine = self._engine
         await engine._on_batch(batch)
         mark = engine._watermark.open(batch.horizon)
-        for raw in batch.stream:
-            item = engine._prepare(raw, mark, self._kinds)
-            if item is not None:
-                engine._track(item)
-                self._buffer.append(item)
+
+        async def admit(records: Sequence[dict[str, Any]]) -> None:
+            for raw in records:
+                item = engine._prepare(raw, mark, self._kinds)
+                if item is not None:
+                    engine._track(item)
+                    self._buffer.append(item)
+
+        # The same order and resync rules as the handler engine.
+        await engine._admit_batch(batch, self._kinds, admit)
         if engine._watermark.seal(mark):
             engine._mark_dirty()
 
