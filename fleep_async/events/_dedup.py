@@ -33,6 +33,7 @@ from fleep_async.errors import UsageError
 __all__ = ["Deduplicator", "message_position"]
 
 _FORMAT: Final = 1
+_FLOW_FIELDS: Final = ("message_nr", "flow_message_nr", "revision_message_nr")
 
 
 def _int(value: object) -> int | None:
@@ -42,10 +43,13 @@ def _int(value: object) -> int | None:
 
 
 def _flow_position(raw: Mapping[str, Any]) -> int | None:
-    # Runs for every message of every poll answer: plain comparisons, no temporary list.
+    # Runs for every message of every poll answer: plain comparisons, no temporary list, and
+    # the fields a message lacks (usually the last two) cost a lookup and nothing more.
     best: int | None = None
-    for name in ("message_nr", "flow_message_nr", "revision_message_nr"):
+    for name in _FLOW_FIELDS:
         value = raw.get(name)
+        if value is None:
+            continue
         if (
             isinstance(value, int)
             and not isinstance(value, bool)
@@ -165,7 +169,8 @@ class Deduplicator:
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        """Load a state written by :meth:`export` (a wrong format is ignored: start empty).
+        """Load a state written by :meth:`export` or :func:`snapshot_state` (a wrong format is
+        ignored: start empty).
 
         Entries beyond the configured sizes are dropped oldest first, as if evicted.
         """
@@ -177,7 +182,7 @@ class Deduplicator:
         if isinstance(floors, list):
             for item in floors:
                 if (
-                    isinstance(item, list)
+                    isinstance(item, list | tuple)
                     and len(item) == 2
                     and isinstance(item[0], str)
                     and _int(item[1]) is not None
@@ -186,12 +191,14 @@ class Deduplicator:
         recent = state.get("recent")
         if isinstance(recent, list):
             for item in recent:
-                if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                if not (
+                    isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[0], str)
+                ):
                     continue
                 pos = item[1]
                 position: tuple[str, int] | None = None
                 if (
-                    isinstance(pos, list)
+                    isinstance(pos, list | tuple)
                     and len(pos) == 2
                     and isinstance(pos[0], str)
                     and _int(pos[1]) is not None
@@ -199,3 +206,18 @@ class Deduplicator:
                     position = (pos[0], pos[1])
                 self.mark(item[0], position)
         self.version += 1
+
+
+def snapshot_state(dedup: Deduplicator) -> dict[str, Any]:
+    """The state of ``dedup`` as :meth:`Deduplicator.export` gives it, with tuples for lists.
+
+    It serialises to the same JSON, but copies the entries at C speed: the engine takes one with
+    every checkpoint write, and with dedup every handled record is a change (``export()`` of a
+    full deduplicator costs several milliseconds). The entries are immutable, so the snapshot
+    does not follow later changes.
+    """
+    return {
+        "format": _FORMAT,
+        "recent": list(dedup._recent.items()),
+        "floors": list(dedup._floors.items()),
+    }

@@ -56,7 +56,10 @@ class Dispatcher:
 
         Exceptions from handlers and middleware propagate (``ctx.router`` tells whose).
         """
-        return await self._propagate(self.router, record, ctx)
+        # Every await level costs per record; skip the ones that would only pass through.
+        if self.router.outer_middlewares:
+            return await self._propagate(self.router, record, ctx)
+        return await self._inside(self.router, record, ctx)
 
     async def _propagate(self, router: Router, record: Any, ctx: Context[Any]) -> Any:
         if router.outer_middlewares:
@@ -71,11 +74,13 @@ class Dispatcher:
                 if obs is None or not obs.handlers:
                     continue
                 for handler in obs.handlers:
-                    data = await handler.match(record, ctx)
-                    if data is None:
-                        continue
-                    if data:
-                        ctx.data.update(data)
+                    # A handler without filters matches: no coroutine to run for it.
+                    if handler.filters:
+                        data = await handler.match(record, ctx)
+                        if data is None:
+                            continue
+                        if data:
+                            ctx.data.update(data)
                     try:
                         return await self._call(router, obs, handler, record, ctx)
                     except SkipHandler:
@@ -97,12 +102,17 @@ class Dispatcher:
         ctx.router = router
         ctx.handler = handler
         timeout = handler.timeout if handler.timeout is not None else self.handler_timeout
+        middlewares = router.inner_middlewares or observer.middlewares
+        if timeout is None and not middlewares:
+            # The common case: the callback itself, without the wrappers' await levels.
+            if handler.with_ctx:
+                return await handler.callback(record, ctx)
+            return await handler.callback(record)
         call = handler.call
         if timeout is not None:
             call = functools.partial(self._call_with_timeout, handler, timeout)
-        middlewares = router.inner_middlewares + observer.middlewares
         if middlewares:
-            return await wrap(middlewares, call)(record, ctx)
+            return await wrap(router.inner_middlewares + observer.middlewares, call)(record, ctx)
         return await call(record, ctx)
 
     @staticmethod

@@ -28,6 +28,7 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import math
 import random as _random
 import time
 from collections import deque
@@ -39,6 +40,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from fleep_async._converter import parse_record
 from fleep_async._retry import RetryPolicy
@@ -51,7 +53,7 @@ from fleep_async.errors import (
 )
 from fleep_async.events._cache import EventCache
 from fleep_async.events._context import Context, ErrorEvent
-from fleep_async.events._dedup import Deduplicator, message_position
+from fleep_async.events._dedup import Deduplicator, message_position, snapshot_state
 from fleep_async.events._dispatcher import UNHANDLED, Dispatcher
 from fleep_async.events._items import Item, call_hook, lane_of
 from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
@@ -80,13 +82,14 @@ def in_flow_order(stream: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
     (one pass: this runs on every poll answer); otherwise only the conversations out of order
     are sorted.
     """
+    # The positions are computed once and reused by the sort (this runs on every poll answer).
+    found = [message_position(raw) for raw in stream]
     last: dict[str, int] = {}
     disordered: set[str] = set()
-    for raw in stream:
-        found = message_position(raw)
-        if found is None:
+    for place in found:
+        if place is None:
             continue
-        conversation_id, position = found
+        conversation_id, position = place
         if position < last.get(conversation_id, 0):
             disordered.add(conversation_id)
         else:
@@ -94,22 +97,16 @@ def in_flow_order(stream: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
     if not disordered:
         return stream
     slots: dict[str, list[int]] = {}
-    for index, raw in enumerate(stream):
-        found = message_position(raw)
-        if found is not None and found[0] in disordered:
-            slots.setdefault(found[0], []).append(index)
+    for index, place in enumerate(found):
+        if place is not None and place[0] in disordered:
+            slots.setdefault(place[0], []).append(index)
     ordered = list(stream)
     for indexes in slots.values():
         # Stable: duplicates keep their order (the deduplicator drops the repeats).
-        records = sorted((stream[i] for i in indexes), key=_flow_key)
-        for index, raw in zip(indexes, records, strict=True):
-            ordered[index] = raw
+        by_flow = sorted(indexes, key=lambda i: cast(tuple[str, int], found[i])[1])
+        for index, source in zip(indexes, by_flow, strict=True):
+            ordered[index] = stream[source]
     return ordered
-
-
-def _flow_key(raw: Mapping[str, Any]) -> int:
-    found = message_position(raw)
-    return found[1] if found is not None else 0
 
 
 @attrs.frozen(kw_only=True)
@@ -277,9 +274,12 @@ class EventEngine(Generic[ClientT]):
         self._dirty: anyio.Event | None = None
         self._room: anyio.Event | None = None
         self._idle: anyio.Event | None = None
-        self._limiter: anyio.CapacityLimiter | None = None
         self._workers: anyio.abc.TaskGroup | None = None
+        # Lanes with records waiting: one deque per ordering lane (see lane_of). A lane is
+        # either queued on _ready or held by exactly one worker, never both: that is what keeps
+        # a conversation's records in order.
         self._lanes: dict[str, deque[Item]] = {}
+        self._ready: MemoryObjectSendStream[tuple[str, deque[Item]]] | None = None
         self._pending_keys: set[str] = set()
         self._depth = 0
         self._in_flight = 0
@@ -367,13 +367,26 @@ class EventEngine(Generic[ClientT]):
                 return
             self._poll_scope = None
             task_status.started()
-            async with anyio.create_task_group() as services:
-                services.start_soon(self._checkpoint_writer)
-                async with anyio.create_task_group() as workers:
-                    self._workers = workers
-                    await self._poll_loop()
-                    await self._drain()
-                services.cancel_scope.cancel()
+            # A fixed pool of max_concurrency workers takes ready lanes from this queue (rather
+            # than a task per lane per poll answer: starting tasks cost more than cheap handlers).
+            # The pool size is the concurrency bound. The queue holds each lane at most once and
+            # the admission bounds the lanes by queue_size, hence no limit of its own here.
+            queue_in, queue_out = anyio.create_memory_object_stream[tuple[str, deque[Item]]](
+                math.inf
+            )
+            with queue_in, queue_out:
+                self._ready = queue_in
+                async with anyio.create_task_group() as services:
+                    services.start_soon(self._checkpoint_writer)
+                    async with anyio.create_task_group() as workers:
+                        self._workers = workers
+                        for number in range(self.max_concurrency):
+                            workers.start_soon(
+                                self._lane_worker, queue_out, name=f"fleep-worker-{number}"
+                            )
+                        await self._poll_loop()
+                        await self._drain()
+                    services.cancel_scope.cancel()
             if self._fatal is not None:
                 raise self._fatal
         finally:
@@ -450,6 +463,7 @@ class EventEngine(Generic[ClientT]):
             self._stop_requested = False
             self._poll_scope = None
             self._workers = None
+            self._ready = None
             self._lanes.clear()
             self._pending_keys.clear()
             self._depth = 0
@@ -462,9 +476,10 @@ class EventEngine(Generic[ClientT]):
     async def _begin(self) -> None:
         """Load the checkpoint, restore dedup, and choose the starting horizon."""
         self._dirty = anyio.Event()
-        self._room = anyio.Event()
-        self._idle = anyio.Event()
-        self._limiter = anyio.CapacityLimiter(self.max_concurrency)
+        # Created by whoever waits (the admission, _drain): until then a finished record has
+        # no event to set, which matters at one set per record.
+        self._room = None
+        self._idle = None
         checkpoint = await self.store.load()
         own = self.requester.account_id
         self._checkpoint_account = checkpoint.account_id if checkpoint is not None else None
@@ -720,31 +735,31 @@ class EventEngine(Generic[ClientT]):
             return
         lane = deque((item,))
         self._lanes[lane_key] = lane
-        assert self._workers is not None
-        self._workers.start_soon(self._lane_worker, lane_key, lane, name=f"fleep-lane-{lane_key}")
+        assert self._ready is not None
+        self._ready.send_nowait((lane_key, lane))
 
     # -- handling -----------------------------------------------------------------------------
 
-    async def _lane_worker(self, lane_key: str, lane: deque[Item]) -> None:
-        limiter = self._limiter
-        assert limiter is not None
-        try:
-            while lane and not self._draining:
-                # One slot for a run of records, not one per record: acquiring yields to the
-                # event loop (twice), which would cost more than a cheap handler. The slot is
-                # given back after _LANE_BURST records so that other conversations get a turn.
-                async with limiter:
-                    for _ in range(_LANE_BURST):
-                        # Handlers that never suspend would otherwise not see a cancellation
-                        # of the engine until the end of the run.
-                        await anyio.lowlevel.checkpoint_if_cancelled()
-                        if self._draining or not await self._process(lane[0]):
-                            return
-                        self._finish(lane.popleft())
-                        if not lane:
-                            break
-        finally:
-            if self._lanes.get(lane_key) is lane:
+    async def _lane_worker(self, ready: MemoryObjectReceiveStream[tuple[str, deque[Item]]]) -> None:
+        """One worker of the pool: take a ready lane, handle a burst of it, put it back."""
+        requeue = self._ready
+        assert requeue is not None
+        async for lane_key, lane in ready:
+            for index in range(_LANE_BURST):
+                # Handlers that never suspend would otherwise not see a cancellation of the
+                # engine before the next record (a cancelled engine starts no new record).
+                # receive() has just checkpointed for the first record of the burst.
+                if index:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                if self._draining or not await self._process(lane[0]):
+                    return  # stopping: the lane's records stay uncommitted
+                self._finish(lane.popleft())
+                if not lane:
+                    break
+            if lane:
+                # Back to the end of the queue, so that other conversations get a turn.
+                requeue.send_nowait((lane_key, lane))
+            elif self._lanes.get(lane_key) is lane:
                 del self._lanes[lane_key]
 
     def _finish(self, item: Item) -> None:
@@ -752,8 +767,10 @@ class EventEngine(Generic[ClientT]):
         if item.key is not None:
             self._pending_keys.discard(item.key)
         self._depth -= 1
-        if self._depth < self.queue_size and self._room is not None:
-            self._room.set()
+        room = self._room
+        if room is not None and self._depth < self.queue_size:
+            self._room = None  # the waiter makes a new one if the queue fills up again
+            room.set()
         if self._watermark.done(item.batch):
             self._mark_dirty()
 
@@ -764,6 +781,7 @@ class EventEngine(Generic[ClientT]):
         *,
         identity: str | None,
         raw: Mapping[str, Any] | None = None,
+        attempt: int = 1,
     ) -> Context[ClientT]:
         conversation_id = getattr(record, "conversation_id", None)
         return Context(
@@ -775,6 +793,7 @@ class EventEngine(Generic[ClientT]):
             cache=self.cache,
             identity=identity,
             raw=raw,
+            attempt=attempt,
         )
 
     async def _process(self, item: Item) -> bool:
@@ -789,8 +808,9 @@ class EventEngine(Generic[ClientT]):
             return True
         attempt = 1
         while True:
-            ctx = self._context(item.record, item.kind, identity=item.key, raw=item.raw)
-            ctx.attempt = attempt
+            ctx = self._context(
+                item.record, item.kind, identity=item.key, raw=item.raw, attempt=attempt
+            )
             self._in_flight += 1
             try:
                 result = await self._dispatcher.feed(item.record, ctx)
@@ -868,7 +888,8 @@ class EventEngine(Generic[ClientT]):
         checkpoint = Checkpoint(
             horizon=self._watermark.committed,
             account_id=account,
-            dedup=dedup.export() if dedup is not None else None,
+            # Not export(): the snapshot holds the same JSON for a fraction of the copying.
+            dedup=snapshot_state(dedup) if dedup is not None else None,
         )
         return checkpoint, (self._watermark.committed, version)
 
