@@ -28,7 +28,6 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
-import math
 import random as _random
 import time
 from collections import deque
@@ -40,7 +39,6 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from fleep_async._converter import parse_record
 from fleep_async._retry import RetryPolicy
@@ -279,7 +277,8 @@ class EventEngine(Generic[ClientT]):
         # either queued on _ready or held by exactly one worker, never both: that is what keeps
         # a conversation's records in order.
         self._lanes: dict[str, deque[Item]] = {}
-        self._ready: MemoryObjectSendStream[tuple[str, deque[Item]]] | None = None
+        self._ready: deque[tuple[str, deque[Item]]] = deque()
+        self._worker_count = 0
         self._pending_keys: set[str] = set()
         self._depth = 0
         self._in_flight = 0
@@ -367,26 +366,17 @@ class EventEngine(Generic[ClientT]):
                 return
             self._poll_scope = None
             task_status.started()
-            # A fixed pool of max_concurrency workers takes ready lanes from this queue (rather
-            # than a task per lane per poll answer: starting tasks cost more than cheap handlers).
-            # The pool size is the concurrency bound. The queue holds each lane at most once and
-            # the admission bounds the lanes by queue_size, hence no limit of its own here.
-            queue_in, queue_out = anyio.create_memory_object_stream[tuple[str, deque[Item]]](
-                math.inf
-            )
-            with queue_in, queue_out:
-                self._ready = queue_in
-                async with anyio.create_task_group() as services:
-                    services.start_soon(self._checkpoint_writer)
-                    async with anyio.create_task_group() as workers:
-                        self._workers = workers
-                        for number in range(self.max_concurrency):
-                            workers.start_soon(
-                                self._lane_worker, queue_out, name=f"fleep-worker-{number}"
-                            )
-                        await self._poll_loop()
-                        await self._drain()
-                    services.cancel_scope.cancel()
+            # Workers take ready lanes from _ready; one is started per new lane while fewer than
+            # max_concurrency run, and each leaves when no lane is ready. So a busy page reuses
+            # a few workers across lanes (starting a task costs more than a cheap handler), and
+            # an idle engine holds no worker at all (many idle bots in one process stay small).
+            async with anyio.create_task_group() as services:
+                services.start_soon(self._checkpoint_writer)
+                async with anyio.create_task_group() as workers:
+                    self._workers = workers
+                    await self._poll_loop()
+                    await self._drain()
+                services.cancel_scope.cancel()
             if self._fatal is not None:
                 raise self._fatal
         finally:
@@ -463,7 +453,8 @@ class EventEngine(Generic[ClientT]):
             self._stop_requested = False
             self._poll_scope = None
             self._workers = None
-            self._ready = None
+            self._ready.clear()
+            self._worker_count = 0
             self._lanes.clear()
             self._pending_keys.clear()
             self._depth = 0
@@ -735,32 +726,38 @@ class EventEngine(Generic[ClientT]):
             return
         lane = deque((item,))
         self._lanes[lane_key] = lane
-        assert self._ready is not None
-        self._ready.send_nowait((lane_key, lane))
+        self._ready.append((lane_key, lane))
+        if self._worker_count < self.max_concurrency:
+            assert self._workers is not None
+            self._worker_count += 1
+            self._workers.start_soon(self._lane_worker, name="fleep-worker")
 
     # -- handling -----------------------------------------------------------------------------
 
-    async def _lane_worker(self, ready: MemoryObjectReceiveStream[tuple[str, deque[Item]]]) -> None:
-        """One worker of the pool: take a ready lane, handle a burst of it, put it back."""
-        requeue = self._ready
-        assert requeue is not None
-        async for lane_key, lane in ready:
-            for index in range(_LANE_BURST):
-                # Handlers that never suspend would otherwise not see a cancellation of the
-                # engine before the next record (a cancelled engine starts no new record).
-                # receive() has just checkpointed for the first record of the burst.
-                if index:
+    async def _lane_worker(self) -> None:
+        """Take a ready lane, handle a burst of it, put it back; leave when none is ready."""
+        ready = self._ready
+        try:
+            while ready:
+                lane_key, lane = ready.popleft()
+                for _ in range(_LANE_BURST):
+                    # Handlers that never suspend would otherwise not see a cancellation of the
+                    # engine before the next record (a cancelled engine starts no new record).
                     await anyio.lowlevel.checkpoint_if_cancelled()
-                if self._draining or not await self._process(lane[0]):
-                    return  # stopping: the lane's records stay uncommitted
-                self._finish(lane.popleft())
-                if not lane:
-                    break
-            if lane:
-                # Back to the end of the queue, so that other conversations get a turn.
-                requeue.send_nowait((lane_key, lane))
-            elif self._lanes.get(lane_key) is lane:
-                del self._lanes[lane_key]
+                    if self._draining or not await self._process(lane[0]):
+                        return  # stopping: the lane's records stay uncommitted
+                    self._finish(lane.popleft())
+                    if not lane:
+                        break
+                if lane:
+                    # Back to the end of the queue, so that other conversations get a turn.
+                    ready.append((lane_key, lane))
+                elif self._lanes.get(lane_key) is lane:
+                    del self._lanes[lane_key]
+        finally:
+            # No await between the empty-queue check and this: a lane enqueued meanwhile
+            # would otherwise find max_concurrency workers counted and none left to take it.
+            self._worker_count -= 1
 
     def _finish(self, item: Item) -> None:
         """The record is done (handled, unwanted by every filter, or dead-lettered)."""

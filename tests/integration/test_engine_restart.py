@@ -116,10 +116,13 @@ class Scenario:
                         engine.router.include_router(
                             self.router(kill_scope.cancel, engine.stop, total)
                         )
+                        # Decided before the engine starts: its handler pops the kill point,
+                        # possibly before tg.start() returns here.
+                        kill_from_outside = "outside" in self.kill_points.values()
                         async with anyio.create_task_group() as tg:
                             await tg.start(engine.run)
                             started.set()
-                            if "outside" in self.kill_points.values():
+                            if kill_from_outside:
                                 await self.outside_kill.wait()
                                 self.outside_kill = anyio.Event()
                                 kill_scope.cancel()
