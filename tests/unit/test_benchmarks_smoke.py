@@ -69,3 +69,25 @@ def test_entry_point_rejects_an_unknown_benchmark(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="unknown benchmark"):
         main(["--quick", "--only", "P9", "--out", str(tmp_path)])
     assert not (tmp_path / "results.json").exists()
+
+
+def test_standalone_parse_benchmark_reports_a_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import bench_parse
+
+    ratio = bench_parse.main(["--quick"])
+    assert math.isfinite(ratio)
+    assert ratio > 0
+    assert "ratio A/B" in capsys.readouterr().out
+
+
+def test_standalone_engine_benchmark_measures_both_sides(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import bench_engine
+
+    engine, bare = bench_engine.main(["--quick"])
+    for side in (engine, bare):
+        assert side.rates
+        assert all(rate > 0 for rate in side.rates)
+        assert side.latencies
+    assert "engine/bare" in capsys.readouterr().out
