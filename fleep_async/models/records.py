@@ -94,10 +94,15 @@ class BaseRecord:
             parts.append(f"{field.name}={shown}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
+    #: The fields whose values key a record within its kind (fleep-protocol §3.5); empty for
+    #: kinds that are not cached.
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ()
+
     @property
     def identity(self) -> tuple[object, ...] | None:
         """The cache key of this record within its kind (e.g. ``(conversation_id,)``)."""
-        return None
+        fields = self.IDENTITY_FIELDS
+        return tuple(getattr(self, name) for name in fields) if fields else None
 
     def merge(self, partial: Self) -> Self:
         """Return a copy of ``self`` updated with every field ``partial`` carries.
@@ -237,10 +242,7 @@ class ConversationRecord(BaseRecord):
     export_progress: str | float | None = None
     export_files: tuple[str, ...] | None = None
 
-    @property
-    def identity(self) -> tuple[str]:
-        """``(conversation_id,)``."""
-        return (self.conversation_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -273,14 +275,9 @@ class FileRecord(BaseRecord):
     sender_name: str | None = None
     posted_time: int | None = None
 
-    @property
-    def identity(self) -> tuple[str, int, str | None]:
-        """``(conversation_id, message_nr, attachment_id)``.
-
-        Fleep's own cache keys files by conversation and message only, which collapses the
-        several files of one message into one entry; the attachment id keeps them apart.
-        """
-        return (self.conversation_id, self.message_nr, self.attachment_id)
+    # Fleep's own cache keys files by conversation and message only, which collapses the
+    # several files of one message into one entry; the attachment id keeps them apart.
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "message_nr", "attachment_id")
 
 
 _SYSTEM_STATE: Final = MessageState.SYSTEM.value
@@ -348,10 +345,7 @@ class MessageRecord(BaseRecord):
     mail_hdrs: tuple[Mapping[str, Any], ...] | None = None
     reactions: Any = None
 
-    @property
-    def identity(self) -> tuple[str, int]:
-        """``(conversation_id, message_nr)``."""
-        return (self.conversation_id, self.message_nr)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "message_nr")
 
     @property
     def revision(self) -> tuple[str, int, int]:
@@ -532,10 +526,7 @@ class ContactRecord(BaseRecord):
     export_progress: str | float | None = None
     export_files: tuple[str, ...] | None = None
 
-    @property
-    def identity(self) -> tuple[str]:
-        """``(account_id,)``."""
-        return (self.account_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("account_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -552,10 +543,7 @@ class ActivityRecord(BaseRecord):
     message_nr: int | None = None
     activity_time: int | None = None
 
-    @property
-    def identity(self) -> tuple[str, str]:
-        """``(conversation_id, account_id)``."""
-        return (self.conversation_id, self.account_id)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "account_id")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -577,10 +565,7 @@ class HookRecord(BaseRecord):
     outgoing_disabled: bool | None = None
     outgoing_disable_reason: str | None = None
 
-    @property
-    def identity(self) -> tuple[str, str]:
-        """``(conversation_id, hook_key)``."""
-        return (self.conversation_id, self.hook_key)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "hook_key")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -614,10 +599,7 @@ class PreviewRecord(BaseRecord):
     deleter_id: str | None = None
     posted_time: int | None = None
 
-    @property
-    def identity(self) -> tuple[str, int, str | None]:
-        """``(conversation_id, message_nr, attached_url)``."""
-        return (self.conversation_id, self.message_nr, self.attached_url)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "message_nr", "attached_url")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -640,10 +622,7 @@ class LabelRecord(BaseRecord):
     sync_conversation_id: str | None = None
     team_id: str | None = None
 
-    @property
-    def identity(self) -> tuple[str]:
-        """``(label_id,)``."""
-        return (self.label_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("label_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -656,10 +635,7 @@ class LockRecord(BaseRecord):
     message_nr: int
     lock_account_id: str | None = None
 
-    @property
-    def identity(self) -> tuple[str, int]:
-        """``(conversation_id, message_nr)``."""
-        return (self.conversation_id, self.message_nr)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "message_nr")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -683,10 +659,7 @@ class TeamRecord(BaseRecord):
     is_org_wide: bool | None = None
     is_tiny: bool | None = None
 
-    @property
-    def identity(self) -> tuple[str]:
-        """``(team_id,)``."""
-        return (self.team_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("team_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -709,10 +682,7 @@ class RequestRecord(BaseRecord):
     error_id: str | None = None
     error_message: str | None = None
 
-    @property
-    def identity(self) -> tuple[str]:
-        """``(client_req_id,)``."""
-        return (self.client_req_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("client_req_id",)
 
     @property
     def is_error(self) -> bool:
@@ -731,10 +701,7 @@ class PokeRecord(BaseRecord):
     message_nr: int
     account_id: str | None = None
 
-    @property
-    def identity(self) -> tuple[str, int]:
-        """``(conversation_id, message_nr)``."""
-        return (self.conversation_id, self.message_nr)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "message_nr")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -746,10 +713,7 @@ class LastSeenRecord(BaseRecord):
     account_id: str
     activity_time: int | None = None
 
-    @property
-    def identity(self) -> tuple[str]:
-        """``(account_id,)``."""
-        return (self.account_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("account_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -767,10 +731,7 @@ class ReminderRecord(BaseRecord):
     remind_time: int | None = None
     expire_time: int | None = None
 
-    @property
-    def identity(self) -> tuple[str]:
-        """``(reminder_id,)``."""
-        return (self.reminder_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("reminder_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -789,10 +750,7 @@ class SectionRecord(BaseRecord):
     sync_cursor: str | None = None
     sync_state: str | None = None
 
-    @property
-    def identity(self) -> tuple[str, str]:
-        """``(conversation_id, section_id)``."""
-        return (self.conversation_id, self.section_id)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "section_id")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -816,10 +774,7 @@ class UploadRecord(BaseRecord):
     height: int | None = None
     is_animated: bool | None = None
 
-    @property
-    def identity(self) -> tuple[str | None, str | None]:
-        """``(conversation_id, upload_id)``."""
-        return (self.conversation_id, self.upload_id)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "upload_id")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -841,10 +796,7 @@ class OrgHeaderRecord(BaseRecord):
     is_member: bool | None = None
     invoice_payments: bool | None = None
 
-    @property
-    def identity(self) -> tuple[str]:
-        """``(organisation_id,)``."""
-        return (self.organisation_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("organisation_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -859,10 +811,7 @@ class OrgMemberRecord(BaseRecord):
     mk_member_status: str | None = None
     is_admin: bool | None = None
 
-    @property
-    def identity(self) -> tuple[str, str]:
-        """``(organisation_id, account_id)``."""
-        return (self.organisation_id, self.account_id)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("organisation_id", "account_id")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -878,10 +827,7 @@ class OrgChangelogRecord(BaseRecord):
     event_data: Any = None
     account_id: str | None = None
 
-    @property
-    def identity(self) -> tuple[str | None, int | None]:
-        """``(organisation_id, version_nr)``."""
-        return (self.organisation_id, self.version_nr)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("organisation_id", "version_nr")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -899,10 +845,7 @@ class SmtpRecord(BaseRecord):
     mk_smtp_status: str | None = None
     smtp_status_description: str | None = None
 
-    @property
-    def identity(self) -> tuple[str | None]:
-        """``(smtp_id,)``."""
-        return (self.smtp_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("smtp_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -928,10 +871,7 @@ class MailRecord(BaseRecord):
     imap_err: str | None = None
     imap_disable_tls_verify: bool | None = None
 
-    @property
-    def identity(self) -> tuple[str | None]:
-        """``(mail_id,)``."""
-        return (self.mail_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("mail_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -954,10 +894,7 @@ class BillingRecord(BaseRecord):
     discount: float | None = None
     next_billing_date: int | None = None
 
-    @property
-    def identity(self) -> tuple[str | None]:
-        """``(organisation_id,)``."""
-        return (self.organisation_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("organisation_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -972,10 +909,7 @@ class TransactionRecord(BaseRecord):
     transaction_time: int | None = None
     download_url: str | None = None
 
-    @property
-    def identity(self) -> tuple[str | None]:
-        """``(transaction_id,)``."""
-        return (self.transaction_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("transaction_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -990,10 +924,7 @@ class ExternalAccountRecord(BaseRecord):
     external_id: str | None = None
     email: str | None = None
 
-    @property
-    def identity(self) -> tuple[str | None]:
-        """``(external_account_id,)``."""
-        return (self.external_account_id,)
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("external_account_id",)
 
 
 # Cache keys of the record types seen on the wire that have no class of their own.
