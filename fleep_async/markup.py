@@ -3,7 +3,7 @@
 :func:`xml_to_text` follows the reference client's algorithm (paragraphs, line breaks, skipped
 ``<file>`` and optionally ``<q>`` contents, ``flp``/``fls`` prefix and suffix attributes).
 Clients send plain text and the server renders the XML; FakeFleep's renderer
-(``fleep_async.testing._render``) plays the server's part.
+(``fleep_async.testing._world.render``) plays the server's part.
 
 The parser is a small hand-written tokenizer over one compiled regular expression, not
 ``xml.sax``/``expat``, because:

@@ -11,11 +11,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fleep_async.testing._errors import ApiError
     from fleep_async.testing._fake import FakeFleep
-    from fleep_async.testing._faults import Faults
-    from fleep_async.testing._server import FakeFleepServer
-    from fleep_async.testing._world import Account, OutboxMail
+    from fleep_async.testing._http.errors import ApiError
+    from fleep_async.testing._http.faults import Faults
+    from fleep_async.testing._http.server import FakeFleepServer
+    from fleep_async.testing._world.world import Account, OutboxMail
     from fleep_async.testing.helpers import RawUser
 
 __all__ = [
@@ -29,12 +29,12 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Account": "fleep_async.testing._world",
-    "ApiError": "fleep_async.testing._errors",
+    "Account": "fleep_async.testing._world.world",
+    "ApiError": "fleep_async.testing._http.errors",
     "FakeFleep": "fleep_async.testing._fake",
-    "FakeFleepServer": "fleep_async.testing._server",
-    "Faults": "fleep_async.testing._faults",
-    "OutboxMail": "fleep_async.testing._world",
+    "FakeFleepServer": "fleep_async.testing._http.server",
+    "Faults": "fleep_async.testing._http.faults",
+    "OutboxMail": "fleep_async.testing._world.world",
     "RawUser": "fleep_async.testing.helpers",
 }
 

@@ -11,18 +11,18 @@ import anyio
 import attrs
 import httpx
 
-from fleep_async.testing import _records as rec
-from fleep_async.testing._app import build_app
-from fleep_async.testing._errors import ApiError
-from fleep_async.testing._faults import Faults
-from fleep_async.testing._registry import Ctx, Params, Result, load_handlers
-from fleep_async.testing._state import AccountState, Record
-from fleep_async.testing._world import Account, OutboxMail, World, WorldConfig
+from fleep_async.testing._http.app import build_app
+from fleep_async.testing._http.errors import ApiError
+from fleep_async.testing._http.faults import Faults
+from fleep_async.testing._http.routing import Ctx, Params, Result, load_handlers
+from fleep_async.testing._world import records as rec
+from fleep_async.testing._world.state import AccountState, Record
+from fleep_async.testing._world.world import Account, OutboxMail, World, WorldConfig
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from fleep_async.testing._server import FakeFleepServer
+    from fleep_async.testing._http.server import FakeFleepServer
 
 AccountRef = Account | str
 
@@ -136,7 +136,7 @@ class FakeFleep:
         ``port=0`` picks a free port; ``server.base_url`` has the real one. Parked polls are
         released on exit so shutdown is prompt.
         """
-        from fleep_async.testing._server import serve_fake
+        from fleep_async.testing._http.server import serve_fake
 
         async with serve_fake(cls, host, port, fake=fake, backlog=backlog, **kwargs) as server:
             yield server
@@ -284,7 +284,7 @@ class FakeFleep:
 
     def complete_password_reset(self, notification_id: str, password: str) -> None:
         """Finish a reset from its outbox mail; the account's sessions are closed."""
-        from fleep_async.testing._handlers_account import complete_password_reset
+        from fleep_async.testing._handlers.account import complete_password_reset
 
         complete_password_reset(self.world, notification_id, password)
 

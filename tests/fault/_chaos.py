@@ -47,7 +47,7 @@ from anyio.streams.text import TextReceiveStream
 
 from fleep_async.events import Checkpoint, Deduplicator
 from fleep_async.testing import FakeFleep
-from fleep_async.testing._faults import CHAOS_KINDS
+from fleep_async.testing._http.faults import CHAOS_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from fleep_async.testing import FakeFleep, RawUser
-from fleep_async.testing._registry import HANDLERS, resolve
+from fleep_async.testing._http.routing import HANDLERS, resolve
 
 REFERENCE = Path("/work/shared/reference/endpoints.md")
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleep_async.markup import MAX_DEPTH, MAX_INPUT_CHARS, file_keys, xml_to_text
-from fleep_async.testing._render import FileRef, render
+from fleep_async.testing._world.render import FileRef, render
 
 
 def text_to_xml(text: str, attachments: list[tuple[str, str]] | tuple[()] = ()) -> str:

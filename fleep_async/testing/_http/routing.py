@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from fleep_async.testing._errors import bad_request, unauthorized
-from fleep_async.testing._ids import is_uuid
+from fleep_async.testing._http.errors import bad_request, unauthorized
+from fleep_async.testing._world.ids import is_uuid
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from fleep_async.testing._faults import Faults
-    from fleep_async.testing._state import AccountState, Session
-    from fleep_async.testing._world import World
+    from fleep_async.testing._http.faults import Faults
+    from fleep_async.testing._world.state import AccountState, Session
+    from fleep_async.testing._world.world import World
 
 PathId = Literal["none", "conversation", "team", "optional_conversation"]
 Result = dict[str, Any]
@@ -217,13 +217,12 @@ def handler(
 
 def load_handlers() -> dict[str, Spec]:
     """Import every handler module (registering them) and return the table."""
-    from fleep_async.testing import (  # noqa: F401
-        _handlers_account,
-        _handlers_conversation,
-        _handlers_message,
-        _handlers_misc,
-        _handlers_poll,
-    )
+    import importlib
+
+    from fleep_async.testing._handlers import AREAS
+
+    for area in AREAS:
+        importlib.import_module(f"fleep_async.testing._handlers.{area}")
 
     return HANDLERS
 

@@ -18,16 +18,16 @@ from typing import Any, Final
 import attrs
 
 from fleep_async.markup import xml_to_text
-from fleep_async.testing import _records as rec
-from fleep_async.testing._errors import (
+from fleep_async.testing._http.errors import (
     ApiError,
     business,
     conversation_not_found,
     message_not_found,
 )
-from fleep_async.testing._ids import IdSource
-from fleep_async.testing._render import FileRef, render
-from fleep_async.testing._state import (
+from fleep_async.testing._world import records as rec
+from fleep_async.testing._world.ids import IdSource
+from fleep_async.testing._world.render import FileRef, render
+from fleep_async.testing._world.state import (
     AccountState,
     Attachment,
     Conversation,

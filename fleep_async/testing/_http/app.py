@@ -21,16 +21,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fleep_async.testing import _records as rec
-from fleep_async.testing._errors import ApiError, bad_request, unauthorized
-from fleep_async.testing._faults import FaultMiddleware, Faults
-from fleep_async.testing._ids import is_uuid
-from fleep_async.testing._registry import Ctx, Params, Result, Spec, load_handlers, resolve
-from fleep_async.testing._state import AccountState, Session
+from fleep_async.testing._http.errors import ApiError, bad_request, unauthorized
+from fleep_async.testing._http.faults import FaultMiddleware, Faults
+from fleep_async.testing._http.routing import Ctx, Params, Result, Spec, load_handlers, resolve
+from fleep_async.testing._world import records as rec
+from fleep_async.testing._world.ids import is_uuid
+from fleep_async.testing._world.state import AccountState, Session
 
 if TYPE_CHECKING:
     from fleep_async.testing._fake import FakeFleep
-    from fleep_async.testing._world import World
+    from fleep_async.testing._world.world import World
 
 log = logging.getLogger("fleep_async.testing")
 
@@ -65,7 +65,7 @@ def session_from(
 
 def build_app(world: World, faults: Faults, *, fake: FakeFleep | None = None) -> Starlette:
     """Build the ASGI app over a world."""
-    from fleep_async.testing._admin import admin_routes
+    from fleep_async.testing._http.admin import admin_routes
 
     load_handlers()
 

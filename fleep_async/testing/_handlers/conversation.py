@@ -1,14 +1,21 @@
-"""``conversation/*``, including the hook management calls."""
+"""``conversation/*``: create, membership, per-member settings, the sync family.
+
+The hook management calls (``conversation/*_hook*``) live in :mod:`.hook`."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from fleep_async.testing import _records as rec
-from fleep_async.testing._errors import bad_request, business, conversation_not_found, not_supported
-from fleep_async.testing._registry import Ctx, Result, handler
-from fleep_async.testing._state import Conversation, Message, Record
-from fleep_async.testing._world import World
+from fleep_async.testing._http.errors import (
+    bad_request,
+    business,
+    conversation_not_found,
+    not_supported,
+)
+from fleep_async.testing._http.routing import Ctx, Result, handler
+from fleep_async.testing._world import records as rec
+from fleep_async.testing._world.state import Conversation, Message, Record
+from fleep_async.testing._world.world import World
 
 ALERT_LEVELS: Final = ("default", "never")
 HOOK_TYPES: Final = (
@@ -423,7 +430,7 @@ def _labels(ctx: Ctx) -> list[str]:
     ids = list(ctx.params.uuids("label_ids") or [])
     for bad in [i for i in ids if i not in me.labels]:
         raise business("invalid_label", f"Unknown label {bad}.")
-    from fleep_async.testing._state import Label
+    from fleep_async.testing._world.state import Label
 
     for name in ctx.params.texts("labels") or []:
         found = next((lab for lab in me.labels.values() if lab.label == name), None)
@@ -617,71 +624,3 @@ def conversation_list(ctx: Ctx) -> Result:
         "sync_horizon": end,
         "sync_progress": 1.0 if not ids else end / len(ids),
     }
-
-
-# ---------------------------------------------------------------------- hooks
-
-
-@handler("conversation/create_hook", path_id="conversation")
-def create_hook(ctx: Ctx) -> Result:
-    """Create a webhook; the answer carries ``hook_info`` with the secret ``hook_url``."""
-    conv = member_conv(ctx)
-    p = ctx.params
-    kind = p.text("mk_hook_type") or "plain"
-    if kind not in HOOK_TYPES:
-        raise bad_request("Invalid value for mk_hook_type.")
-    if kind == "trello" or p.has("external_account_id"):
-        raise not_supported("Trello hooks")
-    before = conv.last_message_nr
-    hook = ctx.world.create_hook(
-        conv,
-        ctx.me.account_id,
-        hook_name=p.text("hook_name"),
-        mk_hook_type=kind,
-        outgoing_url=p.text("outgoing_url"),
-    )
-    if p.flag("outgoing_disabled") is not None:
-        hook.outgoing_disabled = bool(p.flag("outgoing_disabled"))
-    result = cs(ctx, conv, before=before)
-    result["hook_info"] = rec.hook(hook, ctx.me.account_id, base_url=ctx.world.config.base_url)
-    return result
-
-
-@handler("conversation/configure_hook", path_id="conversation")
-def configure_hook(ctx: Ctx) -> Result:
-    """Rename a hook or change its outgoing URL."""
-    world, p = ctx.world, ctx.params
-    conv = member_conv(ctx)
-    hook = conv.hooks.get(p.req_text("hook_key"))
-    if hook is None or not hook.is_active:
-        raise business("invalid_hook", "Unknown hook.")
-    if p.has("hook_name"):
-        hook.hook_name = p.req_text("hook_name")
-    if p.has("outgoing_url"):
-        hook.outgoing_url = p.text("outgoing_url") or ""
-    if p.flag("outgoing_disabled") is not None:
-        hook.outgoing_disabled = bool(p.flag("outgoing_disabled"))
-    world.emit_each(conv.members, lambda v: [rec.hook(hook, v, base_url=world.config.base_url)])
-    return cs(ctx, conv, before=conv.last_message_nr)
-
-
-@handler("conversation/drop_hook", path_id="conversation")
-def drop_hook(ctx: Ctx) -> Result:
-    """Deactivate a hook (an ``unhook`` system message)."""
-    conv = member_conv(ctx)
-    before = conv.last_message_nr
-    ctx.world.drop_hook(conv, ctx.me.account_id, ctx.params.req_text("hook_key"))
-    return cs(ctx, conv, before=before)
-
-
-@handler("conversation/show_hooks", path_id="conversation")
-def show_hooks(ctx: Ctx) -> Result:
-    """The conversation's active hooks."""
-    conv = any_conv(ctx)
-    viewer = ctx.me.account_id
-    hooks = [
-        rec.hook(h, viewer, base_url=ctx.world.config.base_url)
-        for h in conv.hooks.values()
-        if h.is_active
-    ]
-    return {"hooks": hooks}

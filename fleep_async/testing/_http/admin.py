@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fleep_async.testing._errors import ApiError
+from fleep_async.testing._http.errors import ApiError
 
 if TYPE_CHECKING:
     from fleep_async.testing._fake import FakeFleep

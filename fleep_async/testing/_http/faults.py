@@ -33,7 +33,7 @@ import anyio
 import attrs
 import orjson
 
-from fleep_async.testing._registry import endpoint_key
+from fleep_async.testing._http.routing import endpoint_key
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send

@@ -6,9 +6,9 @@ Answers are conversation/sync-shaped: ``{header: <partial conv>, stream: [<chang
 
 from __future__ import annotations
 
-from fleep_async.testing._errors import business
-from fleep_async.testing._handlers_conversation import any_conv, copy_message, cs, member_conv
-from fleep_async.testing._registry import Ctx, Result, handler
+from fleep_async.testing._handlers.conversation import any_conv, copy_message, cs, member_conv
+from fleep_async.testing._http.errors import business
+from fleep_async.testing._http.routing import Ctx, Result, handler
 
 _STATE_TAGS = frozenset({"pin", "unpin", "is_todo", "is_done"})
 

@@ -1,7 +1,7 @@
 """The poll family: ``account/poll``, ``account/listen``, ``account/sync``,
-``account/sync_conversations``, ``label/sync_conversations``.
+``account/sync_conversations``.
 
-A parked poll waits on its account log's :class:`~fleep_async.testing._state.Signal` inside an
+A parked poll waits on its account log's :class:`~fleep_async.testing._world.state.Signal` inside an
 ``anyio.move_on_after`` scope: no timer loop, no task per poll. Every append to the log (or a
 session expiry, a forced resync, shutdown) wakes all of that account's parked polls at once.
 """
@@ -12,11 +12,11 @@ from typing import Final
 
 import anyio
 
-from fleep_async.testing import _records as rec
-from fleep_async.testing._errors import bad_request, business, unauthorized
-from fleep_async.testing._registry import Ctx, Result, handler
-from fleep_async.testing._state import AccountState, Record, Session, SyncCursor
-from fleep_async.testing._world import World
+from fleep_async.testing._http.errors import bad_request, business, unauthorized
+from fleep_async.testing._http.routing import Ctx, Result, handler
+from fleep_async.testing._world import records as rec
+from fleep_async.testing._world.state import AccountState, Record, Session, SyncCursor
+from fleep_async.testing._world.world import World
 
 MAX_SYNC_CURSORS: Final = 32
 INIT_MODES: Final = ("ic_header", "ic_tiny", "ic_full")
@@ -189,7 +189,8 @@ def conv_records(world: World, viewer: str, conv_id: str, mode: str) -> list[Rec
     return world.init_records(conv, viewer, messages=world.config.sync_messages)
 
 
-def _mode(ctx: Ctx) -> str:
+def init_mode(ctx: Ctx) -> str:
+    """The ``mk_init_mode`` parameter (400 on an unknown mode)."""
     mode = ctx.params.text("mk_init_mode") or "ic_tiny"
     if mode not in INIT_MODES:
         raise bad_request("Invalid value for mk_init_mode.")
@@ -200,7 +201,7 @@ def _mode(ctx: Ctx) -> str:
 def sync_conversations(ctx: Ctx) -> Result:
     """Records for given conversations, or the next batch after a ``sync_cursor``."""
     world, me = ctx.world, ctx.me
-    mode = _mode(ctx)
+    mode = init_mode(ctx)
     cursor = ctx.params.text("sync_cursor")
     result: Result = {}
     if cursor is not None:
@@ -215,41 +216,14 @@ def sync_conversations(ctx: Ctx) -> Result:
         ids = ctx.params.uuids("conversation_ids") or []
         label_id = ctx.params.uuid("label_id")
         if label_id is not None:
-            ids = [*ids, *_label_conversations(world, me, label_id)]
+            from fleep_async.testing._handlers.label import label_conversations
+
+            ids = [*ids, *label_conversations(world, me, label_id)]
     stream: list[Record] = []
     for conv_id in dict.fromkeys(ids):
         stream.extend(conv_records(world, me.account_id, conv_id, mode))
     result["stream"] = stream
     return result
-
-
-def _label_conversations(world: World, me: AccountState, label_id: str) -> list[str]:
-    lab = me.labels.get(label_id)
-    if lab is None:
-        raise business("invalid_label", "Unknown label.")
-    out = []
-    for conv_id in world.convs_of.get(me.account_id, []):
-        conv = world.conversations[conv_id]
-        m = conv.memberships[me.account_id]
-        if lab.mk_label_subtype == "unread":
-            if conv.unread_count(me.account_id, m.read_message_nr) > 0:
-                out.append(conv_id)
-        elif label_id in m.label_ids:
-            out.append(conv_id)
-    return out
-
-
-@handler("label/sync_conversations", idempotent_key=False)
-def label_sync_conversations(ctx: Ctx) -> Result:
-    """A label and its conversations (tiny headers by default)."""
-    world, me = ctx.world, ctx.me
-    label_id = ctx.params.req_uuid("label_id")
-    mode = _mode(ctx)
-    ids = _label_conversations(world, me, label_id)
-    stream: list[Record] = [rec.label(me.labels[label_id])]
-    for conv_id in ids:
-        stream.extend(conv_records(world, me.account_id, conv_id, mode))
-    return {"stream": stream}
 
 
 @handler("account/listen", idempotent_key=False)

@@ -1,14 +1,15 @@
-"""``account/*`` (except the poll family) and ``avatar/*``, ``alias/*``."""
+"""``account/*``: login, registration, confirmation, password reset, settings, lookup.
+
+The poll family lives in :mod:`.poll`, the boards in :mod:`.task`, SMTP in :mod:`.smtp`."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from fleep_async.testing import _records as rec
-from fleep_async.testing._errors import bad_request, business
-from fleep_async.testing._registry import Ctx, Result, handler
-from fleep_async.testing._state import AccountState, Alias, Pending, Record
-from fleep_async.testing._world import World
+from fleep_async.testing._http.errors import bad_request, business
+from fleep_async.testing._http.routing import Ctx, Result, handler
+from fleep_async.testing._world.state import AccountState, Pending
+from fleep_async.testing._world.world import World
 
 EMAIL_INTERVALS: Final = ("never", "hourly", "daily")
 RESET_VELOCITY: Final = 5
@@ -55,7 +56,7 @@ def logout(ctx: Ctx) -> Result:
 @handler("account/register", auth=False, idempotent_key=False)
 def register(ctx: Ctx) -> Result:
     """Start a registration: a confirmation mail lands in ``fake.outbox``."""
-    email = _email(ctx.params.req_text("email"))
+    email = parse_email(ctx.params.req_text("email"))
     display_name = ctx.params.req_text("display_name")
     password = ctx.params.req_text("password")
     existing = ctx.world.find_account(email)
@@ -75,7 +76,7 @@ def register(ctx: Ctx) -> Result:
 @handler("account/register/v2", auth=False, idempotent_key=False)
 def register_v2(ctx: Ctx) -> Result:
     """(Re)send the registration code email."""
-    email = _email(ctx.params.req_text("email"))
+    email = parse_email(ctx.params.req_text("email"))
     existing = ctx.world.find_account(email)
     if existing is not None and existing.mk_account_status != "new":
         raise business("account_exists", "An account with this email already exists.")
@@ -85,7 +86,8 @@ def register_v2(ctx: Ctx) -> Result:
     return {}
 
 
-def _pending(world: World, notification_id: str | None, kind: str) -> Pending:
+def find_pending(world: World, notification_id: str | None, kind: str) -> Pending:
+    """The unused pending mail action with this id and kind (431 otherwise)."""
     pending = world.pending.get(notification_id or "")
     if pending is None or pending.kind != kind or pending.used:
         raise business("invalid_notification", "Unknown or used notification.")
@@ -95,7 +97,7 @@ def _pending(world: World, notification_id: str | None, kind: str) -> Pending:
 @handler("account/confirm", auth=False, idempotent_key=False)
 def confirm(ctx: Ctx) -> Result:
     """Confirm a registration (from account/register) and log in."""
-    pending = _pending(ctx.world, ctx.params.text("notification_id"), "register")
+    pending = find_pending(ctx.world, ctx.params.text("notification_id"), "register")
     if pending.password is None:
         raise business("invalid_notification", "Use account/confirm/v2 to set a password.")
     account = ctx.world.create_account(pending.email, pending.password, pending.display_name)
@@ -106,7 +108,7 @@ def confirm(ctx: Ctx) -> Result:
 @handler("account/confirm/v2", auth=False, idempotent_key=False)
 def confirm_v2(ctx: Ctx) -> Result:
     """Confirm a registration or invite, setting name, password and Fleep address."""
-    pending = _pending(ctx.world, ctx.params.req_text("notification_id"), "register")
+    pending = find_pending(ctx.world, ctx.params.req_text("notification_id"), "register")
     display_name = ctx.params.req_text("display_name")
     password = ctx.params.req_text("password")
     address = ctx.params.text("fleep_address")
@@ -318,113 +320,17 @@ def set_flag(ctx: Ctx) -> Result:
     return {}
 
 
-# ---------------------------------------------------------------------- avatar
-
-
-@handler("avatar/upload", body="upload", idempotent_key=False)
-async def avatar_upload(ctx: Ctx) -> Result:
-    """Upload an avatar (multipart ``files`` or raw PUT)."""
-    from fleep_async.testing._handlers_misc import read_uploads
-
-    uploads = await read_uploads(ctx)
-    if not uploads:
-        raise bad_request("No file in the upload.")
-    upload = uploads[-1]
-    ctx.me.avatar_file_id = upload.file_id
-    ctx.world.broadcast_contact(ctx.me)
-    size = len(ctx.world.files[upload.file_id].data)
-    return {"files": [{"file_id": upload.file_id, "name": upload.name, "size": size}]}
-
-
-@handler("avatar/delete")
-def avatar_delete(ctx: Ctx) -> Result:
-    """Remove the avatar."""
-    ctx.me.avatar_file_id = None
-    ctx.world.broadcast_contact(ctx.me)
-    return {}
-
-
-# ---------------------------------------------------------------------- alias
-
-
-def _alias_stream(world: World, me: AccountState) -> list[Record]:
-    out = []
-    for alias in me.aliases:
-        alias_account = world.accounts.get(alias.alias_account_id)
-        if alias_account is not None:
-            record = rec.contact(alias_account, me)
-            record["mk_account_status"] = "alias" if alias.confirmed else "new"
-            out.append(record)
-    return out
-
-
-@handler("alias/add")
-def alias_add(ctx: Ctx) -> Result:
-    """Add email aliases; each gets a confirmation mail."""
-    world, me = ctx.world, ctx.me
-    for email in _emails(ctx.params.req_text("emails")):
-        if any(a.email.lower() == email.lower() for a in me.aliases):
-            continue
-        owner = world.find_account(email)
-        if owner is not None and owner.mk_account_status != "new":
-            raise business("email_in_use", "This email belongs to another account.")
-        alias_account = owner or world.create_account(email, None, status="new")
-        pending = world.new_pending(
-            "alias",
-            email,
-            mail_kind="alias_confirm",
-            account_id=me.account_id,
-            subject="Confirm your email alias",
-        )
-        me.aliases.append(
-            Alias(
-                email=email,
-                alias_account_id=alias_account.account_id,
-                notification_id=pending.notification_id,
-            )
-        )
-    return {"stream": _alias_stream(world, me)}
-
-
-@handler("alias/confirm", auth=False)
-def alias_confirm(ctx: Ctx) -> Result:
-    """Confirm an alias from its mail."""
-    world = ctx.world
-    pending = _pending(world, ctx.params.req_uuid("notification_id"), "alias")
-    owner = world.accounts[pending.account_id or ""]
-    for alias in owner.aliases:
-        if alias.notification_id == pending.notification_id:
-            alias.confirmed = True
-    pending.used = True
-    world.broadcast_contact(owner)
-    return {}
-
-
-@handler("alias/remove")
-def alias_remove(ctx: Ctx) -> Result:
-    """Remove email aliases."""
-    me = ctx.me
-    drop = {e.lower() for e in _emails(ctx.params.req_text("emails"))}
-    me.aliases = [a for a in me.aliases if a.email.lower() not in drop]
-    ctx.world.broadcast_contact(me)
-    return {"stream": _alias_stream(ctx.world, me)}
-
-
-@handler("alias/sync")
-def alias_sync(ctx: Ctx) -> Result:
-    """The account's aliases."""
-    return {"stream": _alias_stream(ctx.world, ctx.me), "failed": None}
-
-
-def _email(value: str) -> str:
+def parse_email(value: str) -> str:
+    """One e-mail address (400 when it is not one)."""
     value = value.strip()
     if "@" not in value or value.startswith("@") or value.endswith("@") or " " in value:
         raise bad_request("Invalid value for email.")
     return value
 
 
-def _emails(value: str) -> list[str]:
-    out = [_email(part) for part in value.replace(";", ",").split(",") if part.strip()]
+def parse_emails(value: str) -> list[str]:
+    """A comma- or semicolon-separated list of e-mail addresses (400 when empty)."""
+    out = [parse_email(part) for part in value.replace(";", ",").split(",") if part.strip()]
     if not out:
         raise bad_request("Missing required field: emails.")
     return out
@@ -432,7 +338,7 @@ def _emails(value: str) -> list[str]:
 
 def complete_password_reset(world: World, notification_id: str, password: str) -> None:
     """Finish a reset from its mail: new password, every session of the account closed."""
-    pending = _pending(world, notification_id, "reset_password")
+    pending = find_pending(world, notification_id, "reset_password")
     account = world.accounts[pending.account_id or ""]
     account.password = password
     pending.used = True

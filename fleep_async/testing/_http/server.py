@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from fleep_async.testing._faults import SERVED_KEY
+from fleep_async.testing._http.faults import SERVED_KEY
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send

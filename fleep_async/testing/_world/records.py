@@ -12,7 +12,7 @@ import bisect
 import json
 from typing import Any, Final
 
-from fleep_async.testing._state import (
+from fleep_async.testing._world.state import (
     AccountState,
     Attachment,
     Conversation,

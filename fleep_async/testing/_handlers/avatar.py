@@ -1,0 +1,35 @@
+"""``avatar/*``: the account's picture."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fleep_async.testing._http.errors import bad_request
+from fleep_async.testing._http.routing import Ctx, Result, handler
+
+EMAIL_INTERVALS: Final = ("never", "hourly", "daily")
+RESET_VELOCITY: Final = 5
+RESET_WINDOW: Final = 60.0
+
+
+@handler("avatar/upload", body="upload", idempotent_key=False)
+async def avatar_upload(ctx: Ctx) -> Result:
+    """Upload an avatar (multipart ``files`` or raw PUT)."""
+    from fleep_async.testing._handlers.file import read_uploads
+
+    uploads = await read_uploads(ctx)
+    if not uploads:
+        raise bad_request("No file in the upload.")
+    upload = uploads[-1]
+    ctx.me.avatar_file_id = upload.file_id
+    ctx.world.broadcast_contact(ctx.me)
+    size = len(ctx.world.files[upload.file_id].data)
+    return {"files": [{"file_id": upload.file_id, "name": upload.name, "size": size}]}
+
+
+@handler("avatar/delete")
+def avatar_delete(ctx: Ctx) -> Result:
+    """Remove the avatar."""
+    ctx.me.avatar_file_id = None
+    ctx.world.broadcast_contact(ctx.me)
+    return {}
