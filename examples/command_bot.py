@@ -34,7 +34,7 @@ def build_router(admins: Iterable[str] = ()) -> Router:
 
     @public.message(Command("echo"))
     async def echo(message: MessageRecord, ctx: Ctx) -> None:
-        await ctx.reply(ctx.data["command"].args or "Usage: /echo TEXT")
+        await ctx.reply(ctx.command.args or "Usage: /echo TEXT")
 
     @talk.message(Regex(r"(?i)\bthanks?\b"))
     async def thanks(message: MessageRecord, ctx: Ctx) -> None:

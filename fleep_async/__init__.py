@@ -35,6 +35,7 @@ from fleep_async.errors import (
 )
 from fleep_async.events import (
     Command,
+    CommandMatch,
     Context,
     EngineHealth,
     ErrorEvent,
@@ -62,6 +63,7 @@ from fleep_async.models import (
     MessageRecord,
     MessageType,
     Record,
+    RecordKind,
     RequestRecord,
     TeamRecord,
     UnknownRecord,
@@ -82,6 +84,7 @@ __all__ = [
     "ErrorEvent",
     "SkipHandler",
     "Command",
+    "CommandMatch",
     "Regex",
     "Text",
     "InConversation",
@@ -96,6 +99,7 @@ __all__ = [
     "SQLiteStore",
     # records
     "Record",
+    "RecordKind",
     "ActivityRecord",
     "ContactRecord",
     "ConversationRecord",

@@ -30,6 +30,7 @@ from fleep_async.events import (
     HorizonStore,
     Router,
 )
+from fleep_async.models.records import RecordKind
 from fleep_async.models.results import ConversationSyncResult
 from fleep_async.services import (
     AccountService,
@@ -362,7 +363,7 @@ class FleepClient:
         if self._engine is not None:
             self._engine.stop(deadline)
 
-    def events(self, *, kinds: Sequence[str] | None = None, **options: Any) -> EventStream:
+    def events(self, *, kinds: Sequence[RecordKind] | None = None, **options: Any) -> EventStream:
         """Iterate over records instead of registering handlers.
 
         ::
@@ -373,6 +374,9 @@ class FleepClient:
 
         A record counts as handled when the loop asks for the next one. ``options`` are
         :class:`~fleep_async.events.EventEngine` options (``store``, ``backlog``, ``dedup``...).
+
+        Raises:
+            UsageError: an unknown kind in ``kinds`` (the message lists the valid ones).
         """
         return EventEngine(self, Router(name="events"), **options).events(kinds=kinds)
 

@@ -79,11 +79,11 @@ def build_router(*, rng: random.Random | None = None) -> Router:
 
     @commands.message(Command("echo"))
     async def echo(message: MessageRecord, ctx: Ctx) -> None:
-        await ctx.reply(ctx.data["command"].args or "Usage: /echo TEXT")
+        await ctx.reply(ctx.command.args or "Usage: /echo TEXT")
 
     @commands.message(Command("roll"))
     async def roll(message: MessageRecord, ctx: Ctx) -> None:
-        spec = ctx.data["command"].args or "1d6"
+        spec = ctx.command.args or "1d6"
         found = _DICE.match(spec)
         count = int(found.group(1) or 1) if found else 0
         sides = int(found.group(2)) if found else 0

@@ -37,7 +37,7 @@ from fleep_async._client import FleepClient
 from fleep_async._converter import unstructure
 from fleep_async.errors import AuthenticationError, FleepError
 from fleep_async.events import Backlog, EventEngine, FileStore
-from fleep_async.models import ContactRecord, FileRecord, MessageRecord
+from fleep_async.models import ContactRecord, FileRecord, MessageRecord, RecordKind
 
 if TYPE_CHECKING:
     from fleep_async.testing import FakeFleep
@@ -439,7 +439,7 @@ def cmd_listen(args: Any, options: Options) -> int:
                     interrupted.append(signum)
                     engine.stop(deadline=0)
 
-                kinds = None if args.all_kinds else ["message", "file"]
+                kinds: list[RecordKind] | None = None if args.all_kinds else ["message", "file"]
                 shown = 0
                 async with stop_on_signals(on_signal), engine.events(kinds=kinds) as stream:
                     _err(f"listening as {_me(client)} ({_BACKLOG_NOTE[backlog]}); Ctrl-C to stop")

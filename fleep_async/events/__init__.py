@@ -8,7 +8,7 @@
 
     @router.message(Command("echo"))
     async def echo(message, ctx):
-        await ctx.reply(ctx.data["command"].args)
+        await ctx.reply(ctx.command.args)
 
     engine = EventEngine(client, router, store=FileStore("bot.horizon"), dedup=True)
     await engine.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
@@ -10,6 +11,7 @@ import attrs
 
 from fleep_async.errors import UsageError
 from fleep_async.events._dedup import Deduplicator
+from fleep_async.events._filters import CommandMatch
 
 if TYPE_CHECKING:
     from fleep_async.events._cache import EventCache
@@ -37,7 +39,8 @@ class Context(Generic[ClientT]):
         attempt: 1 for the first delivery to the handlers, 2 for the first retry, ...
         idempotency_key: the record's identity and revision (see :attr:`idempotency_key`).
         data: values filters and middleware attach for the handler (``"command"``,
-            ``"match"``, anything a middleware sets).
+            ``"match"``, anything a middleware sets); :attr:`command` and :attr:`match` are the
+            typed views of the first two.
         router: the router of the handler that matched (``None`` until one did).
         handler: the handler that matched (``None`` until one did).
     """
@@ -103,6 +106,32 @@ class Context(Generic[ClientT]):
         if self._cache is None:
             return None
         return self._cache.contact(account_id)
+
+    @property
+    def command(self) -> CommandMatch:
+        """What the :class:`~fleep_async.events.Command` filter matched (``data["command"]``).
+
+        Raises:
+            UsageError: no ``Command`` filter matched this record (the handler has none).
+        """
+        found = self.data.get("command")
+        if not isinstance(found, CommandMatch):
+            raise UsageError(
+                "ctx.command is set by a Command filter; this handler's filters have none"
+            )
+        return found
+
+    @property
+    def match(self) -> re.Match[str]:
+        """The match of the :class:`~fleep_async.events.Regex` filter (``ctx.data["match"]``).
+
+        Raises:
+            UsageError: no ``Regex`` filter matched this record (the handler has none).
+        """
+        found = self.data.get("match")
+        if not isinstance(found, re.Match):
+            raise UsageError("ctx.match is set by a Regex filter; this handler's filters have none")
+        return found
 
     @property
     def is_own(self) -> bool:

@@ -57,9 +57,10 @@ from fleep_async.events._items import Item, call_hook, lane_of
 from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
 from fleep_async.events._router import Router
 from fleep_async.events._store import Checkpoint, HorizonStore, MemoryStore
-from fleep_async.events._stream import EventStream
+from fleep_async.events._stream import EventStream, check_kinds
 from fleep_async.events._types import Backlog, Clock, RandomSource, Requester, Sleep, logger
 from fleep_async.events._watermark import Batch, Watermark
+from fleep_async.models.records import RecordKind
 
 __all__ = ["DEFAULT_RETRY_BACKOFF", "EngineHealth", "EventEngine"]
 
@@ -401,7 +402,7 @@ class EventEngine(Generic[ClientT]):
         if self._running and self._stopped is not None:
             await self._stopped.wait()
 
-    def events(self, *, kinds: Sequence[str] | None = None) -> EventStream:
+    def events(self, *, kinds: Sequence[RecordKind] | None = None) -> EventStream:
         """Iterate over records instead of using handlers: ``async for record in engine.events()``.
 
         Delivery is the same as with handlers: a record counts as handled (and its horizon may
@@ -410,8 +411,11 @@ class EventEngine(Generic[ClientT]):
 
         Args:
             kinds: only these ``mk_rec_type`` values (others are not decoded); all if ``None``.
+
+        Raises:
+            UsageError: an unknown kind (a typo would otherwise silently filter out everything).
         """
-        return EventStream(self, None if kinds is None else frozenset(kinds))
+        return EventStream(self, check_kinds(kinds))
 
     async def feed(self, record: Any) -> bool:
         """Dispatch one record (or raw dict) to the handlers now, without polling (for tests).

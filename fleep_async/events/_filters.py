@@ -7,7 +7,7 @@ Filters compose with ``&``, ``|`` and ``~``::
 
     @router.message(Command("echo") & ~FromAccount(ADMIN_ID))
     async def echo(message, ctx):
-        await ctx.reply(ctx.data["command"].args)
+        await ctx.reply(ctx.command.args)
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ class Text(Filter):
 
 
 class Regex(Filter):
-    """Match a message's plain text with ``re.search``; adds ``ctx.data["match"]``."""
+    """Match a message's plain text with ``re.search``; adds ``ctx.match``."""
 
     __slots__ = ("pattern",)
 
@@ -252,7 +252,7 @@ class CommandMatch:
 class Command(Filter):
     """Match a message whose text starts with a command: ``/name`` then a space or the end.
 
-    Adds ``ctx.data["command"]``, a :class:`CommandMatch`.
+    Adds ``ctx.data["command"]``, a :class:`CommandMatch` (typed: ``ctx.command``).
 
     Args:
         *names: accepted command names, without the prefix.

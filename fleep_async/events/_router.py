@@ -6,7 +6,7 @@
 
     @router.message(Command("echo"))
     async def echo(message, ctx):
-        await ctx.reply(ctx.data["command"].args)
+        await ctx.reply(ctx.command.args)
 
     @router.conversation()
     async def topic_changed(conv, ctx): ...
@@ -47,6 +47,14 @@ __all__ = [
 ]
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Awaitable[Any]])
+
+# An error handler takes the ErrorEvent (not the exception: that is ``event.exception``), so
+# that a handler written as ``(exc: Exception, ctx)`` is a type error, not a runtime surprise.
+ErrorHandlerT = TypeVar(
+    "ErrorHandlerT",
+    bound=Callable[["ErrorEvent", "Context[Any]"], Awaitable[Any]]
+    | Callable[["ErrorEvent"], Awaitable[Any]],
+)
 
 KIND_OF_OBSERVER: Final[dict[str, str]] = {
     "message": "message",
@@ -226,8 +234,14 @@ class ErrorObserver:
     def __repr__(self) -> str:
         return f"ErrorObserver(handlers={len(self.handlers)})"
 
-    def register(self, callback: HandlerT, *exception_types: type[BaseException]) -> HandlerT:
-        """Register ``callback`` for failures of the given types (all if none are given)."""
+    def register(
+        self, callback: ErrorHandlerT, *exception_types: type[BaseException]
+    ) -> ErrorHandlerT:
+        """Register ``callback`` for failures of the given types (all if none are given).
+
+        ``callback`` is ``async def on_error(event: ErrorEvent, ctx: Context[...])`` (or
+        ``(event)``); the exception is ``event.exception``.
+        """
         for exc_type in exception_types:
             if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
                 raise UsageError(f"router.error() takes exception types, got {exc_type!r}")
@@ -235,13 +249,15 @@ class ErrorObserver:
         self.handlers.append((callback, exception_types or (Exception,), with_ctx))
         return callback
 
-    def __call__(self, *exception_types: type[BaseException]) -> Callable[[HandlerT], HandlerT]:
+    def __call__(
+        self, *exception_types: type[BaseException]
+    ) -> Callable[[ErrorHandlerT], ErrorHandlerT]:
         """Decorator form of :meth:`register`."""
         for exc_type in exception_types:
             if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
                 raise UsageError(f"router.error() takes exception types, got {exc_type!r}")
 
-        def decorator(callback: HandlerT) -> HandlerT:
+        def decorator(callback: ErrorHandlerT) -> ErrorHandlerT:
             return self.register(callback, *exception_types)
 
         return decorator

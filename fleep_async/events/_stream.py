@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +12,34 @@ import anyio
 from fleep_async.errors import FleepError, UsageError
 from fleep_async.events._items import Item, call_hook
 from fleep_async.events._types import logger
+from fleep_async.models.records import RECORD_KINDS, Record, RecordKind
 
 if TYPE_CHECKING:
     from fleep_async.events._engine import EventEngine
     from fleep_async.events._poller import PollBatch
 
-__all__ = ["EventStream"]
+__all__ = ["EventStream", "check_kinds"]
+
+
+def check_kinds(kinds: Iterable[RecordKind] | None) -> frozenset[str] | None:
+    """``kinds`` as a set, checked: a misspelt kind would otherwise filter out everything.
+
+    Raises:
+        UsageError: a kind is not a modelled ``mk_rec_type`` (the message lists the valid ones),
+            or ``kinds`` is a single string.
+    """
+    if kinds is None:
+        return None
+    if isinstance(kinds, str):
+        raise UsageError(f"kinds must be a list of record kinds, e.g. [{kinds!r}], not a string")
+    chosen = frozenset(kinds)
+    unknown = sorted(repr(k) for k in chosen if k not in RECORD_KINDS)
+    if unknown:
+        raise UsageError(
+            f"unknown record kind {', '.join(unknown)}: valid kinds are "
+            f"{', '.join(repr(k) for k in RECORD_KINDS)}"
+        )
+    return chosen
 
 
 class EventStream:
@@ -83,7 +105,7 @@ class EventStream:
             await self.aclose()
             raise
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> Record:
         if self._closed:
             raise StopAsyncIteration
         try:
@@ -97,7 +119,7 @@ class EventStream:
             await self.aclose()
             raise
 
-    async def _next(self) -> Any:
+    async def _next(self) -> Record:
         engine = self._engine
         if self._current is not None:
             item, self._current = self._current, None
@@ -121,7 +143,8 @@ class EventStream:
                 engine._finish(item)
                 continue
             self._current = item
-            return item.record
+            record: Record = item.record  # decoded by the engine's converter
+            return record
 
     async def _poll(self) -> PollBatch | None:
         engine = self._engine

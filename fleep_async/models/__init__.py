@@ -26,6 +26,7 @@ from fleep_async.models.enums import (
     as_enum,
 )
 from fleep_async.models.records import (
+    RECORD_KINDS,
     RECORD_TYPES,
     ActivityRecord,
     BaseRecord,
@@ -46,6 +47,7 @@ from fleep_async.models.records import (
     PokeRecord,
     PreviewRecord,
     Record,
+    RecordKind,
     ReminderRecord,
     RequestRecord,
     SectionRecord,
@@ -57,6 +59,7 @@ from fleep_async.models.records import (
 )
 
 __all__ = [
+    "RECORD_KINDS",
     "RECORD_TYPES",
     "SYSTEM_MESSAGE_TYPES",
     "AccountStatus",
@@ -91,6 +94,7 @@ __all__ = [
     "PokeRecord",
     "PreviewRecord",
     "Record",
+    "RecordKind",
     "ReminderRecord",
     "RequestRecord",
     "SectionRecord",

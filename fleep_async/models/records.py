@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final, Self, TypeAlias
+from typing import Any, ClassVar, Final, Literal, Self, TypeAlias, get_args
 
 import attrs
 import orjson
@@ -28,6 +28,7 @@ from fleep_async.markup import file_keys, xml_to_text
 from fleep_async.models.enums import SYSTEM_MESSAGE_TYPES, MessageState, MessageTag
 
 __all__ = [
+    "RECORD_KINDS",
     "RECORD_TYPES",
     "ActivityRecord",
     "BaseRecord",
@@ -48,6 +49,7 @@ __all__ = [
     "PokeRecord",
     "PreviewRecord",
     "Record",
+    "RecordKind",
     "ReminderRecord",
     "RequestRecord",
     "SectionRecord",
@@ -1024,3 +1026,34 @@ Record: TypeAlias = (
     | ExternalAccountRecord
     | UnknownRecord
 )
+
+#: A modelled ``mk_rec_type``: what ``client.events(kinds=...)`` accepts.
+RecordKind: TypeAlias = Literal[
+    "conv",
+    "message",
+    "contact",
+    "activity",
+    "hook",
+    "file",
+    "preview",
+    "label",
+    "lock",
+    "team",
+    "request",
+    "poke",
+    "lastseen",
+    "reminder",
+    "section",
+    "upload",
+    "org_header",
+    "org_member",
+    "org_changelog",
+    "smtp",
+    "mail",
+    "billing",
+    "transaction",
+    "external_account",
+]
+
+#: The values of :data:`RecordKind`, in the order of :data:`RECORD_TYPES`.
+RECORD_KINDS: Final[tuple[str, ...]] = get_args(RecordKind)
