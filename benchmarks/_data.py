@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-__all__ = ["MIX", "make_page", "make_stream"]
+__all__ = ["MIX", "make_drain_stream", "make_page", "make_stream"]
 
 #: Records per 1000 in a page, by ``mk_rec_type`` ("unknown" = types the library does not model).
 MIX: Final[dict[str, int]] = {
@@ -51,10 +51,10 @@ _T0: Final = 1_500_000_000
 
 
 class _Gen:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, conversations: int = 60) -> None:
         self.rng = random.Random(seed)
         self.accounts = [self.uuid() for _ in range(40)]
-        self.convs = [self.uuid() for _ in range(60)]
+        self.convs = [self.uuid() for _ in range(conversations)]
         self.me = self.accounts[0]
         self.next_nr: dict[str, int] = {c: self.rng.randint(2, 500) for c in self.convs}
 
@@ -365,9 +365,14 @@ class _Gen:
         return {"mk_rec_type": kind, "conversation_id": self.conv_id(), "hangout_id": self.uuid()}
 
 
-def make_stream(n_records: int = 1000, *, seed: int = 0) -> list[dict[str, Any]]:
-    """Return ``n_records`` realistic stream records in the :data:`MIX` proportions, shuffled."""
-    gen = _Gen(seed)
+def make_stream(
+    n_records: int = 1000, *, seed: int = 0, conversations: int = 60
+) -> list[dict[str, Any]]:
+    """Return ``n_records`` realistic stream records in the :data:`MIX` proportions, shuffled.
+
+    The records spread over ``conversations`` conversations.
+    """
+    gen = _Gen(seed, conversations)
     builders: dict[str, Callable[[], dict[str, Any]]] = {kind: getattr(gen, kind) for kind in MIX}
     kinds: list[str] = []
     total = sum(MIX.values())
@@ -378,6 +383,32 @@ def make_stream(n_records: int = 1000, *, seed: int = 0) -> list[dict[str, Any]]
         kinds.append("message")
     gen.rng.shuffle(kinds)
     return [builders[kind]() for kind in kinds]
+
+
+def make_drain_stream(n_records: int = 500, *, seed: int = 0) -> list[dict[str, Any]]:
+    """``n_records`` records as a busy conversation list drains: message + header pairs.
+
+    Each message is followed by the (partial) header of its conversation, as Fleep sends them
+    after a post; the conversations rotate over the generator's 60.
+    """
+    gen = _Gen(seed)
+    stream: list[dict[str, Any]] = []
+    while len(stream) < n_records:
+        message = gen.message()
+        header = gen.conv()
+        header_conv = message["conversation_id"]
+        last = message["message_nr"]
+        header.update(
+            conversation_id=header_conv,
+            inbox_message_nr=last,
+            last_message_nr=last,
+            read_message_nr=last,
+            send_message_nr=last,
+            show_message_nr=last,
+        )
+        stream.append(message)
+        stream.append(header)
+    return stream[:n_records]
 
 
 def make_page(n_records: int = 1000, *, seed: int = 0) -> bytes:

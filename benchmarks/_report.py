@@ -26,6 +26,7 @@ __all__ = [
     "machine_info",
     "render_markdown",
     "rss_bytes",
+    "spread",
     "stats_dict",
     "to_json",
 ]
@@ -42,6 +43,8 @@ class Check:
     op: str
     target: float
     unit: str = "x"
+    #: the (min, max) of the per-round values behind ``value`` (a median), when there are rounds
+    spread: tuple[float, float] | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.op not in ("<=", ">="):
@@ -64,7 +67,21 @@ class Check:
             "target": self.target,
             "unit": self.unit,
             "passed": self.passed,
+            "min": None if self.spread is None else round(self.spread[0], 4),
+            "max": None if self.spread is None else round(self.spread[1], 4),
         }
+
+    @classmethod
+    def of_ratio(cls, name: str, ratios: Stats, op: str, target: float, unit: str = "x") -> Check:
+        """A check on the median of per-round ratios, keeping their min and max."""
+        return cls(
+            name=name,
+            value=ratios.median,
+            op=op,
+            target=target,
+            unit=unit,
+            spread=(ratios.minimum, ratios.maximum),
+        )
 
 
 @attrs.define(kw_only=True)
@@ -109,6 +126,11 @@ class BenchResult:
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
         }
+
+
+def spread(stats: Stats, digits: int = 2) -> str:
+    """``"min / median / max"`` of per-round values (ratios), for a table cell."""
+    return f"{stats.minimum:.{digits}f} / {stats.median:.{digits}f} / {stats.maximum:.{digits}f}"
 
 
 def stats_dict(stats: Stats, scale: float = 1.0, digits: int = 3) -> dict[str, float]:
@@ -216,21 +238,26 @@ def render_markdown(
         f"- Mode: {'quick (tiny sizes: figures not meaningful)' if meta.get('quick') else 'full'}",
         f"- Total time: {meta.get('seconds', 0):.0f} s",
         "",
-        "Ratios are measured against a baseline in the same run, interleaved, after a warm-up; "
-        "medians with p10..p90 spread. Absolute times depend on the machine and its load and are "
-        "given for context only.",
+        "Ratios are measured against a baseline in the same run, interleaved, after a warm-up: "
+        "each value is the median of per-round ratios, with their min and max (the spread). "
+        "Absolute times depend on the machine and its load and are given for context only.",
         "",
         "## Summary",
         "",
-        "| id | benchmark | check | value | target | result |",
-        "|---|---|---|---|---|---|",
+        "| id | benchmark | check | value | min..max over rounds | target | result |",
+        "|---|---|---|---|---|---|---|",
     ]
     for result in results:
         for check in result.checks:
+            low_high = (
+                ""
+                if check.spread is None
+                else f"{_cell(check.spread[0])}..{_cell(check.spread[1])}"
+            )
             lines.append(
                 f"| {result.id} | {result.title} | {check.name} | "
-                f"{_cell(check.value)} {check.unit} | {check.op} {_cell(check.target)} "
-                f"{check.unit} | {'PASS' if check.passed else 'FAIL'} |"
+                f"{_cell(check.value)} {check.unit} | {low_high} | {check.op} "
+                f"{_cell(check.target)} {check.unit} | {'PASS' if check.passed else 'FAIL'} |"
             )
     for result in results:
         lines += ["", f"## {result.id}: {result.title}", "", result.description, ""]

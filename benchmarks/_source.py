@@ -20,29 +20,47 @@ import orjson
 
 from fleep_async.errors import UsageError
 
-__all__ = ["OWN_ACCOUNT", "Counter", "PageSource", "renumber"]
+__all__ = ["OWN_ACCOUNT", "Counter", "PageSource", "conversation_ids", "renumber"]
 
 #: The bench bot's own account id: not one of the data's authors, so no message is "own".
 OWN_ACCOUNT = "00000000-0000-4000-8000-000000000000"
 
 _STRIDE = 10_000
+_CONVERSATION_KEYS = ("conversation_id", "dialog_id")
 
 
-def renumber(stream: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+def renumber(
+    stream: Sequence[dict[str, Any]], k: int, *, rekey: bool = False
+) -> list[dict[str, Any]]:
     """Copies of ``stream``'s records with every ``*_nr`` / ``*_time`` integer moved by page ``k``.
 
     Message numbers move by a stride larger than a page, so page ``k`` never repeats a message of
-    another page; the per-conversation order within a page is kept.
+    another page; the per-conversation order within a page is kept. With ``rekey`` the
+    conversation ids (``conversation_id``, ``dialog_id``) are page ``k``'s own as well: their
+    first 8 hex digits become ``k``, so every page brings conversations never seen before.
     """
     shift = k * _STRIDE
+    prefix = f"{k:08x}"
     out: list[dict[str, Any]] = []
     for record in stream:
         copy = dict(record)
         for key, value in record.items():
             if type(value) is int and key.endswith(("_nr", "_time")):
                 copy[key] = value + shift
+            elif rekey and key in _CONVERSATION_KEYS and type(value) is str and len(value) == 36:
+                copy[key] = prefix + value[8:]
         out.append(copy)
     return out
+
+
+def conversation_ids(stream: Sequence[dict[str, Any]]) -> set[str]:
+    """The distinct conversation ids ``stream`` mentions (the keys :func:`renumber` rekeys)."""
+    return {
+        value
+        for record in stream
+        for key in _CONVERSATION_KEYS
+        if type(value := record.get(key)) is str
+    }
 
 
 class Counter:

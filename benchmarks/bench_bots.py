@@ -8,6 +8,10 @@ all their long polls, it measures:
   after a full collection; target < 200 KB;
 - **CPU while idle**: this process's CPU time over an idle window of a few seconds while the
   server holds every poll; target: close to zero (< 2% of one core).
+- **CPU per completed re-poll** (mode ``re-poll``): a second FakeFleep with a 1 s hold, so every
+  poll comes back empty after a second and the engine polls again; this process's CPU time over
+  a window / the polls completed in it (target <= 0.5 ms). At Fleep's real hold (~90 s) this is
+  what an idle bot costs per cycle.
 
 Modes:
 
@@ -51,10 +55,13 @@ from benchmarks._server import ServerProcess
 from fleep_async import FleepClient
 from fleep_async._aiohttp import aiohttp_transport
 
-__all__ = ["TARGET_CPU", "TARGET_KB", "SharedTransport", "main", "run"]
+__all__ = ["TARGET_CPU", "TARGET_KB", "TARGET_REPOLL_MS", "SharedTransport", "main", "run"]
 
-TARGET_KB = 200.0
+TARGET_KB = 100.0
 TARGET_CPU = 0.02  # fraction of one core
+TARGET_REPOLL_MS = 0.5
+REPOLL = "re-poll"
+REPOLL_HOLD = 1.0
 
 MODES = ("own pools", "shared httpx", "shared aiohttp")
 # "shared httpx" is left out of the full run: httpcore's pool looks at every open connection on
@@ -66,6 +73,8 @@ FULL: dict[str, Any] = {
     "idle_seconds": 5.0,
     "modes": ("own pools", "shared aiohttp"),
     "isolate": True,
+    "repoll_bots": 200,
+    "repoll_seconds": 8.0,
 }
 # Quick: every mode in one child process (memory figures are meaningless at this size anyway).
 QUICK: dict[str, Any] = {
@@ -74,6 +83,8 @@ QUICK: dict[str, Any] = {
     "idle_seconds": 0.3,
     "modes": MODES,
     "isolate": False,
+    "repoll_bots": 4,
+    "repoll_seconds": 1.5,
 }
 
 PASSWORD = "bot-password"  # noqa: S105 - a FakeFleep test account
@@ -107,6 +118,14 @@ def _raise_fd_limit(needed: int) -> int:
 
 def _emails(group: int, n: int) -> list[str]:
     return [f"bot{group}-{i:04d}@example.com" for i in range(n)]
+
+
+def _accounts(warmup: int, groups: Sequence[int]) -> list[tuple[str, str, str]]:
+    """Accounts for the warm-up group 0 and groups 1.. of the given sizes."""
+    emails = _emails(0, warmup)
+    for group, size in enumerate(groups, start=1):
+        emails += _emails(group, size)
+    return [(email, PASSWORD, f"Bot {i}") for i, email in enumerate(emails)]
 
 
 async def _release(server: ServerProcess, emails: list[str]) -> None:
@@ -219,10 +238,76 @@ async def _mode(
     }
 
 
+async def _repoll(server: ServerProcess, group: int, n: int, window: float) -> dict[str, Any]:
+    """``n`` pollers against a 1 s hold: this process's CPU per completed (empty) re-poll."""
+    clients = [
+        FleepClient(email, PASSWORD, base_url=server.base_url) for email in _emails(group, n)
+    ]
+
+    def polls() -> int:
+        return sum(c.health.polls for c in clients if c.health is not None)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            limiter = anyio.CapacityLimiter(32)
+
+            async def start_one(client: FleepClient) -> None:
+                async with limiter:
+                    await client.start()
+                    await tg.start(partial(client.run, backlog="skip"))
+
+            async with anyio.create_task_group() as starters:
+                for client in clients:
+                    starters.start_soon(start_one, client)
+            # Two full hold cycles first: every poller is in its steady re-poll cycle.
+            await anyio.sleep(2 * REPOLL_HOLD + 0.5)
+            polls0, cpu0, srv0, w0 = (
+                polls(),
+                time.process_time(),
+                server.cpu_seconds(),
+                time.perf_counter(),
+            )
+            await anyio.sleep(window)
+            polls1, cpu1, srv1, w1 = (
+                polls(),
+                time.process_time(),
+                server.cpu_seconds(),
+                time.perf_counter(),
+            )
+            for client in clients:
+                client.stop(0)
+    finally:
+        with anyio.CancelScope(shield=True):
+            for client in clients:
+                await client.aclose()
+    wall = w1 - w0
+    completed = polls1 - polls0
+    expected = n * wall / REPOLL_HOLD
+    return {
+        "mode": REPOLL,
+        "bots": n,
+        "hold s": REPOLL_HOLD,
+        "window s": round(wall, 2),
+        "re-polls completed": completed,
+        "re-polls if never late": round(expected),
+        "CPU ms per re-poll": round((cpu1 - cpu0) / completed * 1e3, 4) if completed else 0.0,
+        "client CPU % of a core": round((cpu1 - cpu0) / wall * 100, 2),
+        "server CPU % of a core": round((srv1 - srv0) / wall * 100, 2),
+        "CPU % of a core per 1000 bots at a 90 s hold": round(
+            (cpu1 - cpu0) / completed * 1000 / 90 * 100, 3
+        )
+        if completed
+        else 0.0,
+    }
+
+
 async def _child(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Modes ``args.child`` (comma-separated) in this fresh process: warm up, measure each."""
     server = ServerProcess.attach(args.base_url, args.server_pid)
     modes = args.child.split(",")
+    if modes == [REPOLL]:
+        await _repoll(server, 0, args.warmup, 0.2)  # warm-up: code paths
+        return [await _repoll(server, args.group, args.bots, args.idle)]
     # Warm-up: code paths and allocator pools before the baseline RSS.
     await _mode(server, modes[0], 0, args.warmup, 0.05)
     return [
@@ -235,6 +320,8 @@ def _run_child(
     server: ServerProcess, modes: Sequence[str], group: int, params: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Measure ``modes`` (account groups from ``group`` on) in a child process."""
+    if list(modes) == [REPOLL]:
+        params = {**params, "bots": params["repoll_bots"], "idle_seconds": params["repoll_seconds"]}
     cmd = [
         sys.executable,
         "-m",
@@ -276,6 +363,12 @@ def _measure(server: ServerProcess, params: dict[str, Any]) -> BenchResult:
     else:
         rows = _run_child(server, modes, 1, params)
     checks = []
+    with ServerProcess(
+        accounts=_accounts(params["warmup"], [params["repoll_bots"]]),
+        hold_seconds=REPOLL_HOLD,
+        start_timeout=120.0,
+    ) as repoll_server:
+        [repoll] = _run_child(repoll_server, [REPOLL], 1, params)
     for row in rows:
         checks.append(
             Check(
@@ -295,6 +388,23 @@ def _measure(server: ServerProcess, params: dict[str, Any]) -> BenchResult:
                 unit="% of a core",
             )
         )
+    checks.append(
+        Check(
+            name=f"CPU per completed re-poll ({REPOLL_HOLD:g} s hold, {repoll['bots']} bots)",
+            value=repoll["CPU ms per re-poll"],
+            op="<=",
+            target=TARGET_REPOLL_MS,
+            unit="ms",
+        )
+    )
+    notes = [
+        f"Re-poll cycle: {repoll['re-polls completed']} re-polls completed in "
+        f"{repoll['window s']} s ({repoll['re-polls if never late']} if every poll came back "
+        f"exactly at the hold); the server used {repoll['server CPU % of a core']} % of a "
+        f"core answering them, this process {repoll['client CPU % of a core']} %. "
+        f"At Fleep's ~90 s hold, 1000 idle bots would cost "
+        f"{repoll['CPU % of a core per 1000 bots at a 90 s hold']} % of a core in re-polls."
+    ]
     return BenchResult(
         id="P5",
         title="Many bots",
@@ -302,11 +412,15 @@ def _measure(server: ServerProcess, params: dict[str, Any]) -> BenchResult:
             f"{n} accounts, each a `FleepClient` running its event engine (`client.run()`), "
             "long-polling one FakeFleep (separate process) from this process. Memory per idle "
             "poller = RSS growth from before the clients to all polls parked, / N. Idle CPU = "
-            "this process's CPU time over a window while the server holds every poll."
+            "this process's CPU time over a window while the server holds every poll. "
+            f"Re-poll cycle: {params['repoll_bots']} bots against a second FakeFleep with a "
+            f"{REPOLL_HOLD:g} s hold, so every poll returns empty after the hold and is made "
+            "again; this process's CPU time / the re-polls completed in a window."
         ),
         checks=checks,
-        tables={"pollers": rows},
+        tables={"pollers": rows, "re-poll cycle": [repoll]},
         params={**params, "modes": list(params["modes"])},
+        notes=notes,
     )
 
 
@@ -323,10 +437,7 @@ def run(*, quick: bool = False, modes: Sequence[str] | None = None) -> BenchResu
     # Each bot holds up to two sockets here (own pools) and one in the server.
     _raise_fd_limit(4 * n + 256)
     started = time.perf_counter()
-    emails = _emails(0, params["warmup"])
-    for group in range(1, len(params["modes"]) + 1):
-        emails += _emails(group, n)
-    accounts = [(email, PASSWORD, f"Bot {i}") for i, email in enumerate(emails)]
+    accounts = _accounts(params["warmup"], [n] * len(params["modes"]))
     with ServerProcess(accounts=accounts, hold_seconds=90.0, start_timeout=120.0) as server:
         result = _measure(server, params)
     result.seconds = time.perf_counter() - started

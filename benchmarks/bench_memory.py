@@ -1,9 +1,11 @@
-"""P4: memory: RSS growth while the engine handles 1,000,000 events with dedup on.
+"""P4: memory: RSS growth while the engine handles 1,000,000 events across 150k conversations.
 
 An :class:`EventEngine` with ``dedup=True`` and a catch-all no-op handler polls an in-process
-:class:`~benchmarks._source.PageSource`: 1000 pages of 1000 realistic records, each page
-renumbered so that its messages, headers and contacts are new (hooks and unmodelled records
-repeat unchanged and are deduplicated, as repeated snapshots are). The resident set size is read
+:class:`~benchmarks._source.PageSource`: 1000 pages of 1000 realistic records over 150
+conversations, each page renumbered and rekeyed so that its messages, headers and contacts are
+new and its conversations were never seen before (about 150,000 distinct conversation ids over
+the run: per-conversation state must be bounded); hooks and unmodelled records repeat unchanged
+and are deduplicated, as repeated snapshots are. The resident set size is read
 from ``/proc/self/statm`` after a warm-up and then every 10% of the run; the growth from the
 warm-up to the end must stay under 20 MB (bounded structures, no leaks).
 
@@ -26,7 +28,7 @@ import orjson
 
 from benchmarks._data import make_stream
 from benchmarks._report import BenchResult, Check, rss_bytes
-from benchmarks._source import Counter, PageSource, renumber
+from benchmarks._source import Counter, PageSource, conversation_ids, renumber
 from fleep_async.events import EventEngine, Router
 
 __all__ = ["TARGET_MB", "main", "run"]
@@ -34,15 +36,27 @@ __all__ = ["TARGET_MB", "main", "run"]
 TARGET_MB = 20.0
 MB = 1024 * 1024
 
-FULL: dict[str, Any] = {"pages": 1000, "records": 1000, "warmup_pages": 50}
-QUICK: dict[str, Any] = {"pages": 12, "records": 100, "warmup_pages": 2}
+FULL: dict[str, Any] = {
+    "pages": 1000,
+    "records": 1000,
+    "conversations_per_page": 150,
+    "warmup_pages": 50,
+}
+QUICK: dict[str, Any] = {
+    "pages": 12,
+    "records": 100,
+    "conversations_per_page": 20,
+    "warmup_pages": 2,
+}
 
 
 async def _measure(params: dict[str, Any]) -> BenchResult:
     pages: int = params["pages"]
     per_page: int = params["records"]
     warmup: int = params["warmup_pages"]
-    template = make_stream(per_page)
+    template = make_stream(per_page, conversations=params["conversations_per_page"])
+    # Every page rekeys its conversations: the run sees this many distinct ids.
+    distinct_per_page = len(conversation_ids(template))
     counter = Counter()
     router = Router(name="memory")
 
@@ -75,7 +89,7 @@ async def _measure(params: dict[str, Any]) -> BenchResult:
     async with anyio.create_task_group() as tg:
         await tg.start(engine.run)
         for k in range(1, pages + 1):
-            page = orjson.dumps({"event_horizon": 0, "stream": renumber(template, k)})
+            page = orjson.dumps({"event_horizon": 0, "stream": renumber(template, k, rekey=True)})
             await source.put(page)
             fed += per_page
             if k in checkpoints:
@@ -89,6 +103,7 @@ async def _measure(params: dict[str, Any]) -> BenchResult:
                 samples.append(
                     {
                         "events": fed,
+                        "conversations seen": k * distinct_per_page,
                         "rss MB": round(rss / MB, 2),
                         "growth since warm-up MB": round((rss - rss_warm) / MB, 2)
                         if rss_warm
@@ -107,6 +122,7 @@ async def _measure(params: dict[str, Any]) -> BenchResult:
             "open batches": engine._watermark.open_batches,
             "lanes": len(engine._lanes),
             "pending dedup keys": len(engine._pending_keys),
+            "conversation positions": len(getattr(engine, "_positions", ())),
         }
         engine.stop()
     source.close()
@@ -118,7 +134,9 @@ async def _measure(params: dict[str, Any]) -> BenchResult:
         description=(
             f"RSS while the engine (dedup on, catch-all no-op handler) handles {fed:,} events "
             f"from an in-process source: {pages} pages of {per_page} realistic records, each "
-            "page new (renumbered). RSS from `/proc/self/statm` after a full collection, at "
+            f"page new (renumbered) and in {distinct_per_page} conversations of its own "
+            f"({pages * distinct_per_page:,} distinct conversation ids over the run). RSS from "
+            "`/proc/self/statm` after a full collection, at "
             f"the warm-up ({warmup * per_page:,} events) and every 10% after it."
         ),
         checks=[
@@ -127,7 +145,7 @@ async def _measure(params: dict[str, Any]) -> BenchResult:
             )
         ],
         tables={"RSS over the run": samples, "structures at the end": [structures]},
-        params=dict(params),
+        params={**params, "distinct conversations": pages * distinct_per_page},
         notes=[
             f"{final.handled:,} records handled, {final.deduplicated:,} deduplicated (hooks and "
             f"unmodelled records repeat unchanged), {final.dead_lettered} dead-lettered; "

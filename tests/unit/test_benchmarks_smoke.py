@@ -25,8 +25,10 @@ def _check_well_formed(result: BenchResult, bench_id: str) -> None:
     for check in result.checks:
         assert check.op in ("<=", ">=")
         assert math.isfinite(check.value), check
-        if check.unit == "x":  # a ratio; a memory growth may be negative
+        if check.unit == "x":  # a ratio (a memory growth may be negative): with its spread
             assert check.value > 0, check
+            assert check.spread is not None, check
+            assert check.spread[0] <= check.value <= check.spread[1], check
         assert check.target > 0
         assert isinstance(check.passed, bool)
     assert result.tables
@@ -39,7 +41,7 @@ def _check_well_formed(result: BenchResult, bench_id: str) -> None:
     assert document["passed"] == all(c["passed"] for c in document["checks"])
     markdown = render_markdown([result], {"command": "test", "machine": {}, "quick": True})
     assert f"## {bench_id}: {result.title}" in markdown
-    assert "| id | benchmark | check | value | target | result |" in markdown
+    assert "| id | benchmark | check | value | min..max over rounds | target | result |" in markdown
 
 
 @pytest.mark.parametrize("bench_id", list(BENCHMARKS))
