@@ -24,3 +24,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def anyio_backend() -> str:
     """Tests marked ``pytest.mark.anyio`` run on asyncio unless a module parametrizes trio too."""
     return "asyncio"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List the artefacts tests kept (``("artifact", path)`` user properties), e.g. screenshots."""
+    kept = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(report, pytest.TestReport) and report.when == "call"
+        for name, value in report.user_properties
+        if name == "artifact"
+    ]
+    if kept:
+        terminalreporter.section("test artefacts")
+        for path in kept:
+            terminalreporter.write_line(f"kept: {path}")

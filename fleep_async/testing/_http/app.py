@@ -66,6 +66,7 @@ def session_from(
 def build_app(world: World, faults: Faults, *, fake: FakeFleep | None = None) -> Starlette:
     """Build the ASGI app over a world."""
     from fleep_async.testing._http.admin import admin_routes
+    from fleep_async.testing._http.web import web_routes
 
     load_handlers()
 
@@ -96,6 +97,7 @@ def build_app(world: World, faults: Faults, *, fake: FakeFleep | None = None) ->
         Route("/thumb/{rest:path}", download, methods=["GET", "HEAD"]),
         Route("/avatar/{rest:path}", download, methods=["GET", "HEAD"]),
         *admin_routes(fake),
+        *web_routes(),
     ]
     return Starlette(
         routes=routes,

@@ -1,0 +1,59 @@
+"""FakeFleep's web chat page at ``/chat/``: a small Fleep web client for talking to a bot by hand.
+
+The page (``web/chat.html``, ``chat.js``, ``chat.css``, shipped in the package) logs in and
+long-polls ``/api`` like any client. Creating an account goes through the FakeFleep-only admin
+route ``POST /_fakefleep/state``. The strict Content-Security-Policy allows only this server's own
+script, styles and connections: even if a message slipped past the page's escaping, no inline
+script would run and nothing would load from elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+CHAT_PATH: Final = "/chat/"
+
+_FILES: Final = {
+    "": ("chat.html", "text/html; charset=utf-8"),
+    "chat.js": ("chat.js", "text/javascript; charset=utf-8"),
+    "chat.css": ("chat.css", "text/css; charset=utf-8"),
+}
+
+_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@functools.cache
+def _asset(name: str) -> bytes:
+    return resources.files("fleep_async.testing").joinpath("web", name).read_bytes()
+
+
+def _serve(name: str) -> Route:
+    file_name, media_type = _FILES[name]
+
+    async def page(request: Request) -> Response:
+        return Response(_asset(file_name), media_type=media_type, headers=_HEADERS)
+
+    return Route(CHAT_PATH + name, page, methods=["GET", "HEAD"])
+
+
+async def _to_page(request: Request) -> Response:
+    return RedirectResponse(CHAT_PATH, status_code=308)
+
+
+def web_routes() -> list[Route]:
+    """``GET /chat/`` (the page) and its two assets; ``/chat`` redirects to ``/chat/``."""
+    return [Route("/chat", _to_page, methods=["GET", "HEAD"]), *map(_serve, _FILES)]
