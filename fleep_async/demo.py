@@ -217,10 +217,13 @@ NOTES: Final = b"shopping list\nmilk\neggs\ncoffee, lots of coffee\n"
 
 
 class _Demo:
-    def __init__(self, out: Output, fake: FakeFleep, base_url: str, rng: random.Random) -> None:
+    def __init__(
+        self, out: Output, fake: FakeFleep, base_url: str, chat_url: str, rng: random.Random
+    ) -> None:
         self.out = out
         self.fake = fake
         self.base_url = base_url
+        self.chat_url = chat_url
         self.rng = rng
         self.accounts: dict[str, Account] = {
             key: fake.create_account(email, password, name)
@@ -443,8 +446,15 @@ def _summary(out: Output, result: DemoResult, *, keep_running: bool) -> None:
 
 def _keep_running_help(out: Output, demo: _Demo) -> None:
     email, password, _ = PEOPLE["alice"]
+    bob_email, bob_password, _ = PEOPLE["bob"]
     out.line()
-    out.line("The server and DemoBot keep running until Ctrl-C. From another terminal, as Alice:")
+    out.line("The server and DemoBot keep running until Ctrl-C.")
+    out.line()
+    out.line(f"Chat with {BOT_NAME} in your browser: {demo.chat_url}", "bold")
+    out.line(f"  log in as {email} (password {password}) or {bob_email} (password {bob_password}),")
+    out.line(f"  open {TOPIC!r} and send /help; or make your own account there.")
+    out.line()
+    out.line("Or from another terminal, as Alice:")
     out.line(
         f"  export FLEEP_BASE_URL={demo.base_url} FLEEP_EMAIL={email} FLEEP_PASSWORD={password}"
     )
@@ -490,7 +500,7 @@ async def run_demo(
     out = out if out is not None else Output()
     rng = random.Random(seed)
     async with FakeFleep.serve(host, port, hold_seconds=10.0, seed=seed or 0) as server:
-        demo = _Demo(out, server.fake, server.base_url, rng)
+        demo = _Demo(out, server.fake, server.base_url, server.chat_url, rng)
         _header(out, demo)
         async with (
             demo.client("alice") as alice,

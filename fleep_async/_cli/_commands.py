@@ -541,6 +541,7 @@ def cmd_fake_server(args: Any, options: Options) -> int:
             async with stop_on_signals(on_signal), server_cm as server:
                 out = Output(sys.stdout)
                 out.line(f"FakeFleep listening on {server.base_url}")
+                out.line(f"Web chat: {server.chat_url}")
                 if args.seed_demo:
                     _seed_demo(out, server.fake, server.base_url)
                 out.line("Ctrl-C to stop.", "dim")

@@ -605,6 +605,10 @@ async def test_fake_server_prints_its_url_and_demo_accounts_and_stops_on_ctrl_c(
                 async with httpx.AsyncClient(base_url=found.group(1)) as http:
                     alice = await RawUser.login(http, creds.group(1), creds.group(2))
                     assert alice.display_name == "Alice"
+                    assert f"Web chat: {found.group(1)}/chat/\n" in text
+                    page = await http.get("/chat/")
+                    assert page.status_code == 200
+                    assert "<title>FakeFleep chat</title>" in page.text
                 process.send_signal(signal.SIGINT)
                 code = await process.wait()
         finally:

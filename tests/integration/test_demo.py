@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 
 import fleep_async.demo as demo_module
@@ -106,6 +107,13 @@ async def test_keep_running_leaves_the_bot_answering_until_stopped() -> None:
         base_url = re.search(r"FLEEP_BASE_URL=(\S+)", printed)
         conversation = re.search(r"fleep-async send (\S+) ", printed)
         password = re.search(r"FLEEP_PASSWORD=(\S+)", printed)
+        chat_url = re.search(r"Chat with DemoBot in your browser: (http://\S+/chat/)\n", printed)
+        assert chat_url is not None, printed
+        async with httpx.AsyncClient() as http:
+            page = await http.get(chat_url.group(1))
+        assert page.status_code == 200
+        assert "<title>FakeFleep chat</title>" in page.text
+        assert f"log in as alice@example.com (password {password and password.group(1)})" in printed
         assert base_url is not None
         assert conversation is not None
         assert password is not None

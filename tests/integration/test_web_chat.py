@@ -50,7 +50,9 @@ TEST_BUDGET = 120.0
 NOTES = b"shopping list\nmilk\neggs\n"
 
 
-def _playwright() -> Any:
+@pytest.fixture
+def async_playwright() -> Any:
+    """Playwright's entry point, after checking that the browser is there (fails, never skips)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"Chromium is not installed at {CHROMIUM}: the web chat is tested in a real browser. "
@@ -85,9 +87,8 @@ async def demo_bot_server() -> AsyncIterator[FakeFleepServer]:
 
 
 @asynccontextmanager
-async def chat_page(server: FakeFleepServer) -> AsyncIterator[Any]:
+async def chat_page(server: FakeFleepServer, async_playwright: Any) -> AsyncIterator[Any]:
     """A fresh browser page on the chat; page errors fail the test."""
-    async_playwright = _playwright()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -124,11 +125,13 @@ def message_from(page: Any, author: str, text: str | re.Pattern[str]) -> Any:
     return page.locator("li.msg", has=page.locator(".author", has_text=author)).filter(has=body)
 
 
-async def test_a_person_chats_with_demobot_in_the_browser(request: pytest.FixtureRequest) -> None:
+async def test_a_person_chats_with_demobot_in_the_browser(
+    request: pytest.FixtureRequest, async_playwright: Any
+) -> None:
     from playwright.async_api import expect
 
     with anyio.fail_after(TEST_BUDGET):
-        async with demo_bot_server() as server, chat_page(server) as page:
+        async with demo_bot_server() as server, chat_page(server, async_playwright) as page:
             fake = server.fake
             alice = fake.account(PEOPLE["alice"][0])
             conv_id = fake.create_conversation(alice, TOPIC, [PEOPLE["bot"][0]])
@@ -173,9 +176,7 @@ async def test_a_person_chats_with_demobot_in_the_browser(request: pytest.Fixtur
             # The bot's file: shown, and downloaded with the session cookie.
             await message.fill("/report")
             await message.press("Enter")
-            report = page.locator("#messages").get_by_role(
-                "link", name=re.compile(r"^report\.txt")
-            )
+            report = page.locator("#messages").get_by_role("link", name=re.compile(r"^report\.txt"))
             await expect(report).to_be_visible(timeout=WAIT_MS)
             async with page.expect_download(timeout=WAIT_MS) as info:
                 await report.click()
@@ -191,15 +192,16 @@ async def test_a_person_chats_with_demobot_in_the_browser(request: pytest.Fixtur
             assert shot.stat().st_size > 10_000
 
     texts = bot_texts(fake, conv_id)
-    assert texts[:2] == ["hi", texts[1]] and texts[1].startswith("Got notes.txt: ")
+    assert texts[0] == "hi"
+    assert texts[1].startswith("Got notes.txt: ")
     assert "Here is your report." in texts
 
 
-async def test_a_new_account_adds_the_bot_and_posts_to_a_webhook() -> None:
+async def test_a_new_account_adds_the_bot_and_posts_to_a_webhook(async_playwright: Any) -> None:
     from playwright.async_api import expect
 
     with anyio.fail_after(TEST_BUDGET):
-        async with demo_bot_server() as server, chat_page(server) as page:
+        async with demo_bot_server() as server, chat_page(server, async_playwright) as page:
             fake = server.fake
             signup = page.get_by_role("region", name="New account")
             await signup.get_by_label("Name").fill("Carol")
@@ -252,38 +254,66 @@ async def test_a_new_account_adds_the_bot_and_posts_to_a_webhook() -> None:
     assert thanks in bot_texts(fake, conv_id)
 
 
-async def test_the_page_renders_hostile_markup_inert() -> None:
+async def test_the_page_renders_hostile_markup_inert(async_playwright: Any) -> None:
     """Message XML from a server is rebuilt from an allow-list: no script, no javascript: link."""
     with anyio.fail_after(TEST_BUDGET):
-        async with FakeFleep.serve("127.0.0.1", 0, hold_seconds=1.0) as server:
-            async with chat_page(server) as page:
-                rendered = await page.evaluate(
-                    """() => {
-                      const xml = '<msg><p>a<script>window.pwned=1</script>'
-                        + '<img src="x" onerror="window.pwned=2"/>'
-                        + '<a href="javascript:window.pwned=3">link</a>'
-                        + '<b onclick="window.pwned=4">b</b>'
-                        + '<a href="https://example.com/x">ok</a></p></msg>';
-                      const box = document.createElement('div');
-                      box.append(renderMarkup(xml));
-                      document.body.append(box);
-                      box.querySelector('a').click();
-                      box.querySelector('strong').click();
-                      return {
-                        html: box.innerHTML,
-                        tags: [...box.querySelectorAll('*')].map((e) => e.localName),
-                        hrefs: [...box.querySelectorAll('a')].map((a) => a.getAttribute('href')),
-                        pwned: window.pwned === undefined ? null : window.pwned,
-                        broken: renderMarkup('<msg><p>x &amp; <b>y</msg>').textContent,
-                        escaped: renderMarkup(
-                          '<msg><p>&lt;b&gt;t&lt;/b&gt;<br/>u</p><file key="k">f.txt</file></msg>'
-                        ).textContent,
-                      };
-                    }"""
-                )
+        async with (
+            FakeFleep.serve("127.0.0.1", 0, hold_seconds=1.0) as server,
+            chat_page(server, async_playwright) as page,
+        ):
+            rendered = await page.evaluate(
+                """() => {
+                  const xml = '<msg><p>a<script>window.pwned=1</script>'
+                    + '<img src="x" onerror="window.pwned=2"/>'
+                    + '<a href="javascript:window.pwned=3">link</a>'
+                    + '<b onclick="window.pwned=4">b</b>'
+                    + '<a href="https://example.com/x">ok</a></p></msg>';
+                  const box = document.createElement('div');
+                  box.append(renderMarkup(xml));
+                  document.body.append(box);
+                  box.querySelector('a').click();
+                  box.querySelector('strong').click();
+                  return {
+                    html: box.innerHTML,
+                    tags: [...box.querySelectorAll('*')].map((e) => e.localName),
+                    hrefs: [...box.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+                    pwned: window.pwned === undefined ? null : window.pwned,
+                    broken: renderMarkup('<msg><p>x &amp; <b>y</msg>').textContent,
+                    escaped: renderMarkup(
+                      '<msg><p>&lt;b&gt;t&lt;/b&gt;<br/>u</p><file key="k">f.txt</file></msg>'
+                    ).textContent,
+                  };
+                }"""
+            )
     assert rendered["pwned"] is None
     assert set(rendered["tags"]) <= {"p", "span", "a", "strong"}, rendered
     assert rendered["hrefs"] == [None, "https://example.com/x"], rendered
-    assert "onerror" not in rendered["html"] and "onclick" not in rendered["html"]
+    assert "onerror" not in rendered["html"]
+    assert "onclick" not in rendered["html"]
     assert rendered["broken"] == "x & y"  # not well-formed: degrades to its text
     assert rendered["escaped"] == "<b>t</b>u"  # entities are text; <file> names are not shown
+
+
+async def test_the_page_and_its_assets_are_served_with_a_strict_policy() -> None:
+    fake = FakeFleep(admin=False)  # the page needs no admin route; only "New account" does
+    async with fake.http_client() as http:
+        moved = await http.get("/chat")
+        page = await http.get("/chat/")
+        script = await http.get("/chat/chat.js")
+        style = await http.get("/chat/chat.css")
+        missing = await http.get("/chat/nothing.js")
+    assert moved.status_code == 308
+    assert moved.headers["location"].endswith("/chat/")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'self';" in policy
+    assert 'aria-label="Message"' in page.text
+    assert '<button type="submit" id="send">Send</button>' in page.text
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "function renderMarkup" in script.text
+    assert style.headers["content-type"] == "text/css; charset=utf-8"
+    assert missing.status_code == 404
+    for asset in (page.text, script.text, style.text):  # nothing loads from elsewhere
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//|@import|url\(", asset)

@@ -32,6 +32,13 @@ class FakeFleepServer:
         """``http://host:port``."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def chat_url(self) -> str:
+        """The web chat page (a small Fleep web client for talking to a bot by hand)."""
+        from fleep_async.testing._http.web import CHAT_PATH
+
+        return self.base_url + CHAT_PATH
+
 
 class _Served:
     """Marks requests as socket-served, so a ``drop`` fault closes the socket instead of raising."""
