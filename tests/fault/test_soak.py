@@ -99,8 +99,9 @@ async def fakefleep_process(log: Path) -> AsyncIterator[str]:
                     if "\n" in buffered:
                         break
             prefix = "FakeFleep listening on "
-            assert buffered.startswith(prefix), log.read_text(errors="replace")
-            yield buffered.removeprefix(prefix).strip()
+            first_line = buffered.partition("\n")[0]  # the web chat's URL may follow
+            assert first_line.startswith(prefix), log.read_text(errors="replace")
+            yield first_line.removeprefix(prefix).strip()
         finally:
             if process.returncode is None:
                 process.terminate()
