@@ -11,9 +11,9 @@ from __future__ import annotations
 from fleep_async._aiohttp import aiohttp_transport
 from fleep_async._client import FleepClient
 from fleep_async._converter import parse_record, parse_stream
+from fleep_async._http import UploadFile
 from fleep_async._retry import RetryPolicy, Sleep
 from fleep_async._session import Credentials, SessionState
-from fleep_async._transport import UploadFile
 from fleep_async._version import __version__
 from fleep_async.errors import (
     AuthenticationError,

@@ -1,7 +1,7 @@
 """An optional faster HTTP transport: httpx's API over aiohttp's connection pool (asyncio only).
 
 httpx's own pool (httpcore) is pure Python; aiohttp parses HTTP in C. Plugged in underneath the
-same :class:`~fleep_async._transport.Transport`, nothing else changes: URLs, headers, timeouts,
+same :class:`~fleep_async._http.Transport`, nothing else changes: URLs, headers, timeouts,
 size limits, errors and retries are the transport's. Needs the ``aiohttp`` extra
 (``pip install fleep-async[aiohttp]``)::
 

@@ -18,9 +18,9 @@ import anyio
 import anyio.abc
 import httpx
 
+from fleep_async._http import DEFAULT_MAX_RESPONSE_BYTES, Transport, UploadFile
 from fleep_async._retry import RetryPolicy, Sleep
 from fleep_async._session import Credentials, Session, SessionState, StateCallback
-from fleep_async._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, UploadFile
 from fleep_async.errors import UsageError
 from fleep_async.events import (
     Backlog,

@@ -17,7 +17,8 @@ from typing import Any
 import anyio
 import attrs
 
-from fleep_async._transport import Transport, TransportResult, UploadFile
+from fleep_async._http import Transport, TransportResult, UploadFile
+from fleep_async._http._urls import check_path
 from fleep_async.errors import (
     AuthenticationError,
     DecodeError,
@@ -362,7 +363,7 @@ class Session:
             FleepError: any other failure (see :meth:`Transport.post_json`).
         """
         # A bad path is refused before anything is sent, including the login it would need.
-        self._transport._check_path(path)
+        check_path(path)
         if not auth:
             result = await self._transport.post_json(
                 path, body, idempotent=idempotent, long_poll=long_poll
@@ -386,7 +387,7 @@ class Session:
 
         After a 401 the upload is repeated once only if every file can be replayed.
         """
-        self._transport._check_path(path)
+        check_path(path)
 
         async def send(state: SessionState) -> TransportResult:
             return await self._transport.upload(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from uuid import UUID
 
-from fleep_async._transport import UploadFile
+from fleep_async._http import UploadFile
 from fleep_async.errors import UsageError, redact
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
-from fleep_async._transport import UploadFile
+from fleep_async._http import UploadFile
 from fleep_async.endpoints import Endpoint
 from fleep_async.errors import DecodeError, UsageError
 from fleep_async.models import Record

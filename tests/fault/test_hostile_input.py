@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 from fleep_async import markup
 from fleep_async._client import FleepClient
 from fleep_async._converter import parse_record, parse_stream, unstructure
+from fleep_async._http import DEFAULT_MAX_RESPONSE_BYTES, Transport, parse_retry_after
 from fleep_async._retry import RetryPolicy
-from fleep_async._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, parse_retry_after
 from fleep_async.endpoints import REGISTRY
 from fleep_async.errors import (
     DecodeError,

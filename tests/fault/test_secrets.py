@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from fleep_async._client import FleepClient
+from fleep_async._http import Transport
 from fleep_async._retry import RetryPolicy
 from fleep_async._session import Credentials, SessionState
-from fleep_async._transport import Transport
 from fleep_async.errors import (
     AuthenticationError,
     DecodeError,

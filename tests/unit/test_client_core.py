@@ -13,9 +13,9 @@ import respx
 import sniffio
 
 from fleep_async._client import FleepClient
+from fleep_async._http import UploadFile
 from fleep_async._retry import RetryPolicy
 from fleep_async._session import SessionState
-from fleep_async._transport import UploadFile
 from fleep_async.errors import AuthenticationError, UsageError
 
 pytestmark = pytest.mark.anyio

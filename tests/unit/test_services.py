@@ -16,7 +16,7 @@ import attrs
 import httpx
 import pytest
 
-from fleep_async._transport import UploadFile
+from fleep_async._http import UploadFile
 from fleep_async.endpoints import NOT_REGISTERED, REGISTRY, Endpoint, _fields, service_location
 from fleep_async.errors import DecodeError, UsageError
 from fleep_async.models import (

@@ -12,9 +12,9 @@ import orjson
 import pytest
 import respx
 
+from fleep_async._http import Transport, UploadFile
 from fleep_async._retry import RetryPolicy
 from fleep_async._session import Credentials, Session, SessionState
-from fleep_async._transport import Transport, UploadFile
 from fleep_async.errors import (
     AuthenticationError,
     DecodeError,

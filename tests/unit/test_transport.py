@@ -17,14 +17,14 @@ import orjson
 import pytest
 import respx
 
-from fleep_async._retry import RetryPolicy
-from fleep_async._transport import (
+from fleep_async._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Transport,
     TransportResult,
     UploadFile,
     parse_retry_after,
 )
+from fleep_async._retry import RetryPolicy
 from fleep_async._version import __version__
 from fleep_async.errors import (
     AuthenticationError,
