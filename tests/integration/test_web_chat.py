@@ -87,8 +87,10 @@ async def demo_bot_server() -> AsyncIterator[FakeFleepServer]:
 
 
 @asynccontextmanager
-async def chat_page(server: FakeFleepServer, async_playwright: Any) -> AsyncIterator[Any]:
-    """A fresh browser page on the chat; page errors fail the test."""
+async def chat_page(
+    server: FakeFleepServer, async_playwright: Any
+) -> AsyncIterator[tuple[Any, list[str]]]:
+    """A fresh browser page on the chat, and its errors: any left at the end fail the test."""
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -103,7 +105,7 @@ async def chat_page(server: FakeFleepServer, async_playwright: Any) -> AsyncIter
                 lambda msg: errors.append(msg.text) if msg.type == "error" else None,
             )
             await page.goto(server.base_url + "/chat/")
-            yield page
+            yield page, errors
             assert errors == [], errors
         finally:
             await browser.close()
@@ -131,7 +133,10 @@ async def test_a_person_chats_with_demobot_in_the_browser(
     from playwright.async_api import expect
 
     with anyio.fail_after(TEST_BUDGET):
-        async with demo_bot_server() as server, chat_page(server, async_playwright) as page:
+        async with (
+            demo_bot_server() as server,
+            chat_page(server, async_playwright) as (page, errors),
+        ):
             fake = server.fake
             alice = fake.account(PEOPLE["alice"][0])
             conv_id = fake.create_conversation(alice, TOPIC, [PEOPLE["bot"][0]])
@@ -140,7 +145,19 @@ async def test_a_person_chats_with_demobot_in_the_browser(
             await page.get_by_role("button", name="Alice").click()
             email = page.get_by_label("E-mail").first
             await expect(email).to_have_value(PEOPLE["alice"][0])
-            await page.get_by_label("Password").first.fill(PEOPLE["alice"][1])
+            password = page.get_by_label("Password").first
+            await password.fill("wrong")
+            await password.press("Enter")
+            await expect(page.locator("#notice")).to_have_text(
+                "Invalid email or password.", timeout=WAIT_MS
+            )
+            # Chromium logs every failed request; this one was meant to fail.
+            assert errors == [
+                "Failed to load resource: the server responded with a status of 431 "
+                "(Request Header Fields Too Large)"
+            ]
+            errors.clear()
+            await password.fill(PEOPLE["alice"][1])
             await page.get_by_role("button", name="Log in").click()
             await expect(page.locator(".whoami")).to_have_text("Alice", timeout=WAIT_MS)
             await expect(page.locator(".live")).to_have_text("live", timeout=WAIT_MS)
@@ -157,6 +174,7 @@ async def test_a_person_chats_with_demobot_in_the_browser(
             await expect(message_from(page, "DemoBot", re.compile(r"^hi$"))).to_be_visible(
                 timeout=WAIT_MS
             )
+            await expect(page.get_by_role("status").filter(has_text="DemoBot: hi")).to_have_count(1)
             assert "hi" in bot_texts(fake, conv_id)
 
             # A file: multipart upload, then message/send with the upload URL as attachment.
@@ -201,7 +219,10 @@ async def test_a_new_account_adds_the_bot_and_posts_to_a_webhook(async_playwrigh
     from playwright.async_api import expect
 
     with anyio.fail_after(TEST_BUDGET):
-        async with demo_bot_server() as server, chat_page(server, async_playwright) as page:
+        async with (
+            demo_bot_server() as server,
+            chat_page(server, async_playwright) as (page, _errors),
+        ):
             fake = server.fake
             signup = page.get_by_role("region", name="New account")
             await signup.get_by_label("Name").fill("Carol")
@@ -259,7 +280,7 @@ async def test_the_page_renders_hostile_markup_inert(async_playwright: Any) -> N
     with anyio.fail_after(TEST_BUDGET):
         async with (
             FakeFleep.serve("127.0.0.1", 0, hold_seconds=1.0) as server,
-            chat_page(server, async_playwright) as page,
+            chat_page(server, async_playwright) as (page, _errors),
         ):
             rendered = await page.evaluate(
                 """() => {

@@ -268,6 +268,7 @@ function mapOf(store, key) {
 function apply(records) {
   const touched = new Set();
   let listChanged = false;
+  let incoming = null; // the newest message from someone else in the open conversation
   for (const r of records) {
     switch (r.mk_rec_type) {
       case "contact":
@@ -281,10 +282,16 @@ function apply(records) {
         listChanged = true;
         break;
       }
-      case "message":
-        mapOf(state.messages, r.conversation_id).set(r.message_nr, r);
+      case "message": {
+        const messages = mapOf(state.messages, r.conversation_id);
+        const isNew = !messages.has(r.message_nr);
+        messages.set(r.message_nr, r);
         touched.add(r.conversation_id);
+        if (isNew && r.conversation_id === state.open && r.account_id !== state.accountId) {
+          incoming = r;
+        }
         break;
+      }
       case "file":
         mapOf(state.files, r.conversation_id).set(r.attachment_id, r);
         touched.add(r.conversation_id);
@@ -302,6 +309,15 @@ function apply(records) {
   if (listChanged) renderConvList();
   if (state.open && touched.has(state.open)) renderOpen();
   else if (touched.size) renderConvList();
+  if (incoming) announce(incoming);
+}
+
+// The message list is redrawn as a whole, so it is not a live region itself: screen readers
+// hear only the newest message from someone else.
+function announce(msg) {
+  if ((msg.mk_message_state || "").endsWith(":system")) return;
+  const author = msg.hook_key ? msg.sender_name || "webhook" : nameOf(msg.account_id);
+  $("announce").textContent = `${author}: ${renderMarkup(msg.message || "").textContent}`;
 }
 
 // --------------------------------------------------------------------------------- long poll
@@ -455,7 +471,14 @@ function renderConvList() {
           onclick: () => openConv(conv.conversation_id),
         },
         el("span", { class: "conv-name" }, convTitle(conv)),
-        unread ? el("span", { class: "badge", "aria-label": "unread" }, conv.unread_count) : null
+        unread
+          ? el(
+              "span",
+              { class: "badge" },
+              conv.unread_count,
+              el("span", { class: "visually-hidden" }, " unread")
+            )
+          : null
       )
     );
   });
