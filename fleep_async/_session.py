@@ -201,7 +201,8 @@ class Session:
         except FleepAPIError as exc:
             if exc.status_code in _LOGIN_REFUSED or isinstance(exc, AuthenticationError):
                 raise AuthenticationError(
-                    "login refused",
+                    # The server's own words ("Invalid email or password.") say the most.
+                    exc.error_message or "login refused",
                     status_code=exc.status_code,
                     error_id=exc.error_id,
                     error_message=exc.error_message,

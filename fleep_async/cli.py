@@ -12,27 +12,33 @@
     fleep-async listen [--json] [--skip-backlog]
 
 Exit codes: 0 ok, 1 API error, 2 bad arguments, 3 authentication failed (or not logged in),
-4 network error (cannot reach the server), 130 interrupted (Ctrl-C).
+4 network error (cannot reach the server), 5 a local file or port cannot be used,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM; any signal: 128 + its number).
 
 Environment: ``FLEEP_BASE_URL``, ``FLEEP_EMAIL``, ``FLEEP_PASSWORD``, ``FLEEP_SESSION_FILE``.
 The session is stored (mode 0600, never the password) at ``--session-file``,
-``$FLEEP_SESSION_FILE`` or ``$XDG_CONFIG_HOME/fleep-async/session.json``.
+``$FLEEP_SESSION_FILE``, or ``fleep-async/session.json`` in the platform's configuration
+directory (``$XDG_CONFIG_HOME`` or ``~/.config``; ``~/Library/Application Support`` on macOS;
+``%APPDATA%`` on Windows).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Final
 
 from fleep_async._cli._common import (
+    EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     CliError,
     Options,
     describe,
     exit_code_for,
+    leaf_exception,
     logging_to_stderr,
 )
 from fleep_async._version import __version__
@@ -40,58 +46,113 @@ from fleep_async._version import __version__
 __all__ = ["build_parser", "main"]
 
 
-def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+def _number_of_seconds(text: str, *, zero_ok: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and (value >= 0 if zero_ok else value > 0)):
+        bound = ">= 0" if zero_ok else "> 0"
+        raise argparse.ArgumentTypeError(f"must be a number of seconds {bound}, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    return _number_of_seconds(text, zero_ok=False)
+
+
+def _seconds_or_zero(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    return _number_of_seconds(text, zero_ok=True)
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 for any free one."""
+    value = _count(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {value}")
+    return value
+
+
+_CONNECTION: Final = frozenset(
+    {"base-url", "session-file", "allow-insecure-http", "timeout", "retries", "verbose"}
+)
+"""The global options of the commands that talk to a Fleep server."""
+
+
+def _global_options(
+    parser: argparse.ArgumentParser, *, top: bool, which: Collection[str] = _CONNECTION
+) -> None:
     """The options every command takes, before or after the command name.
 
     On the subcommands they default to SUPPRESS, so that a value given before the command is
-    not overwritten by the subcommand's default.
+    not overwritten by the subcommand's default. A subcommand lists only the ones it uses
+    (``which``); before the command name all are accepted.
     """
 
     def default(value: Any) -> Any:
         return value if top else argparse.SUPPRESS
 
     group = parser.add_argument_group("global options")
-    group.add_argument(
-        "--base-url",
-        metavar="URL",
-        default=default(None),
-        help="the Fleep server (default: $FLEEP_BASE_URL, the saved session's, or "
-        "https://fleep.io)",
-    )
-    group.add_argument(
-        "--session-file",
-        metavar="PATH",
-        default=default(None),
-        help="where the session is stored (default: $FLEEP_SESSION_FILE or "
-        "$XDG_CONFIG_HOME/fleep-async/session.json)",
-    )
-    group.add_argument(
-        "--allow-insecure-http",
-        action="store_true",
-        default=default(False),
-        help="allow plain http to a non-loopback server (credentials travel unencrypted)",
-    )
-    group.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        default=default(30.0),
-        help="seconds per request (default: 30)",
-    )
-    group.add_argument(
-        "--retries",
-        type=int,
-        metavar="N",
-        default=default(3),
-        help="retries of a failed idempotent request (default: 3)",
-    )
-    group.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        default=default(False),
-        help="debug logging on stderr (secrets stay redacted)",
-    )
+    if "base-url" in which:
+        group.add_argument(
+            "--base-url",
+            metavar="URL",
+            default=default(None),
+            help="the Fleep server (default: $FLEEP_BASE_URL, the saved session's, or "
+            "https://fleep.io)",
+        )
+    if "session-file" in which:
+        group.add_argument(
+            "--session-file",
+            metavar="PATH",
+            default=default(None),
+            help="where the session is stored (default: $FLEEP_SESSION_FILE, or "
+            "fleep-async/session.json in the platform's configuration directory)",
+        )
+    if "allow-insecure-http" in which:
+        group.add_argument(
+            "--allow-insecure-http",
+            action="store_true",
+            default=default(False),
+            help="allow plain http to a non-loopback server (credentials travel unencrypted)",
+        )
+    if "timeout" in which:
+        group.add_argument(
+            "--timeout",
+            type=_seconds,
+            metavar="SECONDS",
+            default=default(30.0),
+            help="seconds per request, > 0 (default: 30)",
+        )
+    if "retries" in which:
+        group.add_argument(
+            "--retries",
+            type=_count,
+            metavar="N",
+            default=default(3),
+            help="retries of a failed idempotent request, >= 0 (default: 3)",
+        )
+    if "verbose" in which:
+        group.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=default(False),
+            help="debug logging on stderr (secrets stay redacted)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,49 +161,59 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fleep-async",
         description="Command-line client for the Fleep messenger, and a demo that needs no "
         "account: try `fleep-async demo`.",
-        epilog="Exit codes: 0 ok, 1 API error, 2 bad arguments, 3 authentication failed, "
-        "4 cannot reach the server, 130 interrupted.",
+        epilog=EXIT_CODES_HELP,
     )
     parser.add_argument("--version", action="version", version=f"fleep-async {__version__}")
     _global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, handler: Callable[..., int], help_text: str, **kw: Any) -> Any:
+    def command(
+        name: str,
+        handler: Callable[..., int],
+        help_text: str,
+        which: Collection[str] = _CONNECTION,
+        **kw: Any,
+    ) -> Any:
         p = sub.add_parser(name, help=help_text, description=help_text, **kw)
-        _global_options(p, top=False)
+        _global_options(p, top=False, which=which)
         p.set_defaults(handler=handler)
         return p
 
     from fleep_async._cli import _commands as c
 
-    p = command("demo", c.cmd_demo, "run a bot against a local FakeFleep (no account needed)")
+    local_only = {"verbose"}  # demo and fake-server talk to no real server
+    p = command(
+        "demo", c.cmd_demo, "run a bot against a local FakeFleep (no account needed)", local_only
+    )
     p.add_argument(
         "--keep-running", action="store_true", help="keep the server and bot up until Ctrl-C"
     )
     p.add_argument(
         "--demo-timeout",
-        type=float,
+        type=_seconds,
         default=30.0,
         metavar="SECONDS",
         help="give up on the scripted replies after this long (default: 30)",
     )
     p.add_argument(
         "--pace",
-        type=float,
+        type=_seconds_or_zero,
         default=None,
         metavar="SECONDS",
         help="pause between scripted steps (default: 0.5 on a terminal, 0 otherwise)",
     )
-    p.add_argument("--port", type=int, default=0, help="FakeFleep's port (default: a free one)")
+    p.add_argument("--port", type=_port, default=0, help="FakeFleep's port (default: a free one)")
     p.add_argument("--seed", type=int, default=None, help="seed the dice, for repeatable runs")
     p.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
 
-    p = command("fake-server", c.cmd_fake_server, "serve FakeFleep, a local fake Fleep server")
+    p = command(
+        "fake-server", c.cmd_fake_server, "serve FakeFleep, a local fake Fleep server", local_only
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8900, help="port (default: 8900; 0: any free)")
+    p.add_argument("--port", type=_port, default=8900, help="port (default: 8900; 0: any free)")
     p.add_argument(
         "--hold",
-        type=float,
+        type=_seconds_or_zero,
         default=90.0,
         metavar="SECONDS",
         help="how long a long poll waits for events (default: 90, like Fleep)",
@@ -162,14 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from stdin (default: $FLEEP_PASSWORD, or asked)",
     )
 
-    command("logout", c.cmd_logout, "end the session and delete the session file")
+    command(
+        "logout",
+        c.cmd_logout,
+        "end the session and delete the session file",
+        _CONNECTION - {"base-url"},  # the session's own server is the one told
+    )
 
     p = command("whoami", c.cmd_whoami, "show the logged-in account")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("conversations", c.cmd_conversations, "list your conversations")
     p.add_argument("--json", action="store_true", help="print a JSON array")
-    p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N conversations")
+    p.add_argument("--limit", type=_count, default=0, metavar="N", help="at most N conversations")
 
     p = command("send", c.cmd_send, "send a message to a conversation")
     p.add_argument("conversation", metavar="CONV", help="the conversation id")
@@ -202,22 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="CONV",
             help="only this conversation (repeatable)",
         )
-        p.add_argument("--limit", type=int, default=0, metavar="N", help="stop after N events")
+        p.add_argument("--limit", type=_count, default=0, metavar="N", help="stop after N events")
         p.add_argument(
             "--all-kinds",
             action="store_true",
             help="every record kind (default: messages and files)",
         )
     return parser
-
-
-def _leaf(exc: BaseException) -> BaseException:
-    """The one interesting exception inside (nested) exception groups from task groups."""
-    while isinstance(exc, BaseExceptionGroup):
-        inner: list[BaseException] = list(exc.exceptions)
-        preferred = [e for e in inner if isinstance(e, KeyboardInterrupt | CliError)]
-        exc = (preferred or inner)[0]
-    return exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -237,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             code: int = args.handler(args, options)
         except BaseException as raised:  # every failure becomes a message and an exit code
-            failure = _leaf(raised)
+            failure = leaf_exception(raised)
             if isinstance(failure, KeyboardInterrupt):
                 sys.stderr.write("fleep-async: interrupted\n")
                 return EXIT_INTERRUPTED

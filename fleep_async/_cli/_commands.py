@@ -7,9 +7,9 @@ Prompts and stdin reads happen before the event loop starts; everything else run
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import json
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -20,14 +20,16 @@ import anyio
 from fleep_async._cli._common import (
     DEFAULT_BASE_URL,
     EXIT_API,
-    EXIT_INTERRUPTED,
+    EXIT_LOCAL,
     EXIT_OK,
     EXIT_USAGE,
     CliError,
     Options,
     check_base_url,
+    check_session_path,
     describe,
     exit_code_for,
+    exit_code_for_signal,
     open_client,
     stop_on_signals,
 )
@@ -116,6 +118,7 @@ def cmd_login(args: Any, options: Options) -> int:
     base_url = check_base_url(
         options.base_url or DEFAULT_BASE_URL, allow_insecure_http=options.allow_insecure_http
     )
+    check_session_path(options.session_path)  # before the password is asked for
     email = _read_email(args, options, sys.stdin)
     password = _read_password(args, options, sys.stdin)
     previous = load_session_quietly(options.session_path)
@@ -271,8 +274,17 @@ def _report_sent(args: Any, message_nr: int | None, verb: str, **extra: Any) -> 
 def cmd_upload(args: Any, options: Options) -> int:
     """``upload CONV FILE``: upload a file and post it, with an optional message."""
     path = Path(args.file)
-    if not path.is_file():
+    if path.is_dir():
+        raise CliError(f"{path} is a directory: upload takes one file (zip it first)", EXIT_USAGE)
+    if not path.exists():
         raise CliError(f"no such file: {path}", EXIT_USAGE)
+    if not path.is_file():
+        raise CliError(f"{path} is not a regular file", EXIT_USAGE)
+    try:
+        with path.open("rb"):  # unreadable: say so now, not after logging in
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}", EXIT_LOCAL) from None
 
     async def upload() -> int:
         async with open_client(options) as client:
@@ -461,9 +473,7 @@ def cmd_listen(args: Any, options: Options) -> int:
                             with contextlib.suppress(StopAsyncIteration):
                                 await stream.__anext__()
                             break
-        if interrupted and interrupted[0] == signal.SIGINT:
-            return EXIT_INTERRUPTED
-        return EXIT_OK
+        return exit_code_for_signal(interrupted[0]) if interrupted else EXIT_OK
 
     return _run(listen)
 
@@ -492,9 +502,16 @@ def cmd_demo(args: Any, options: Options) -> int:
     pace = args.pace if args.pace is not None else (0.5 if out.is_tty else 0.0)
 
     async def demo() -> int:
+        got: list[int] = []
+
         async def until_signal() -> None:
             stopped = anyio.Event()
-            async with stop_on_signals(lambda _signum: stopped.set()):
+
+            def on_signal(signum: int) -> None:
+                got.append(signum)
+                stopped.set()
+
+            async with stop_on_signals(on_signal):
                 await stopped.wait()
 
         try:
@@ -508,9 +525,9 @@ def cmd_demo(args: Any, options: Options) -> int:
                 seed=args.seed,
             )
         except OSError as exc:
-            raise CliError(
-                f"cannot serve FakeFleep on 127.0.0.1:{args.port}: {exc.strerror}"
-            ) from exc
+            raise _cannot_serve("127.0.0.1", args.port, exc) from None
+        if got:
+            return exit_code_for_signal(got[0])
         return EXIT_OK if result.ok else EXIT_API
 
     return _run(demo)
@@ -536,21 +553,34 @@ def cmd_fake_server(args: Any, options: Options) -> int:
             got.append(signum)
             stopped.set()
 
-        try:
-            server_cm = FakeFleep.serve(host, args.port, hold_seconds=args.hold, seed=args.seed)
-            async with stop_on_signals(on_signal), server_cm as server:
-                out = Output(sys.stdout)
-                out.line(f"FakeFleep listening on {server.base_url}")
-                out.line(f"Web chat: {server.chat_url}")
-                if args.seed_demo:
-                    _seed_demo(out, server.fake, server.base_url)
-                out.line("Ctrl-C to stop.", "dim")
-                await stopped.wait()
-        except OSError as exc:
-            raise CliError(f"cannot serve on {host}:{args.port}: {exc.strerror}") from exc
-        return EXIT_INTERRUPTED if got and got[0] == signal.SIGINT else EXIT_OK
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                # Bound before the signal relay's task group: a busy port is a plain OSError.
+                server = await stack.enter_async_context(
+                    FakeFleep.serve(host, args.port, hold_seconds=args.hold, seed=args.seed)
+                )
+            except OSError as exc:
+                raise _cannot_serve(host, args.port, exc) from None
+            await stack.enter_async_context(stop_on_signals(on_signal))
+            out = Output(sys.stdout)
+            out.line(f"FakeFleep listening on {server.base_url}")
+            out.line(f"Web chat: {server.chat_url}")
+            if args.seed_demo:
+                _seed_demo(out, server.fake, server.base_url)
+            out.line("Ctrl-C to stop.", "dim")
+            await stopped.wait()
+        return exit_code_for_signal(got[0]) if got else EXIT_OK
 
     return _run(serve)
+
+
+def _cannot_serve(host: str, port: int, exc: OSError) -> CliError:
+    hint = ""
+    if exc.errno == errno.EADDRINUSE:
+        hint = f" (another program uses port {port}: pick another with --port, or 0 for any)"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        hint = f" ({host} is not an address of this machine)"
+    return CliError(f"cannot serve on {host}:{port}: {exc.strerror}{hint}", EXIT_LOCAL)
 
 
 def _seed_demo(out: Output, fake: FakeFleep, base_url: str) -> None:

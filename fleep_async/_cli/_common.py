@@ -41,6 +41,7 @@ __all__ = [
     "EXIT_API",
     "EXIT_AUTH",
     "EXIT_INTERRUPTED",
+    "EXIT_LOCAL",
     "EXIT_NETWORK",
     "EXIT_OK",
     "EXIT_USAGE",
@@ -48,6 +49,8 @@ __all__ = [
     "Options",
     "check_base_url",
     "exit_code_for",
+    "exit_code_for_signal",
+    "leaf_exception",
     "open_client",
     "stop_on_signals",
 ]
@@ -57,7 +60,16 @@ EXIT_API: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_AUTH: Final = 3
 EXIT_NETWORK: Final = 4
+EXIT_LOCAL: Final = 5
+"""A local file or port cannot be used (a session file path, a busy port)."""
 EXIT_INTERRUPTED: Final = 130
+"""Ctrl-C (SIGINT); other signals exit with 128 + their number, e.g. 143 for SIGTERM."""
+
+EXIT_CODES_HELP: Final = (
+    "Exit codes: 0 ok, 1 API error, 2 bad arguments, 3 authentication failed (or not logged "
+    "in), 4 cannot reach the server, 5 a local file or port cannot be used, 130 interrupted "
+    "(Ctrl-C), 143 terminated (SIGTERM)."
+)
 
 DEFAULT_BASE_URL: Final = "https://fleep.io"
 
@@ -70,10 +82,26 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+def exit_code_for_signal(signum: int) -> int:
+    """The shell's convention for a command ended by a signal: 128 + its number."""
+    return 128 + int(signum)
+
+
+def leaf_exception(exc: BaseException) -> BaseException:
+    """The one interesting exception inside (nested) exception groups from task groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        inner: list[BaseException] = list(exc.exceptions)
+        preferred = [e for e in inner if isinstance(e, KeyboardInterrupt | CliError)]
+        exc = (preferred or inner)[0]
+    return exc
+
+
 def exit_code_for(exc: BaseException) -> int:
     """The exit code for an error that ended a command."""
     if isinstance(exc, CliError):
         return exc.exit_code
+    if isinstance(exc, OSError):  # a local file or socket; network errors are TransportError
+        return EXIT_LOCAL
     if isinstance(exc, AuthenticationError):
         return EXIT_AUTH
     if isinstance(exc, TransportError):
@@ -95,7 +123,32 @@ def describe(exc: BaseException) -> str:
         return f"the server refused: {exc}"
     if isinstance(exc, FleepError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def check_session_path(path: Path) -> None:
+    """Make sure the session file can be written at ``path`` (creating its directory, 0700).
+
+    Checked before logging in, so that a bad path fails before a session is opened for nothing.
+
+    Raises:
+        CliError: the path is a directory, or its directory cannot be created or written to.
+    """
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied", str(path.parent))
+    except OSError as exc:
+        raise CliError(
+            f"cannot store the session at {path}: {describe(exc)} "
+            "(choose another place with --session-file or FLEEP_SESSION_FILE)",
+            EXIT_LOCAL,
+        ) from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -251,8 +304,11 @@ async def open_client(options: Options) -> AsyncIterator[FleepClient]:
     try:
         async with client:
             yield client
-    except AuthenticationError as exc:
-        if saved is not None and not env_login:
+    except BaseException as raised:
+        # The failure may come wrapped in exception groups (the engine's task groups).
+        exc = leaf_exception(raised)
+        if isinstance(exc, AuthenticationError) and saved is not None and not env_login:
+            delete_file(options.session_path)  # dead: keep no ticket that cannot be used
             raise CliError(
                 f"the saved session is no longer valid ({exc}); run `fleep-async login`",
                 EXIT_AUTH,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,26 +33,48 @@ __all__ = [
 ]
 
 SESSION_FILE_ENV: Final = "FLEEP_SESSION_FILE"
+_APP_DIR: Final = "fleep-async"
 _FORMAT: Final = 1
 
 
-def default_session_path(env: Mapping[str, str] | None = None) -> Path:
-    """``$FLEEP_SESSION_FILE``, else ``$XDG_CONFIG_HOME/fleep-async/session.json``.
+def default_session_path(
+    env: Mapping[str, str] | None = None,
+    *,
+    platform: str | None = None,
+    home: Path | None = None,
+) -> Path:
+    """Where the session is kept unless ``--session-file`` says otherwise.
 
-    Without ``XDG_CONFIG_HOME``: ``%APPDATA%`` on Windows, ``~/.config`` elsewhere.
+    ``$FLEEP_SESSION_FILE`` if set; else ``fleep-async/session.json`` in the platform's
+    per-user configuration directory: ``%APPDATA%`` on Windows, ``~/Library/Application
+    Support`` on macOS (``$XDG_CONFIG_HOME`` if you set it there), ``$XDG_CONFIG_HOME`` or
+    ``~/.config`` elsewhere. A session already saved at ``~/.config/fleep-async`` on macOS
+    (where earlier versions kept it) is still used.
+
+    Args:
+        env: the environment (default: ``os.environ``).
+        platform: ``sys.platform``'s value (for tests).
+        home: the home directory (default: ``Path.home()``).
     """
     env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
     explicit = env.get(SESSION_FILE_ENV)
     if explicit:
         return Path(explicit).expanduser()
+    home = Path.home() if home is None else home
     xdg = env.get("XDG_CONFIG_HOME")
-    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore relative values
-        root = Path(xdg)
-    elif os.name == "nt" and env.get("APPDATA"):
-        root = Path(env["APPDATA"])
+    xdg_root = Path(xdg) if xdg and Path(xdg).is_absolute() else None  # XDG: ignore relative
+    if platform == "win32":
+        appdata = env.get("APPDATA")
+        root = Path(appdata) if appdata else home / "AppData" / "Roaming"
+    elif platform == "darwin" and xdg_root is None:
+        root = home / "Library" / "Application Support"
+        legacy = home / ".config" / _APP_DIR / "session.json"
+        if legacy.is_file() and not (root / _APP_DIR / "session.json").exists():
+            return legacy
     else:
-        root = Path.home() / ".config"
-    return root / "fleep-async" / "session.json"
+        root = xdg_root or home / ".config"
+    return root / _APP_DIR / "session.json"
 
 
 def horizon_path(session_path: Path) -> Path:

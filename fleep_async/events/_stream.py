@@ -159,7 +159,9 @@ class EventStream:
                 batch = await poller.poll()
                 engine._check_account(engine.requester.account_id)
             except (FleepError, UsageError) as exc:
-                logger.error("the event stream cannot continue: %s", exc)
+                # Raised to the caller, who reports it: logging it as an error too would show
+                # the same failure twice (the CLI's `listen` did).
+                logger.info("the event stream ends: %s", exc)
                 raise
         engine._poll_scope = None
         return batch

@@ -230,6 +230,7 @@ async def test_login_with_a_wrong_password_exits_3_and_stores_nothing(served: Se
         )  # fmt: skip
         assert result.code == 3
         assert "authentication failed" in result.err
+        assert "Invalid email or password." in result.err  # the server's own words
         assert "wrong-password-123" not in result.out + result.err
         assert not world.session_file.exists()
 
@@ -647,3 +648,270 @@ def test_the_progress_bar_shows_only_on_a_terminal() -> None:
     with SyncProgress(term, description="Initial sync") as progress:
         progress.update(0.5)
     assert "Initial sync" in term.getvalue()
+
+
+# -- newcomer rough edges: option checks, local errors, signals, paths ----------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--timeout", "-1", "whoami"], "--timeout"),
+        (["--timeout", "0", "send", "c", "hi"], "--timeout"),
+        (["whoami", "--timeout", "nan"], "--timeout"),
+        (["--retries", "-5", "whoami"], "--retries"),
+        (["conversations", "--limit", "-1"], "--limit"),
+        (["fake-server", "--port", "70000"], "--port"),
+        (["demo", "--demo-timeout", "0"], "--demo-timeout"),
+    ],
+)
+def test_global_options_are_checked_before_the_session_is_loaded(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A valid-looking saved session for a server that does not exist: never reached.
+    session_file = tmp_path / "session.json"
+    state = SessionState(account_id="a", ticket="t" * 20, token_id="k" * 20)
+    url = f"http://127.0.0.1:{closed_port()}"
+    save_session(session_file, SavedSession(base_url=url, state=state))
+    assert main(["--session-file", str(session_file), *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}:" in err
+    assert "not logged in" not in err
+    assert "RetryPolicy" not in err
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main([*argv, "--help"]) == 0
+    return capsys.readouterr().out
+
+
+def test_each_subcommand_lists_only_its_own_options(capsys: pytest.CaptureFixture[str]) -> None:
+    connection = ("--base-url", "--session-file", "--timeout", "--retries", "--allow-insecure")
+    for local in (["fake-server"], ["demo"]):
+        text = _help(local, capsys)
+        assert "--verbose" in text
+        for option in connection:
+            assert option not in text, (local, option)
+    for remote in (["whoami"], ["send"], ["listen"], ["login"]):
+        text = _help(remote, capsys)
+        for option in connection:
+            assert option in text, (remote, option)
+    assert "--base-url" not in _help(["logout"], capsys)
+    assert "--session-file" in _help(["logout"], capsys)
+    # The top level still documents them all, and the exit codes.
+    top = _help([], capsys)
+    assert "--retries" in top
+    assert "143 terminated" in top
+    # A subcommand refuses an option it does not take.
+    assert main(["fake-server", "--retries", "3"]) == 2
+    assert "unrecognized arguments: --retries" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_a_session_file_that_cannot_be_stored_fails_before_logging_in(
+    served: Served, tmp_path: Path
+) -> None:
+    async with served() as world:
+        blocker = tmp_path / "a-file"
+        blocker.write_text("not a directory")
+        for bad in (blocker / "session.json", tmp_path):
+            world.session_file = bad
+            result = await world.cli(
+                "--base-url", world.base_url, "login", "--email", "alice@example.com",
+                "--password-stdin", stdin=ALICE_PASSWORD + "\n",
+            )  # fmt: skip
+            assert result.code == 5, result
+            assert f"cannot store the session at {bad}" in result.err
+            assert "Traceback" not in result.err
+        assert world.fake.world.sessions == {}  # no session was opened for nothing
+        # Missing directories are created (owner-only), and the login works.
+        world.session_file = tmp_path / "missing" / "deeper" / "session.json"
+        await world.login()
+        assert stat.S_IMODE(world.session_file.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.asyncio
+async def test_upload_of_a_directory_says_it_is_a_directory(served: Served, tmp_path: Path) -> None:
+    async with served() as world:
+        await world.login()
+        before = world.texts()
+        result = await world.cli("upload", world.conversation_id, str(tmp_path))
+        assert result.code == 2
+        assert f"{tmp_path} is a directory" in result.err
+        assert "no such file" not in result.err
+        result = await world.cli("upload", world.conversation_id, str(tmp_path / "nope.txt"))
+        assert result.code == 2
+        assert "no such file" in result.err
+        assert world.texts() == before  # nothing was posted
+
+
+@pytest.mark.parametrize("command", ["fake-server", "demo"])
+def test_a_busy_port_exits_5_with_a_hint(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        assert main([command, "--port", str(port)]) == 5
+    err = capsys.readouterr().err
+    assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in err
+    assert "pick another with --port" in err
+    assert "Errno" not in err
+
+
+async def _read_until(stream: anyio.abc.ByteReceiveStream, marker: str) -> str:
+    text = ""
+    async for chunk in TextReceiveStream(stream):
+        text += chunk
+        if marker in text:
+            return text
+    raise AssertionError(f"{marker!r} never came; got {text!r}")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("argv", "ready"),
+    [
+        (["fake-server", "--port", "0", "--hold", "1"], "Ctrl-C to stop"),
+        (["demo", "--keep-running", "--pace", "0", "--no-color"], "keep running until Ctrl-C"),
+    ],
+)
+async def test_sigterm_exits_143(argv: list[str], ready: str) -> None:
+    command = [sys.executable, "-m", "fleep_async", *argv]
+    async with await anyio.open_process(command, env=child_env()) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        try:
+            with anyio.fail_after(WAIT):
+                await _read_until(process.stdout, ready)
+                process.terminate()
+                code = await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+        err = "".join([chunk async for chunk in TextReceiveStream(process.stderr)])
+    assert code == 143, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.asyncio
+async def test_listen_exits_143_on_sigterm(served: Served) -> None:
+    async with served() as world:
+        await world.login()
+        command = [
+            sys.executable, "-m", "fleep_async", "--session-file", str(world.session_file),
+            "listen", "--skip-backlog",
+        ]  # fmt: skip
+        async with await anyio.open_process(command, env=child_env()) as process:
+            assert process.stderr is not None
+            try:
+                with anyio.fail_after(WAIT):
+                    await _read_until(process.stderr, "listening as Alice")
+                    await world.fake.wait_for(lambda: world.fake.parked_polls >= 1, timeout=WAIT)
+                    process.terminate()
+                    code = await process.wait()
+            finally:
+                if process.returncode is None:
+                    process.kill()
+        assert code == 143
+
+
+@pytest.mark.asyncio
+async def test_an_expired_session_during_listen_is_reported_once_with_the_login_hint(
+    served: Served,
+) -> None:
+    async with served() as world:
+        await world.login()
+        polls_before = world.fake.parked_polls
+        results: list[Result] = []
+
+        async def listen() -> None:
+            results.append(await world.cli("listen", "--skip-backlog"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listen)
+            await world.fake.wait_for(lambda: world.fake.parked_polls > polls_before, timeout=WAIT)
+            world.fake.expire_session(world.alice)
+        (result,) = results
+        assert result.code == 3, result
+        lines = [line for line in result.err.splitlines() if "listening as" not in line]
+        assert len(lines) == 1, result.err  # one message, not a log line and then the error
+        assert "the saved session is no longer valid" in lines[0]
+        assert "run `fleep-async login`" in lines[0]
+        assert not world.session_file.exists()
+
+
+def test_the_session_file_follows_the_platform_conventions(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    linux = default_session_path({}, platform="linux", home=home)
+    assert linux == home / ".config" / "fleep-async" / "session.json"
+    assert default_session_path({"XDG_CONFIG_HOME": "/x"}, platform="linux", home=home) == Path(
+        "/x/fleep-async/session.json"
+    )
+    # A relative XDG_CONFIG_HOME is ignored, as the XDG spec says.
+    assert default_session_path({"XDG_CONFIG_HOME": "rel"}, platform="linux", home=home) == linux
+    mac = default_session_path({}, platform="darwin", home=home)
+    assert mac == home / "Library" / "Application Support" / "fleep-async" / "session.json"
+    assert default_session_path({"XDG_CONFIG_HOME": "/x"}, platform="darwin", home=home) == Path(
+        "/x/fleep-async/session.json"
+    )
+    windows = default_session_path(
+        {"APPDATA": str(tmp_path / "Roaming"), "XDG_CONFIG_HOME": "/x"}, platform="win32", home=home
+    )
+    assert windows == tmp_path / "Roaming" / "fleep-async" / "session.json"
+    assert default_session_path({}, platform="win32", home=home) == (
+        home / "AppData" / "Roaming" / "fleep-async" / "session.json"
+    )
+    explicit = {"FLEEP_SESSION_FILE": "/y/s.json"}
+    for platform in ("linux", "darwin", "win32"):
+        assert default_session_path(explicit, platform=platform, home=home) == Path("/y/s.json")
+    # A session saved on macOS where earlier versions put it is still found.
+    legacy = home / ".config" / "fleep-async" / "session.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text("{}")
+    assert default_session_path({}, platform="darwin", home=home) == legacy
+    mac.parent.mkdir(parents=True)
+    mac.write_text("{}")
+    assert default_session_path({}, platform="darwin", home=home) == mac
+
+
+_SHIM = """#!/bin/sh
+# Stands in for .venv/bin/python: logs each call; "-m pip" is logged, not run.
+echo "$*" >> "{log}"
+if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then exit 0; fi
+PYTHONPATH="{repo}" exec "{python}" "$@"
+"""
+
+
+def test_scripts_demo_installs_only_when_pyproject_changed(tmp_path: Path) -> None:
+    """The real ``scripts/demo`` in a copy of the project, with a logging python in ``.venv``
+    (so the test installs nothing): the second run skips pip, a changed pyproject does not."""
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    (project / "scripts" / "demo").write_bytes((REPO / "scripts" / "demo").read_bytes())
+    (project / "pyproject.toml").write_bytes((REPO / "pyproject.toml").read_bytes())
+    log = tmp_path / "calls.log"
+    shim = project / ".venv" / "bin" / "python"
+    shim.parent.mkdir(parents=True)
+    shim.write_text(_SHIM.format(log=log, repo=REPO, python=sys.executable))
+    shim.chmod(0o755)
+
+    def run_demo() -> list[str]:
+        log.write_text("")
+        done = subprocess.run(
+            ["bash", str(project / "scripts" / "demo"), "--help"],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "--keep-running" in done.stdout
+        return [line for line in log.read_text().splitlines() if line.startswith("-m pip")]
+
+    assert len(run_demo()) == 1  # first run: installs
+    assert run_demo() == []  # nothing changed: no install
+    with (project / "pyproject.toml").open("a") as handle:
+        handle.write("\n# a new dependency, say\n")
+    assert len(run_demo()) == 1
+    assert run_demo() == []
