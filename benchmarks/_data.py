@@ -1,10 +1,10 @@
 """A realistic, deterministic ``account/poll`` page for benchmarks.
 
-The record shapes follow the real stream (fleep-protocol §4): poll records omit unset fields,
-conversation headers are mostly partial, message bodies are XML, system message bodies are JSON
-strings. The mix is close to a busy poll: mostly messages and conversation headers, then
-activity, contacts, files, requests, labels, pokes, hooks, a few previews, teams and lastseen,
-and a few record types the library does not model.
+The record shapes follow the real stream (docs/fakefleep.md, "Records"): poll records omit unset
+fields, conversation headers are mostly partial, message bodies are XML, system message bodies are
+JSON strings. The mix is close to a busy poll: mostly messages and conversation headers, then
+activity, contacts, files, requests, labels, pokes, hooks, a few previews, teams and lastseen, and a
+few record types the library does not model.
 
 Use :func:`make_page` (bytes, as the transport receives them) or :func:`make_stream` (the decoded
 ``stream`` list).

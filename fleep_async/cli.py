@@ -4,6 +4,7 @@
 
     fleep-async demo                      # a bot against a local fake server; no account needed
     fleep-async fake-server --seed-demo   # serve FakeFleep for your own experiments
+    fleep-async examples --copy mybot     # the example bots, to read and edit
     fleep-async login --email me@example.com
     fleep-async whoami
     fleep-async conversations [--json]
@@ -105,6 +106,8 @@ def _global_options(
     def default(value: Any) -> Any:
         return value if top else argparse.SUPPRESS
 
+    if not which:
+        return
     group = parser.add_argument_group("global options")
     if "base-url" in which:
         group.add_argument(
@@ -223,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed-demo",
         action="store_true",
         help="create demo accounts and a conversation, and print their credentials",
+    )
+
+    p = command(
+        "examples",
+        c.cmd_examples,
+        "list the example bots shipped with fleep-async, or copy them out to edit",
+        (),
+    )
+    p.add_argument(
+        "--copy", metavar="DIR", help="copy them into DIR (created if missing; no overwrites)"
     )
 
     p = command("login", c.cmd_login, "log in and store the session (not the password)")

@@ -426,7 +426,8 @@ def _summary(out: Output, result: DemoResult, *, keep_running: bool) -> None:
         )
         if not keep_running:
             out.line(
-                "Next: read the bot's code (fleep_async/demo.py, examples/), or run "
+                "Next: read the bot's code (fleep_async/demo.py; `fleep-async examples` copies "
+                "out more bots to start from), or run "
                 "`fleep-async demo --keep-running` and talk to DemoBot from another terminal.",
                 "dim",
             )

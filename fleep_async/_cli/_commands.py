@@ -6,12 +6,15 @@ Prompts and stdin reads happen before the event loop starts; everything else run
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import errno
 import getpass
+import importlib.resources
 import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
+from importlib.abc import Traversable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "cmd_conversations",
     "cmd_demo",
+    "cmd_examples",
     "cmd_fake_server",
     "cmd_listen",
     "cmd_login",
@@ -503,29 +507,38 @@ def cmd_demo(args: Any, options: Options) -> int:
 
     async def demo() -> int:
         got: list[int] = []
+        stopped = anyio.Event()
+        waiting = False
 
         async def until_signal() -> None:
-            stopped = anyio.Event()
+            nonlocal waiting
+            waiting = True
+            await stopped.wait()
+
+        # Signals are caught for the whole run (a SIGTERM right after the "keep running" line
+        # must not find the default handler): while the script runs one cancels it, while the
+        # demo waits for it one ends the wait cleanly.
+        with anyio.CancelScope() as scope:
 
             def on_signal(signum: int) -> None:
                 got.append(signum)
                 stopped.set()
+                if not waiting:
+                    scope.cancel()
 
             async with stop_on_signals(on_signal):
-                await stopped.wait()
-
-        try:
-            result = await run_demo(
-                out,
-                keep_running=args.keep_running,
-                wait_until_stopped=until_signal,
-                timeout=args.demo_timeout,
-                pace=pace,
-                port=args.port,
-                seed=args.seed,
-            )
-        except OSError as exc:
-            raise _cannot_serve("127.0.0.1", args.port, exc) from None
+                try:
+                    result = await run_demo(
+                        out,
+                        keep_running=args.keep_running,
+                        wait_until_stopped=until_signal,
+                        timeout=args.demo_timeout,
+                        pace=pace,
+                        port=args.port,
+                        seed=args.seed,
+                    )
+                except OSError as exc:
+                    raise _cannot_serve("127.0.0.1", args.port, exc) from None
         if got:
             return exit_code_for_signal(got[0])
         return EXIT_OK if result.ok else EXIT_API
@@ -602,3 +615,54 @@ def _seed_demo(out: Output, fake: FakeFleep, base_url: str) -> None:
         f"Try: FLEEP_BASE_URL={base_url} FLEEP_EMAIL={email} FLEEP_PASSWORD={password} "
         "fleep-async conversations"
     )
+
+
+# -- examples --------------------------------------------------------------------------------
+
+
+def _examples() -> list[tuple[str, str, Traversable]]:
+    """``(name, first docstring line, resource)`` for each shipped example, sorted by name."""
+    found: list[tuple[str, str, Traversable]] = []
+    for entry in importlib.resources.files("fleep_async.examples").iterdir():
+        name = entry.name
+        if not name.endswith(".py") or name.startswith("_"):
+            continue
+        source = entry.read_text(encoding="utf-8")
+        summary = ast.get_docstring(ast.parse(source)) or ""
+        found.append((name, summary.strip().splitlines()[0] if summary else "", entry))
+    return sorted(found, key=lambda item: item[0])
+
+
+def cmd_examples(args: Any, options: Options) -> int:
+    """``examples``: list the shipped examples, or copy them into a directory."""
+    examples = _examples()
+    out = Output(sys.stdout)
+    if args.copy is None:
+        for name, summary, _ in examples:
+            out.parts([(f"{name:<20}", "bold"), (summary, "")])
+        out.line()
+        out.line("Run one: python -m fleep_async.examples.echo_bot", "dim")
+        out.line("Copy them here to edit: fleep-async examples --copy .", "dim")
+        return EXIT_OK
+    target = Path(args.copy)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        copied, kept = [], []
+        for name, _, entry in examples:
+            destination = target / name
+            try:
+                with destination.open("x", encoding="utf-8") as handle:
+                    handle.write(entry.read_text(encoding="utf-8"))
+            except FileExistsError:
+                kept.append(name)
+            else:
+                copied.append(name)
+    except OSError as exc:
+        raise CliError(
+            f"cannot copy the examples to {target}: {describe(exc)}", EXIT_LOCAL
+        ) from None
+    if copied:
+        out.line(f"Copied to {target}: {', '.join(copied)}")
+    if kept:
+        out.line(f"Already there, left as they are: {', '.join(kept)}", "dim")
+    return EXIT_OK

@@ -9,13 +9,12 @@ marks of the same write then keep the ones already handled from running twice.
 from __future__ import annotations
 
 import os
-import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -23,6 +22,9 @@ import attrs
 import orjson
 
 from fleep_async.errors import DecodeError, UsageError
+
+if TYPE_CHECKING:
+    import sqlite3  # imported when an SQLiteStore first connects: most bots never do
 
 __all__ = ["Checkpoint", "FileStore", "HorizonStore", "MemoryStore", "SQLiteStore"]
 
@@ -225,6 +227,8 @@ class SQLiteStore:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             # check_same_thread=False: the worker thread may differ between calls.
+            import sqlite3
+
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")

@@ -96,8 +96,8 @@ class BaseRecord:
             parts.append(f"{field.name}={shown}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
-    #: The fields whose values key a record within its kind (fleep-protocol §3.5); empty for
-    #: kinds that are not cached.
+    #: The fields whose values key a record within its kind (a later record with the same values
+    #: is a newer snapshot of the same entity); empty for kinds that are not cached.
     IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     @property

@@ -1,8 +1,8 @@
 """Testing tools: :class:`FakeFleep`, a faithful local Fleep server, and its pytest plugin.
 
 Importing this package is cheap and needs no server dependencies; the names below load the
-Starlette app on first use (install the ``server`` extra: starlette, uvicorn,
-python-multipart).
+Starlette app on first use (install the ``testing`` extra: the ``server`` extra's starlette,
+uvicorn and python-multipart, and pytest).
 """
 
 from __future__ import annotations
@@ -43,7 +43,15 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        # Say what to install, not only which module is missing.
+        raise ModuleNotFoundError(
+            f"fleep_async.testing.{name} needs FakeFleep's dependencies ({exc}); install them "
+            "with: pip install 'fleep-async[testing]'",
+            name=exc.name,
+        ) from exc
     globals()[name] = value
     return value
 

@@ -1,7 +1,9 @@
 """pytest plugin (entry point ``fleep_async``): the ``fake_fleep`` fixture.
 
-Import-light on purpose: installing fleep-async without the ``server`` extra must not break
-pytest, so Starlette is imported only when a test asks for the fixture.
+Import-light on purpose: installing fleep-async without the ``testing`` extra must not break
+pytest, so Starlette is imported only when a test asks for the fixture. A test that asks for it
+without the extra *fails*, with the install command: a skip would let a bot's CI go green with
+no bot test run.
 
 Usage::
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from fleep_async.testing._fake import FakeFleep
 
 DEFAULT_HOLD_SECONDS = 2.0
+INSTALL_COMMAND = "pip install 'fleep-async[testing]'"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,8 +43,12 @@ def fake_fleep(request: pytest.FixtureRequest) -> Iterator[FakeFleep]:
     """
     try:
         from fleep_async.testing._fake import FakeFleep
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        pytest.skip(f"FakeFleep needs the server extra (pip install fleep-async[server]): {exc}")
+    except ImportError as exc:
+        pytest.fail(
+            f"the fake_fleep fixture needs FakeFleep's dependencies ({exc}); install them with: "
+            f"{INSTALL_COMMAND}",
+            pytrace=False,
+        )
     options: dict[str, Any] = {"hold_seconds": DEFAULT_HOLD_SECONDS}
     marker = request.node.get_closest_marker("fake_fleep")
     if marker is not None:

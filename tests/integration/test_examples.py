@@ -1,4 +1,4 @@
-"""Every example in ``examples/`` runs against FakeFleep and does what its docstring says.
+"""Every example in ``fleep_async/examples/`` runs against FakeFleep and does what it says.
 
 Most are imported and their ``main(**client_options)`` / ``create_app`` / ``relay`` run with an
 in-process transport; ``echo_bot.py`` also runs as a real process, as its docstring says, against
@@ -29,12 +29,12 @@ from anyio.streams.text import TextReceiveStream
 from fleep_async.testing import Account, FakeFleep
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples"
+EXAMPLES = REPO / "fleep_async" / "examples"
 WAIT = 20.0
 
 
 def load(name: str) -> ModuleType:
-    """Import ``examples/<name>.py`` as a module."""
+    """Import ``fleep_async/examples/<name>.py`` as a module of its own."""
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
@@ -255,7 +255,7 @@ def test_test_my_bot_example_passes_under_pytest() -> None:
 
 @pytest.mark.asyncio
 async def test_echo_bot_runs_as_its_docstring_says_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    command = [sys.executable, str(EXAMPLES / "echo_bot.py")]
+    command = [sys.executable, "-m", "fleep_async.examples.echo_bot"]
     async with FakeFleep.serve(hold_seconds=2.0) as server:
         room = Room(server.fake)
         env = {

@@ -1,4 +1,5 @@
-"""FakeFleep reproduces the 17 behaviours of fleep-protocol.md §10, one test each.
+"""FakeFleep reproduces 17 behaviours of the real server, one test each (docs/fakefleep.md,
+"What it implements", states each rule).
 
 These tests speak the raw protocol with httpx (no FleepClient) so that they pin the wire.
 """

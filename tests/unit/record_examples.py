@@ -1,4 +1,4 @@
-"""Real stream records, as the wire carries them (fleep-protocol.md §1.3, §3.2, §4, §7.3).
+"""Real stream records, as the wire carries them (shapes: docs/fakefleep.md, "Records").
 
 Placeholders of the sources (``"<account:Alice>"``, ``"…"``) are replaced by realistic values;
 field sets, value types and nulls are as observed. System message bodies are JSON **strings**,
@@ -970,7 +970,7 @@ EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "external_account": EXTERNAL_ACCOUNT,
 }
 
-#: account/login response (§1.3): profiles holds the own ContactInfo.
+#: account/login response: profiles holds the own ContactInfo.
 LOGIN_RESPONSE: Final[dict[str, Any]] = {
     "account_id": ME,
     "display_name": "Bob Marley",
@@ -978,7 +978,7 @@ LOGIN_RESPONSE: Final[dict[str, Any]] = {
     "profiles": [CONTACT_OWN],
 }
 
-#: account/poll response (§3.2), one record of each kind it shows.
+#: account/poll response, one record of each kind it shows.
 POLL_RESPONSE: Final[dict[str, Any]] = {
     "event_horizon": 26,
     "limit_time": 0,
@@ -994,7 +994,7 @@ POLL_RESPONSE: Final[dict[str, Any]] = {
     ],
 }
 
-#: An outgoing-webhook payload (§7.3).
+#: An outgoing-webhook payload.
 WEBHOOK_PAYLOAD: Final[dict[str, Any]] = {
     "reply_url": "https://fleep.io/hook/0000000000000000000000",
     "messages": [WEBHOOK_MESSAGE_FILES],

@@ -1,4 +1,4 @@
-"""Fleep message XML <-> plain text (fleep-protocol.md §5.2)."""
+"""Fleep message XML <-> plain text (the rules: docs/fakefleep.md, "Messages and text")."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_reference_doctest_link_markup() -> None:
     assert xml_to_text(xml, no_markup=True) == "Fleep is the best\n"
 
 
-# --- §5.2 verbatim server renderings ---------------------------------------------------------
+# --- verbatim server renderings ----------------------------------------------------------------
 
 VERBATIM = [
     ("msgSend1", (), "<msg><p>msgSend1</p></msg>"),

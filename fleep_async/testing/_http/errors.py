@@ -1,7 +1,8 @@
 """The errors FakeFleep answers with: an HTTP status plus ``{error_id, error_message}``.
 
-Statuses follow fleep-protocol.md §2: 400 bad request, 401 dead session, 404 unknown path,
-405 wrong method, 430 fatal / not found, 431 business rule. Messages never contain secrets.
+Statuses (docs/fakefleep.md, "Transport and sessions"): 400 bad request, 401 dead session,
+404 unknown path, 405 wrong method, 430 fatal / not found, 431 business rule. Messages never
+contain secrets.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stream records exactly as the real server shapes them (fleep-protocol.md §4).
+"""Stream records exactly as the real server shapes them (docs/fakefleep.md, "Records").
 
 Every builder takes the *viewer*: ``profile_id`` is the viewing account, and per-member fields
 (read horizon, unread count, labels, alert level) come from the viewer's membership.
@@ -29,7 +29,7 @@ from fleep_async.testing._world.state import (
 STATE_URN: Final = "urn:fleep:message:mk_message_state:"
 STORAGE_QUOTA: Final = 10 * 1024**3
 
-# The partial header the real server sends after a message change (fleep-protocol.md §4.1).
+# The partial header the real server sends after a message change (docs/fakefleep.md, "Records").
 PARTIAL_KEYS: Final = (
     "mk_rec_type",
     "conversation_id",

@@ -1,6 +1,6 @@
 """Plain text with Fleep markup -> Fleep message XML, as the server renders it.
 
-Rules (fleep-protocol.md §5.2 and §10.12; the verbatim examples there are the test cases):
+Rules (docs/fakefleep.md, "Messages and text"; tests/unit/test_markup.py has the examples):
 
 - ``& < >`` are escaped; the whole body is ``<msg>...</msg>``;
 - blank lines separate paragraphs ``<p>...</p>``; a single newline is ``<br/>``;

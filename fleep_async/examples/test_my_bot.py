@@ -1,19 +1,29 @@
 """Testing your bot: the ``fake_fleep`` pytest fixture runs FakeFleep in-process.
 
-No network, no Fleep account. The fixture comes with fleep-async's pytest plugin::
+No network, no Fleep account. The fixture comes with fleep-async's pytest plugin, which the
+``testing`` extra installs with what it needs::
 
-    pip install 'fleep-async[server]' pytest anyio
-    pytest examples/test_my_bot.py
+    pip install 'fleep-async[testing]'
+    fleep-async examples --copy .     # this file and the bot it tests, to edit
+    pytest test_my_bot.py
+
+It tests the shipped echo bot: for yours, import your own router in its place. The fake's base
+URL is ``https://fleep.test``: an in-process transport reaches it (no sockets, no
+certificates), so the client needs no insecure-http opt-in.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
 import pytest
-from echo_bot import build_router
 
 from fleep_async import FleepClient
-from fleep_async.testing import FakeFleep
+from fleep_async.examples.echo_bot import build_router
+
+if TYPE_CHECKING:
+    from fleep_async.testing import FakeFleep
 
 
 @pytest.mark.anyio
@@ -33,7 +43,6 @@ async def test_the_bot_echoes_what_a_person_writes(fake_fleep: FakeFleep) -> Non
         "secret",
         base_url=fake_fleep.base_url,
         transport=fake_fleep.transport(),  # in-process: no sockets
-        allow_insecure_http=True,  # the fake's base URL is plain http
     )
     async with client, anyio.create_task_group() as tg:
         client.router.include_router(build_router())

@@ -5,7 +5,7 @@ Run it against Fleep, or against a local fake server that needs no account::
     fleep-async fake-server --seed-demo        # in another terminal; prints accounts
     export FLEEP_BASE_URL=http://127.0.0.1:8900
     export FLEEP_EMAIL=demobot@example.com FLEEP_PASSWORD=demo-bot
-    python examples/echo_bot.py
+    python -m fleep_async.examples.echo_bot
 
 Then write in a conversation the bot is in (e.g. ``fleep-async send CONV hello`` as Alice).
 Stop it with Ctrl-C: the next run resumes where this one stopped (``echo_bot.horizon.json``).

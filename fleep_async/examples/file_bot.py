@@ -4,7 +4,7 @@ Send it a ``.txt`` file and it sends back a copy in CAPITALS; ``/sample`` makes 
 
 Run it like ``echo_bot.py`` (``FLEEP_EMAIL``, ``FLEEP_PASSWORD``, ``FLEEP_BASE_URL``)::
 
-    python examples/file_bot.py
+    python -m fleep_async.examples.file_bot
 
 then, as someone in the bot's conversation: ``fleep-async upload CONV notes.txt``.
 """

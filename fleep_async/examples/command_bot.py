@@ -5,7 +5,7 @@
 
 Run it like ``echo_bot.py`` (``FLEEP_EMAIL``, ``FLEEP_PASSWORD``, ``FLEEP_BASE_URL``)::
 
-    FLEEP_ADMINS=<your account id> python examples/command_bot.py
+    FLEEP_ADMINS=<your account id> python -m fleep_async.examples.command_bot
 """
 
 from __future__ import annotations

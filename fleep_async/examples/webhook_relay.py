@@ -7,7 +7,7 @@ repositories). Create one in Fleep's conversation settings, or from code with
 ::
 
     export FLEEP_HOOK_URL='https://fleep.io/hook/...'
-    tail -f deploy.log | python examples/webhook_relay.py --user Deploy
+    tail -f deploy.log | python -m fleep_async.examples.webhook_relay --user Deploy
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Written with Starlette, which ``fleep-async[server]`` installs; with FastAPI it 
 
     pip install 'fleep-async[server]'
     export FLEEP_EMAIL=... FLEEP_PASSWORD=...  # and FLEEP_BASE_URL for a local fake
-    cd examples && uvicorn fastapi_service:app --port 8000
+    uvicorn fleep_async.examples.fastapi_service:app --port 8000
     curl -X POST localhost:8000/notify -H 'content-type: application/json' \\
         -d '{"conversation_id": "<CONV>", "text": "deploy finished"}'
 """
