@@ -915,3 +915,27 @@ def test_scripts_demo_installs_only_when_pyproject_changed(tmp_path: Path) -> No
         handle.write("\n# a new dependency, say\n")
     assert len(run_demo()) == 1
     assert run_demo() == []
+
+
+def test_examples_are_listed_and_copied_out_without_overwriting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["examples"]) == 0
+    listing = capsys.readouterr().out
+    assert "echo_bot.py" in listing
+    assert "test_my_bot.py" in listing
+    assert "__init__" not in listing
+    target = tmp_path / "mybot"
+    assert main(["examples", "--copy", str(target)]) == 0
+    shipped = REPO / "fleep_async" / "examples"
+    assert (target / "echo_bot.py").read_bytes() == (shipped / "echo_bot.py").read_bytes()
+    assert not (target / "__init__.py").exists()
+    (target / "echo_bot.py").write_text("# my edits\n")
+    capsys.readouterr()
+    assert main(["examples", "--copy", str(target)]) == 0
+    assert "left as they are: " in capsys.readouterr().out
+    assert (target / "echo_bot.py").read_text() == "# my edits\n"  # never overwritten
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["examples", "--copy", str(blocker)]) == 5
+    assert "cannot copy the examples" in capsys.readouterr().err
