@@ -315,6 +315,17 @@ async def test_the_page_renders_hostile_markup_inert(async_playwright: Any) -> N
     assert rendered["escaped"] == "<b>t</b>u"  # entities are text; <file> names are not shown
 
 
+async def test_chaos_faults_the_pages_api_calls_but_not_the_page() -> None:
+    fake = FakeFleep()
+    fake.faults.chaos(rate=1.0, kinds=["status_500"])
+    async with fake.http_client() as http:
+        pages = [await http.get(path) for path in ("/chat/", "/chat/chat.js", "/chat/chat.css")]
+        api = await http.post("/api/account/login", json={"email": "a@b.c", "password": "x"})
+    assert [page.status_code for page in pages] == [200, 200, 200]
+    assert api.status_code == 500
+    assert fake.faults.counts["status_500"] == 1
+
+
 async def test_the_page_and_its_assets_are_served_with_a_strict_policy() -> None:
     fake = FakeFleep(admin=False)  # the page needs no admin route; only "New account" does
     async with fake.http_client() as http:

@@ -34,6 +34,7 @@ import attrs
 import orjson
 
 from fleep_async.testing._http.routing import endpoint_key
+from fleep_async.testing._http.web import PAGE_PATHS
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -341,7 +342,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith("/_fakefleep"):
+        if path.startswith("/_fakefleep") or path in PAGE_PATHS:
             await self.app(scope, receive, send)
             return
         plan = self.faults.plan(endpoint_key(path))

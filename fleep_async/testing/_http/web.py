@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+if TYPE_CHECKING:  # Starlette is imported only when the app is built (as the rest of _http)
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
 
 CHAT_PATH: Final = "/chat/"
 
@@ -42,6 +43,9 @@ def _asset(name: str) -> bytes:
 
 
 def _serve(name: str) -> Route:
+    from starlette.responses import Response
+    from starlette.routing import Route
+
     file_name, media_type = _FILES[name]
 
     async def page(request: Request) -> Response:
@@ -50,10 +54,18 @@ def _serve(name: str) -> Route:
     return Route(CHAT_PATH + name, page, methods=["GET", "HEAD"])
 
 
+#: The page and its assets: fault injection leaves them alone (it is for the protocol).
+PAGE_PATHS: Final = frozenset({CHAT_PATH.rstrip("/"), *(CHAT_PATH + name for name in _FILES)})
+
+
 async def _to_page(request: Request) -> Response:
+    from starlette.responses import RedirectResponse
+
     return RedirectResponse(CHAT_PATH, status_code=308)
 
 
 def web_routes() -> list[Route]:
     """``GET /chat/`` (the page) and its two assets; ``/chat`` redirects to ``/chat/``."""
+    from starlette.routing import Route
+
     return [Route("/chat", _to_page, methods=["GET", "HEAD"]), *map(_serve, _FILES)]
