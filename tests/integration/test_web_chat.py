@@ -221,7 +221,7 @@ async def test_a_new_account_adds_the_bot_and_posts_to_a_webhook(async_playwrigh
     with anyio.fail_after(TEST_BUDGET):
         async with (
             demo_bot_server() as server,
-            chat_page(server, async_playwright) as (page, _errors),
+            chat_page(server, async_playwright) as (page, errors),
         ):
             fake = server.fake
             signup = page.get_by_role("region", name="New account")
@@ -269,6 +269,17 @@ async def test_a_new_account_adds_the_bot_and_posts_to_a_webhook(async_playwrigh
             )
             thanks = "Thanks Web chat, noted: Build 7 passed"
             await expect(message_from(page, "DemoBot", thanks)).to_be_visible(timeout=WAIT_MS)
+
+            # The session ends on the server: the parked poll gets 401, the page asks to log in.
+            assert fake.expire_session("carol@example.com") == 1
+            await expect(page.locator("#notice")).to_have_text(
+                "Your session ended; log in again.", timeout=WAIT_MS
+            )
+            await expect(page.get_by_role("button", name="Log in")).to_be_visible()
+            assert errors == [
+                "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
+            ]
+            errors.clear()
 
     stored = [xml_to_text(m["message"]).strip() for m in fake.messages(conv_id)]
     assert hostile + " *bold*" in stored  # stored as text: the server escaped it
