@@ -48,7 +48,6 @@ async def _serve(args: argparse.Namespace) -> None:
             server.fake.create_account(email, password, name or None)
         # The CLI talks to its user on stdout; the library itself never prints.
         print(f"FakeFleep listening on {server.base_url}", flush=True)
-        print(f"Web chat: {server.chat_url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break

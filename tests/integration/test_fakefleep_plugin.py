@@ -138,7 +138,8 @@ async def test_python_m_serve_runs_a_server_and_stops_on_sigterm() -> None:
                 line += chunk
                 if "\n" in line:
                     break
-        base_url = line.strip().rsplit(" ", 1)[-1]
+        first_line = line.partition("\n")[0]  # the web chat's URL may follow
+        base_url = first_line.strip().rsplit(" ", 1)[-1]
         assert base_url.startswith("http://127.0.0.1:")
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
             ann = await RawUser.login(http, "ann@example.com", "pw")
