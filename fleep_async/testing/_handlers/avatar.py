@@ -23,8 +23,18 @@ async def avatar_upload(ctx: Ctx) -> Result:
     upload = uploads[-1]
     ctx.me.avatar_file_id = upload.file_id
     ctx.world.broadcast_contact(ctx.me)
-    size = len(ctx.world.files[upload.file_id].data)
-    return {"files": [{"file_id": upload.file_id, "name": upload.name, "size": size}]}
+    stored = ctx.world.files[upload.file_id]
+    # The real server answers the stored picture at the top level (Fleep's server tests).
+    return {
+        "file_id": upload.file_id,
+        "name": upload.name,
+        "size": len(stored.data),
+        "file_sha256": stored.file_sha256,
+        "file_type": stored.file_type,
+        "width": stored.width,
+        "height": stored.height,
+        "upload_url": upload.upload_url,
+    }
 
 
 @handler("avatar/delete")
