@@ -25,23 +25,31 @@ from fleep_async.errors import UsageError
 from fleep_async.events import (
     Backlog,
     EngineHealth,
+    EventCache,
     EventEngine,
     EventStream,
     HorizonStore,
     Router,
 )
-from fleep_async.models.records import RecordKind
+from fleep_async.models.records import (
+    ContactRecord,
+    ConversationRecord,
+    Record,
+    RecordKind,
+)
 from fleep_async.models.results import ConversationSyncResult
 from fleep_async.services import (
     AccountService,
     AliasService,
     AvatarService,
+    BusinessService,
     ClassificatorsService,
     ContactService,
     ConversationService,
     FileService,
     HookService,
     LabelService,
+    MailService,
     MessageService,
     SearchService,
     ServiceHub,
@@ -140,12 +148,14 @@ class FleepClient:
         self.account: AccountService = hub.account
         self.alias: AliasService = hub.alias
         self.avatar: AvatarService = hub.avatar
+        self.business: BusinessService = hub.business
         self.classificators: ClassificatorsService = hub.classificators
         self.contact: ContactService = hub.contact
         self.conversation: ConversationService = hub.conversation
         self.file: FileService = hub.file
         self.hook: HookService = hub.hook
         self.label: LabelService = hub.label
+        self.mail: MailService = hub.mail
         self.message: MessageService = hub.message
         self.search: SearchService = hub.search
         self.team: TeamService = hub.team
@@ -243,8 +253,11 @@ class FleepClient:
         idempotent: bool = False,
         long_poll: bool = False,
         auth: bool = True,
-    ) -> dict[str, Any]:
-        """Call ``POST /api/{path}`` and return the decoded JSON object.
+    ) -> Any:
+        """Call ``POST /api/{path}`` and return the decoded JSON answer.
+
+        An object for nearly every endpoint; ``None`` or a list for the few that answer so
+        (``avatar/delete`` may answer ``null``, ``search/suggest`` a list of strings).
 
         Adds the session's ticket and cookie (``auth=True``), logs in again once on 401 when the
         password is known, and retries transport errors, 5xx and 429 when ``idempotent``.
@@ -259,7 +272,25 @@ class FleepClient:
             path, body, idempotent=idempotent, long_poll=long_poll, auth=auth
         )
 
-    async def upload(self, path: str, files: UploadFile | Sequence[UploadFile]) -> dict[str, Any]:
+    def on_records(self, records: list[Record]) -> None:
+        """Take the records of a service call's result into the running engine's cache.
+
+        Every ``client.<area>.<method>(...)`` hands its result's records here: the header a
+        ``message.store`` answers, the own contact ``account.configure`` answers, a search's
+        stream ... so ``ctx.conversation`` and the cache see what the client itself changed
+        before the poll brings it. A no-op while :meth:`run` is not running.
+        """
+        engine = self._engine
+        if engine is None:
+            return
+        cache = engine.cache
+        for record in records:
+            if isinstance(record, ConversationRecord):
+                cache.update_conversation(record)
+            elif isinstance(record, ContactRecord):
+                cache.update_contact(record)
+
+    async def upload(self, path: str, files: UploadFile | Sequence[UploadFile]) -> Any:
         """Upload files (multipart field ``files``) to ``/api/{path}``, e.g. ``file/upload``.
 
         Returns:
@@ -305,8 +336,9 @@ class FleepClient:
     ) -> ConversationSyncResult:
         """Send plain ``text`` (Fleep markup allowed) to a conversation.
 
-        The call carries a ``client_req_id`` fixed before the first attempt, so a retried send
-        never posts twice. ``attachments`` are upload URLs from ``client.file.upload``.
+        It uses ``message/store`` (a new message) with a ``client_req_id`` fixed before the
+        first attempt, which the server de-duplicates: a retried send never posts twice.
+        ``attachments`` are upload URLs from ``client.file.upload``.
         """
         return await send_text(self, conversation_id, text, attachments=attachments)
 
@@ -379,6 +411,11 @@ class FleepClient:
             UsageError: an unknown kind in ``kinds`` (the message lists the valid ones).
         """
         return EventEngine(self, Router(name="events"), **options).events(kinds=kinds)
+
+    @property
+    def cache(self) -> EventCache | None:
+        """The running engine's conversation and contact cache, or ``None`` while idle."""
+        return None if self._engine is None else self._engine.cache
 
     @property
     def health(self) -> EngineHealth | None:

@@ -36,6 +36,7 @@ may be a secret such as a hook URL), and never a cattrs exception.
 
 from __future__ import annotations
 
+import logging
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,8 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+_log = logging.getLogger("fleep_async.converter")
+
 #: The runtime converter (lenient).
 converter: Final = cattrs.Converter(detailed_validation=False)
 #: The test converter: extra keys forbidden, exact types, detailed errors.
@@ -76,7 +79,19 @@ _StructureFn = Callable[..., Any]
 # --- field kinds -------------------------------------------------------------------------------
 
 # How a field's value is checked and stored; derived from its annotation.
-_STR, _INT, _BOOL, _FLOAT, _STR_OR_NUMBER, _STRS, _RECORDS, _LIST, _MAPPING, _ANY = range(10)
+(
+    _STR,
+    _INT,
+    _BOOL,
+    _FLOAT,
+    _STR_OR_NUMBER,
+    _STRS,
+    _RECORDS,
+    _LIST,
+    _MAPPING,
+    _ANY,
+    _STR_OR_MAPPING,
+) = range(11)
 
 _SCALAR_KINDS: Final = {str: _STR, int: _INT, bool: _BOOL, float: _FLOAT}
 _EXPECTED: Final = {
@@ -89,6 +104,7 @@ _EXPECTED: Final = {
     _RECORDS: "a list",
     _LIST: "a list",
     _MAPPING: "an object",
+    _STR_OR_MAPPING: "a string or an object",
 }
 
 
@@ -111,6 +127,8 @@ def _kind(tp: Any) -> tuple[int, type[BaseRecord] | None]:
     if origin in (typing.Union, types.UnionType):
         if set(typing.get_args(tp)) == {str, float}:
             return _STR_OR_NUMBER, None
+        if _is_str_or_mapping_args(typing.get_args(tp)):
+            return _STR_OR_MAPPING, None
     elif origin is tuple:
         item = typing.get_args(tp)[0]
         if item is str:
@@ -122,6 +140,15 @@ def _kind(tp: Any) -> tuple[int, type[BaseRecord] | None]:
         return _MAPPING, None
     msg = f"no wire rule for field type {tp!r}"
     raise TypeError(msg)
+
+
+def _is_str_or_mapping_args(args: tuple[Any, ...]) -> bool:
+    rest = [a for a in args if a is not type(None)]
+    return (
+        len(rest) == 2
+        and str in rest
+        and any(typing.get_origin(a) in (Mapping, dict) for a in rest)
+    )
 
 
 def _hints(cls: type[Any]) -> dict[str, Any]:
@@ -159,6 +186,7 @@ _BAD: Final = {
     _STR_OR_NUMBER: "v.__class__ is not str and v.__class__ is not float "
     "and v.__class__ is not int",
     _MAPPING: "not isinstance(v, _Mapping)",
+    _STR_OR_MAPPING: "v.__class__ is not str and not isinstance(v, _Mapping)",
 }
 
 
@@ -411,6 +439,23 @@ strict_converter.register_structure_hook_func(
 )
 
 
+def _strict_str_or_mapping(value: Any, _t: Any) -> Any:
+    if value is None or value.__class__ is str or isinstance(value, Mapping):
+        return value
+    msg = f"must be {_EXPECTED[_STR_OR_MAPPING]}, not {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def _is_str_or_mapping(tp: Any) -> bool:
+    origin: Any = typing.get_origin(tp)
+    return origin in (typing.Union, types.UnionType) and _is_str_or_mapping_args(
+        typing.get_args(tp)
+    )
+
+
+strict_converter.register_structure_hook_func(_is_str_or_mapping, _strict_str_or_mapping)
+
+
 def _strict_tuple_factory(tp: Any) -> Callable[[Any, Any], Any]:
     item_hook = strict_converter.get_structure_hook(typing.get_args(tp)[0])
     item_type = typing.get_args(tp)[0]
@@ -500,17 +545,30 @@ def parse_record(raw: Mapping[str, Any], *, strict: bool = False) -> Record:
     return result
 
 
-def parse_stream(raw: Sequence[Mapping[str, Any]], *, strict: bool = False) -> list[Record]:
+def parse_stream(
+    raw: Sequence[Mapping[str, Any]], *, strict: bool = False, tolerant: bool = False
+) -> list[Record]:
     """Decode a ``stream`` list of records (see :func:`parse_record`), keeping their order.
 
+    Args:
+        raw: the list as decoded from JSON.
+        strict: use :data:`strict_converter` (tests): extra keys and loose types fail.
+        tolerant: decode record by record as the event engine does: a record that does not
+            fit its class is kept as an :class:`~fleep_async.models.UnknownRecord` (its raw
+            object), an item that is no record at all is dropped, each with a warning. Used
+            for API answers, whose change the server has already made.
+
     Raises:
-        DecodeError: ``raw`` is not a list, or one of its records cannot be decoded.
+        DecodeError: ``raw`` is not a list, or (unless ``tolerant``) one of its records cannot
+            be decoded.
     """
     if raw.__class__ is not list and not isinstance(raw, list | tuple):
         msg = f"cannot decode a stream: expected a JSON array, got {type(raw).__name__}"
         raise DecodeError(msg)
     if strict:
         return [parse_record(item, strict=True) for item in raw]
+    if tolerant:
+        return _parse_tolerant(raw)
     table = _LENIENT
     out: list[Record] = []
     append = out.append
@@ -524,6 +582,21 @@ def parse_stream(raw: Sequence[Mapping[str, Any]], *, strict: bool = False) -> l
                     append(fn(item))
                     continue
         append(parse_record(item))
+    return out
+
+
+def _parse_tolerant(raw: Sequence[Any]) -> list[Record]:
+    out: list[Record] = []
+    for item in raw:
+        try:
+            out.append(parse_record(item))
+        except DecodeError as exc:
+            rec_type = item.get("mk_rec_type") if isinstance(item, Mapping) else None
+            if isinstance(rec_type, str):
+                _log.warning("kept a record as UnknownRecord: %s", exc)
+                out.append(UnknownRecord(mk_rec_type=rec_type, raw=item))
+            else:
+                _log.warning("dropped a stream item that is not a record: %s", exc)
     return out
 
 

@@ -12,7 +12,7 @@ import copy
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import anyio
 import attrs
@@ -28,9 +28,21 @@ from fleep_async.errors import (
     UsageError,
 )
 
-__all__ = ["Credentials", "Session", "SessionState", "StateCallback"]
+__all__ = ["API_VERSION", "Credentials", "Session", "SessionState", "StateCallback"]
 
 logger = logging.getLogger("fleep_async.session")
+
+API_VERSION: Final = 2
+"""The ``api_version`` every authenticated JSON body carries, as Fleep's own clients send it
+(the official Python client and the server tests: ``{ticket, api_version: 2, ...}``). The
+answers' shapes follow it (system message bodies are JSON objects, for one). Login and the
+other calls made without a session carry neither ticket nor ``api_version``."""
+
+
+def _versioned(body: Mapping[str, Any] | None) -> dict[str, Any]:
+    # The caller's own api_version wins (event/store is documented with 4).
+    return {"api_version": API_VERSION, **(body or {})}
+
 
 _HIDDEN = "'***'"
 
@@ -104,8 +116,8 @@ StateCallback = Callable[[SessionState | None], Awaitable[None] | None]
 """Called (and awaited if it returns an awaitable) with the new state, or ``None`` on logout."""
 
 
-def _text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
+def _text(data: object, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, Mapping) else None
     return value if isinstance(value, str) and value else None
 
 
@@ -252,7 +264,7 @@ class Session:
             return
         try:
             await self._transport.post_json(
-                "account/logout", {}, ticket=state.ticket, token_id=state.token_id
+                "account/logout", _versioned(None), ticket=state.ticket, token_id=state.token_id
             )
         except AuthenticationError:
             pass
@@ -346,15 +358,19 @@ class Session:
         idempotent: bool = False,
         long_poll: bool = False,
         auth: bool = True,
-    ) -> dict[str, Any]:
-        """Call an API endpoint with the session's ticket and cookie; return the JSON object.
+    ) -> Any:
+        """Call an API endpoint with the session's ticket and cookie; return the JSON answer.
+
+        The answer is an object for nearly every endpoint; ``null`` or a list for the few that
+        answer so (see :class:`~fleep_async._http.TransportResult`).
 
         On 401 with credentials known, logs in again (single flight) and repeats the call once:
         a 401 means the server did not act on the call, so this is safe even for sends.
 
         Args:
             path: the API path, e.g. ``"message/send/<conversation_id>"``.
-            body: the JSON fields (without ``ticket``).
+            body: the JSON fields (without ``ticket``; ``api_version`` is added to
+                authenticated calls unless given).
             idempotent: whether transport failures may be retried.
             long_poll: use the long-poll connection (``account/poll``).
             auth: ``False`` for calls made without a session (no ticket, no cookie).
@@ -371,10 +387,12 @@ class Session:
             )
             return result.data
 
+        versioned = _versioned(body)
+
         async def send(state: SessionState) -> TransportResult:
             return await self._transport.post_json(
                 path,
-                body,
+                versioned,
                 ticket=state.ticket,
                 token_id=state.token_id,
                 idempotent=idempotent,
@@ -383,7 +401,7 @@ class Session:
 
         return await self._authenticated(send, retry_after_login=True)
 
-    async def upload(self, path: str, files: Sequence[UploadFile]) -> dict[str, Any]:
+    async def upload(self, path: str, files: Sequence[UploadFile]) -> Any:
         """Upload files with the session's ticket and cookie (see :meth:`Transport.upload`).
 
         After a 401 the upload is repeated once only if every file can be replayed.
@@ -404,7 +422,7 @@ class Session:
         send: Callable[[SessionState], Awaitable[TransportResult]],
         *,
         retry_after_login: bool,
-    ) -> dict[str, Any]:
+    ) -> Any:
         state = await self.ensure_login()
         generation = self._generation
         try:

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fleep_async.endpoints import (  # noqa: E402  (needs the path above)
+    FROM_SPECS,
     NOT_REGISTERED,
     REGISTRY,
     Endpoint,
@@ -75,7 +76,7 @@ HAND_WRITTEN_METHODS = (
     ),
     (
         "send_text(client, conversation_id, text, *, attachments=None)",
-        "message/send/{conversation_id}",
+        "message/store/{conversation_id}",
         "send a text message (the lead attaches it as client.send_text)",
         "ConversationSyncResult",
     ),
@@ -356,6 +357,10 @@ def _flags(cls: type[Endpoint[Any]]) -> str:
         flags.append("no-auth")
     if cls.PAGER is not None:
         flags.append("paged")
+    if cls.TRAILING_SLASH:
+        flags.append("trailing slash")
+    if cls.PATH in FROM_SPECS:
+        flags.append("**from the server tests**")
     return ", ".join(flags)
 
 
@@ -381,8 +386,14 @@ def generate_docs() -> str:
         "not sent.",
         "",
         "Flags: *retry-safe* calls are retried after transport errors, 5xx and 429;",
-        "*client_req_id* calls carry an idempotency key fixed before the first attempt and are",
-        "retried too; all other calls are never retried automatically.",
+        "*client_req_id* calls carry an idempotency key fixed before the first attempt, which",
+        "the server is known to de-duplicate, and are retried too; all other calls are never",
+        "retried automatically (`message/send` among them: see `docs/reliability.md`).",
+        "*trailing slash*: the URL ends in `/`, as Fleep's own clients call it.",
+        "",
+        "Endpoints flagged **from the server tests** are not in the API documentation the",
+        "inventory (`tests/unit/endpoint_inventory.txt`) comes from: Fleep's own server tests",
+        "(`fleep-api-tests`) call them, and their parameters and result types follow those tests.",
         "",
         "| method | path | params | result | flags |",
         "|---|---|---|---|---|",
@@ -422,7 +433,8 @@ def generate_docs() -> str:
         out.append(f"| `{path}` | {reason} |")
     out += [
         "",
-        f"Registered endpoints: {len(REGISTRY)}; not registered: {len(NOT_REGISTERED)}.",
+        f"Registered endpoints: {len(REGISTRY)} ({len(REGISTRY) - len(FROM_SPECS)} documented, "
+        f"{len(FROM_SPECS)} from the server tests); not registered: {len(NOT_REGISTERED)}.",
         "",
     ]
     return "\n".join(out)

@@ -68,12 +68,14 @@ class TransportResult:
     """A successful API response.
 
     Attributes:
-        data: the decoded JSON object (``{}`` for an empty body).
+        data: the decoded JSON value: an object for nearly every endpoint, but ``null`` or a
+            list for the few that answer so (``avatar/delete``, ``search/suggest``); ``{}``
+            for an empty body. The result types decide what fits (``decode_result``).
         status_code: the HTTP status (2xx).
         token_id: the ``token_id`` the server set in ``Set-Cookie``, or ``None`` if it set none.
     """
 
-    data: dict[str, Any] = attrs.field(repr=False)
+    data: Any = attrs.field(repr=False)
     status_code: int = 200
     token_id: str | None = attrs.field(
         default=None, repr=lambda value: "None" if value is None else "'***'"
@@ -230,13 +232,13 @@ class Transport:
             long_poll: use the long-poll connection pool and read timeout.
 
         Returns:
-            The decoded object and any rotated ``token_id``.
+            The decoded JSON value and any rotated ``token_id``.
 
         Raises:
             FleepAPIError: (a subclass of) for an error status.
             TransportError: the network failed (after retries).
             ResponseTooLargeError: the answer exceeded ``max_response_bytes``.
-            DecodeError: a 2xx answer that is not a JSON object.
+            DecodeError: a 2xx answer that is not JSON.
             UsageError: a bad path, or a body that cannot be encoded as JSON.
         """
         self._check_open()
@@ -497,7 +499,7 @@ class Transport:
     # -- helpers ---------------------------------------------------------------------------
 
     def _json_result(self, raw: _Raw, *, endpoint: str) -> TransportResult:
-        data: object
+        data: Any
         if not raw.content.strip():
             data = {}  # logout and hooks may answer 200 with an empty body
         else:
@@ -510,12 +512,7 @@ class Transport:
                     endpoint=endpoint,
                     status_code=raw.status_code,
                 ) from exc
-        if not isinstance(data, dict):
-            raise DecodeError(
-                f"expected a JSON object, got {type(data).__name__}",
-                endpoint=endpoint,
-                status_code=raw.status_code,
-            )
+        # Any JSON value passes: whether it fits is the caller's (the result type's) business.
         return TransportResult(
             data=data,
             status_code=raw.status_code,

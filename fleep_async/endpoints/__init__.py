@@ -6,7 +6,9 @@ of them in :data:`REGISTRY`, keyed by path template. The services (``client.mess
 ``docs/endpoints.md`` are generated from it by ``scripts/gen_services.py``.
 
 Endpoints of the inventory that have no request class are in :data:`NOT_REGISTERED`, each with
-the reason.
+the reason. The inventory is the API documentation (``docs/endpoints.md`` lists it); the
+endpoints in :data:`FROM_SPECS` are not in it: Fleep's own server tests (``fleep-api-tests``)
+call them, and their request and result types follow those tests' calls and asserted answers.
 """
 
 from __future__ import annotations
@@ -51,6 +53,24 @@ from fleep_async.endpoints.alias import (
 from fleep_async.endpoints.avatar import (
     AvatarDelete,
     AvatarUpload,
+)
+from fleep_async.endpoints.business import (
+    BusinessAvatarUpload,
+    BusinessClose,
+    BusinessConfigure,
+    BusinessCreate,
+    BusinessCreateConversation,
+    BusinessCreateTeam,
+    BusinessDeclineInvite,
+    BusinessDeleteAvatar,
+    BusinessDiffTeam,
+    BusinessInviteTeam,
+    BusinessJoin,
+    BusinessStoreConversation,
+    BusinessStoreTeam,
+    BusinessSync,
+    BusinessSyncChangelog,
+    BusinessSyncConversations,
 )
 from fleep_async.endpoints.contact import (
     ContactDescribe,
@@ -101,7 +121,11 @@ from fleep_async.endpoints.hook import (
     ConversationShowHooks,
 )
 from fleep_async.endpoints.label import (
+    LabelStore,
     LabelSyncConversations,
+)
+from fleep_async.endpoints.mail import (
+    MailList,
 )
 from fleep_async.endpoints.message import (
     MessageCopy,
@@ -155,7 +179,33 @@ NOT_REGISTERED: Final[dict[str, str]] = {
 }
 """Inventory rows without a request class, each with the reason (and where it is served)."""
 
+FROM_SPECS: Final[frozenset[str]] = frozenset(
+    {
+        "business/avatar/upload",
+        "business/close/{organisation_id}",
+        "business/configure/{organisation_id}",
+        "business/create",
+        "business/create_conversation/{organisation_id}",
+        "business/create_team/{organisation_id}",
+        "business/decline_invite",
+        "business/delete_avatar/{organisation_id}",
+        "business/diff_team/{organisation_id}",
+        "business/invite_team/{organisation_id}",
+        "business/join/{organisation_id}",
+        "business/store_conversation/{organisation_id}",
+        "business/store_team/{organisation_id}",
+        "business/sync/{organisation_id}",
+        "business/sync_changelog/{organisation_id}",
+        "business/sync_conversations/{organisation_id}",
+        "label/store",
+        "mail/list",
+    }
+)
+"""Registered endpoints that are not in the documented inventory: Fleep's server tests call them
+(the organisation API, ``label/store``, ``mail/list``)."""
+
 __all__ = [
+    "FROM_SPECS",
     "NOT_REGISTERED",
     "PATH_RULE",
     "REGISTRY",
@@ -195,6 +245,22 @@ __all__ = [
     "AliasSync",
     "AvatarDelete",
     "AvatarUpload",
+    "BusinessAvatarUpload",
+    "BusinessClose",
+    "BusinessConfigure",
+    "BusinessCreate",
+    "BusinessCreateConversation",
+    "BusinessCreateTeam",
+    "BusinessDeclineInvite",
+    "BusinessDeleteAvatar",
+    "BusinessDiffTeam",
+    "BusinessInviteTeam",
+    "BusinessJoin",
+    "BusinessStoreConversation",
+    "BusinessStoreTeam",
+    "BusinessSync",
+    "BusinessSyncChangelog",
+    "BusinessSyncConversations",
     "Classificators",
     "ContactDescribe",
     "ContactHide",
@@ -236,7 +302,9 @@ __all__ = [
     "ConversationUnsubscribe",
     "FileUpload",
     "FileUploadExternal",
+    "LabelStore",
     "LabelSyncConversations",
+    "MailList",
     "MessageCopy",
     "MessageDelete",
     "MessageEdit",

@@ -22,6 +22,8 @@ The generic parameter (``ConversationSyncResult``) is the result type; the flags
 - ``MULTIPART``: a file upload; the ``files`` field is sent as multipart parts, not JSON.
 - ``AUTH``: the call needs a session (``False`` for login, registration and the like).
 - ``PAGER``: how :func:`~fleep_async.services.paginate` walks the endpoint's pages.
+- ``TRAILING_SLASH``: the URL ends in ``/`` (``file/upload/external/``), as Fleep's own clients
+  call it; the registry key stays without it.
 
 Path rules: a path is lower-case ``area/op[/sub]`` plus ``{param}`` templates, without leading or
 trailing slash. Every template parameter is a field holding an id that its converter has parsed as
@@ -141,6 +143,7 @@ class Endpoint(Generic[R]):
     MULTIPART: ClassVar[bool] = False
     AUTH: ClassVar[bool] = True
     PAGER: ClassVar[Pager | None] = None
+    TRAILING_SLASH: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -179,7 +182,8 @@ class Endpoint(Generic[R]):
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
     def path(self) -> str:
-        """Return the path with its parameters filled in (``message/send/<uuid>``).
+        """Return the path with its parameters filled in (``message/send/<uuid>``), plus the
+        trailing slash of a ``TRAILING_SLASH`` endpoint.
 
         Raises:
             UsageError: a path parameter is not a canonical UUID string.
@@ -192,7 +196,8 @@ class Endpoint(Generic[R]):
             if not isinstance(value, str) or str(_parse_uuid(value, name)) != value:
                 raise UsageError(f"{name} must be a canonical UUID string")
             values[name] = value
-        return self.PATH.format_map(values)
+        path = self.PATH.format_map(values)
+        return path + "/" if self.TRAILING_SLASH else path
 
     def body(self) -> dict[str, Any]:
         """Return the JSON body: every set parameter by its wire name; unset (``None``) omitted."""

@@ -17,9 +17,11 @@ from fleep_async.endpoints._fields import (
     to_uuid,
 )
 from fleep_async.endpoints._paging import CursorPager
+from fleep_async.models import ContactRecord
 from fleep_async.models.results import (
     AccountPrepareResult,
     AccountSyncResult,
+    EmptyResult,
     ListenResult,
     LoginResult,
     PollResult,
@@ -221,8 +223,8 @@ class AccountSyncConversations(Endpoint[StreamResult]):
 
 
 @attrs.frozen(kw_only=True)
-class AccountConfigure(Endpoint[RawResult]):
-    """Change account settings; send only what changes (the new own contact comes via poll).
+class AccountConfigure(Endpoint[ContactRecord]):
+    """Change account settings; send only what changes. Answers the own contact record.
 
     Attributes:
         display_name: the name shown to others.
@@ -394,8 +396,8 @@ class AccountSetFlag(Endpoint[RawResult]):
 
 
 @attrs.frozen(kw_only=True)
-class AccountUnsubscribe(Endpoint[RawResult]):
-    """Unsubscribe from a notification email.
+class AccountUnsubscribe(Endpoint[EmptyResult]):
+    """Unsubscribe from a notification email (documented with no output).
 
     Attributes:
         notification_id: the id from the email.

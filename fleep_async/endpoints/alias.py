@@ -6,7 +6,7 @@ import attrs
 
 from fleep_async.endpoints._base import Endpoint
 from fleep_async.endpoints._fields import to_email_line
-from fleep_async.models.results import RawResult, StreamResult
+from fleep_async.models.results import AliasSyncResult, RawResult, StreamResult
 
 __all__ = ["AliasAdd", "AliasConfirm", "AliasRemove", "AliasSync"]
 
@@ -52,8 +52,8 @@ class AliasRemove(Endpoint[StreamResult]):
 
 
 @attrs.frozen(kw_only=True)
-class AliasSync(Endpoint[StreamResult]):
-    """List the account's aliases (as contact records)."""
+class AliasSync(Endpoint[AliasSyncResult]):
+    """List the account's aliases (as contact records, with the own contact)."""
 
     PATH = "alias/sync"
     RETRY_SAFE = True

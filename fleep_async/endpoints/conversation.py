@@ -24,6 +24,7 @@ from fleep_async.models.results import (
     CallResult,
     ConversationListResult,
     ConversationSyncResult,
+    EmptyResult,
     RawResult,
     StreamResult,
 )
@@ -103,8 +104,8 @@ class ConversationCheckPermissions(Endpoint[RawResult]):
 
 
 @attrs.frozen(kw_only=True)
-class ConversationConvertApi(Endpoint[RawResult]):
-    """Convert the conversation to the new API.
+class ConversationConvertApi(Endpoint[EmptyResult]):
+    """Convert the conversation to the new API (documented with no output).
 
     Attributes:
         conversation_id: the conversation.
@@ -579,8 +580,8 @@ class ConversationUnhide(Endpoint[ConversationSyncResult]):
 
 
 @attrs.frozen(kw_only=True)
-class ConversationUnsubscribe(Endpoint[RawResult]):
-    """Remove an email address from a (mailing-list) conversation.
+class ConversationUnsubscribe(Endpoint[EmptyResult]):
+    """Remove an email address from a (mailing-list) conversation (documented with no output).
 
     Attributes:
         conversation_id: the conversation.

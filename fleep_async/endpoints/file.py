@@ -47,6 +47,7 @@ class FileUploadExternal(Endpoint[ExternalUploadResult]):
     """
 
     PATH = "file/upload/external"
+    TRAILING_SLASH = True  # the URL Fleep's clients and server tests use
 
     file_url: str
     file_name: str

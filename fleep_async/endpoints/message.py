@@ -1,8 +1,14 @@
 """``message/*``: sending and changing messages.
 
-``message/send`` and ``message/store`` take a ``client_req_id``: the same id twice stores one
-message and answers the same result. The id is fixed when the request object is built (a fresh
-uuid4 unless the caller gives one), so the transport can retry these sends safely.
+Retries. ``message/store`` de-duplicates on ``client_req_id``: Fleep's own server tests show the
+same id twice storing one message and answering the same result. The id is fixed when the
+request object is built (a fresh uuid4 unless the caller gives one), so the transport retries
+``message/store`` safely, and ``client.send_text`` and ``ctx.reply`` send through it.
+
+``message/send`` also accepts a ``client_req_id`` (the official Python client sends one), but
+nothing shows that the server de-duplicates it, so a ``message/send`` whose outcome is unknown
+(a timeout, a dropped connection, a 5xx) is never repeated: repeating it could post the message
+twice. See ``docs/reliability.md``.
 """
 
 from __future__ import annotations
@@ -130,7 +136,11 @@ class MessageMarkUnread(Endpoint[ConversationSyncResult]):
 
 @attrs.frozen(kw_only=True)
 class MessageSend(Endpoint[ConversationSyncResult]):
-    """Send a message; ``result.result_message_nr`` is its number.
+    """Send a message (never retried); ``result.result_message_nr`` is its number.
+
+    A failure whose outcome is unknown is not repeated: the server is not known to
+    de-duplicate ``message/send``. For a send that is retried safely use ``message.store``
+    (no ``message_nr``), as ``client.send_text`` does.
 
     Attributes:
         conversation_id: the conversation.
@@ -138,23 +148,23 @@ class MessageSend(Endpoint[ConversationSyncResult]):
         from_message_nr: sync forward from this message in the same answer.
         attachments: upload URLs (from ``file.upload``).
         is_retry: a resend; fails if ``from_message_nr`` is not the last message.
-        client_req_id: the idempotency key; a fresh uuid4 when not given.
+        client_req_id: passed to the server as given (echoed back and confirmed by a
+            ``request`` record in the poll); it does not make the call retried.
     """
 
     PATH = "message/send/{conversation_id}"
-    IDEMPOTENCY_KEY = True
 
     conversation_id: str = attrs.field(converter=to_uuid)
     message: str | None = None
     from_message_nr: int | None = None
     attachments: tuple[str, ...] | None = attrs.field(default=None, converter=to_optional_str_list)
     is_retry: bool | None = None
-    client_req_id: str = attrs.field(default=None, converter=to_client_req_id)
+    client_req_id: str | None = attrs.field(default=None, converter=to_optional_uuid)
 
 
 @attrs.frozen(kw_only=True)
 class MessageStore(Endpoint[ConversationSyncResult]):
-    """Create or change a message; without ``message_nr`` it is a new one.
+    """Create or change a message; without ``message_nr`` it is a new one (retried safely).
 
     Attributes:
         conversation_id: the conversation.

@@ -11,7 +11,7 @@ from fleep_async.endpoints._fields import (
     to_optional_uuid,
     to_optional_uuid_list,
 )
-from fleep_async.models.results import RawResult, SearchResult
+from fleep_async.models.results import RawResult, SearchResult, SuggestResult
 
 __all__ = ["Search", "SearchPrepare", "SearchReset", "SearchSuggest"]
 
@@ -59,8 +59,8 @@ class SearchReset(Endpoint[RawResult]):
 
 
 @attrs.frozen(kw_only=True)
-class SearchSuggest(Endpoint[RawResult]):
-    """Suggest completions of the last word of ``keywords`` (weakly sourced path).
+class SearchSuggest(Endpoint[SuggestResult]):
+    """Suggest completions of the last word of ``keywords``; answers a bare list of strings.
 
     Attributes:
         keywords: the words typed so far (a list is joined with spaces).

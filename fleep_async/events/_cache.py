@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from fleep_async.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from fleep_async.models import ContactRecord, ConversationRecord
 
 __all__ = ["EventCache"]
@@ -51,22 +53,29 @@ class EventCache:
             self._contacts.move_to_end(account_id)
         return contact
 
-    def update_conversation(self, record: ConversationRecord) -> ConversationRecord:
-        """Merge a (possibly partial) conversation record; return the merged header."""
+    def update_conversation(
+        self, record: ConversationRecord, *, nulls: Iterable[str] = ()
+    ) -> ConversationRecord:
+        """Merge a (possibly partial) conversation record; return the merged header.
+
+        ``nulls`` are the fields the wire record set to ``null``: they are cleared. A header
+        with ``is_reset`` replaces the cached one (the server resets the conversation's
+        state, e.g. after the viewer was removed: what it does not carry is gone).
+        """
         cid = record.conversation_id
         old = self._conversations.get(cid)
-        merged = record if old is None else old.merge(record)
+        merged = record if old is None or record.is_reset else old.merge(record, nulls=nulls)
         self._conversations[cid] = merged
         self._conversations.move_to_end(cid)
         while len(self._conversations) > self.max_conversations:
             self._conversations.popitem(last=False)
         return merged
 
-    def update_contact(self, record: ContactRecord) -> ContactRecord:
-        """Merge a contact record (later fields win); return the merged contact."""
+    def update_contact(self, record: ContactRecord, *, nulls: Iterable[str] = ()) -> ContactRecord:
+        """Merge a contact record (later fields win, ``nulls`` cleared); return the contact."""
         aid = record.account_id
         old = self._contacts.get(aid)
-        merged = record if old is None else old.merge(record)
+        merged = record if old is None else old.merge(record, nulls=nulls)
         self._contacts[aid] = merged
         self._contacts.move_to_end(aid)
         while len(self._contacts) > self.max_contacts:

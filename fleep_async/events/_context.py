@@ -170,23 +170,28 @@ class Context(Generic[ClientT]):
         return str(uuid.uuid5(_REPLY_NAMESPACE, seed))
 
     async def reply(self, text: str, **fields: Any) -> dict[str, Any]:
-        """Post ``text`` to the record's conversation (``message/send``); return the response.
+        """Post ``text`` to the record's conversation; return the response.
 
-        The ``client_req_id`` is fixed before the first attempt and derived from the record's
-        identity and revision plus the reply's position in this handler: if the handler is
-        retried, or the record is re-delivered after a restart, the same reply is the same
-        request, and Fleep posts it once. Pass ``client_req_id=...`` to choose your own.
+        The reply is a new message through ``message/store``, the call Fleep de-duplicates by
+        ``client_req_id`` (``message/send`` is not known to). The ``client_req_id`` is fixed
+        before the first attempt and derived from the record's identity and revision plus the
+        reply's position in this handler: if the call is retried, the handler is retried, or
+        the record is re-delivered after a restart, the same reply is the same request, and
+        Fleep posts it once. Pass ``client_req_id=...`` to choose your own.
 
         Args:
             text: plain text (Fleep markup allowed); the server renders it.
-            **fields: other ``message/send`` fields (``attachments``, ...).
+            **fields: other ``message/store`` fields (``attachments``, ``subject``, ...).
 
         Raises:
-            UsageError: the record has no conversation.
+            UsageError: the record has no conversation, or ``message_nr`` was given.
             FleepError: the send failed (after the client's retries).
         """
         if self.conversation_id is None:
             raise UsageError(f"cannot reply to a {self.kind!r} record: it has no conversation")
+        if "message_nr" in fields:
+            # message/store with a message_nr edits that message: a reply is always new.
+            raise UsageError("reply() posts a new message: message_nr is not allowed")
         body: dict[str, Any] = {"message": text, **fields}
         if "client_req_id" not in body:
             body["client_req_id"] = self._next_client_req_id()
@@ -194,7 +199,7 @@ class Context(Generic[ClientT]):
         if request is None:
             raise UsageError("the engine's client has no request() method")
         result: dict[str, Any] = await request(
-            f"message/send/{self.conversation_id}", body, idempotent=True
+            f"message/store/{self.conversation_id}", body, idempotent=True
         )
         return result
 

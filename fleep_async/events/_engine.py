@@ -60,7 +60,7 @@ from fleep_async.events._store import Checkpoint, HorizonStore, MemoryStore
 from fleep_async.events._stream import EventStream, check_kinds
 from fleep_async.events._types import Backlog, Clock, RandomSource, Requester, Sleep, logger
 from fleep_async.events._watermark import Batch, Watermark
-from fleep_async.models.records import RecordKind
+from fleep_async.models.records import RecordKind, explicit_nulls
 
 __all__ = ["DEFAULT_RETRY_BACKOFF", "EngineHealth", "EventEngine"]
 
@@ -178,7 +178,9 @@ class EventEngine(Generic[ClientT]):
         min_poll_interval: least seconds between two polls after an empty answer or an error.
         poll_backoff: backoff of the poll loop on transient failures.
         poll_timeout: watchdog over each poll request (above the transport's own timeouts).
-        poll_flags: ``poll_flags`` for the initial sync (``("skip_hidden",)``).
+        poll_flags: ``poll_flags`` for the initial sync; by default ``("skip_hidden",)``, as
+            Fleep's own clients send (hidden conversations come later, when they change);
+            ``()`` syncs them too.
         shutdown_deadline: default seconds :meth:`stop` lets running handlers finish.
         cache: the conversation/contact cache (a new one if not given).
         on_dead_letter: ``(record, exc)``, sync or async: a record given up. ``record`` is the
@@ -207,7 +209,7 @@ class EventEngine(Generic[ClientT]):
         min_poll_interval: float = 0.5,
         poll_backoff: RetryPolicy = DEFAULT_POLL_BACKOFF,
         poll_timeout: float | None = 300.0,
-        poll_flags: Sequence[str] = (),
+        poll_flags: Sequence[str] = ("skip_hidden",),
         shutdown_deadline: float = 10.0,
         cache: EventCache | None = None,
         on_dead_letter: Callable[[Any, BaseException], Any] | None = None,
@@ -565,10 +567,12 @@ class EventEngine(Generic[ClientT]):
         except DecodeError:
             return None
         try:
+            # A header's explicit nulls clear cached fields (a merge alone keeps them).
+            nulls = explicit_nulls(raw)
             if kind == "conv":
-                self.cache.update_conversation(cast(Any, record))
+                self.cache.update_conversation(cast(Any, record), nulls=nulls)
             else:
-                self.cache.update_contact(cast(Any, record))
+                self.cache.update_contact(cast(Any, record), nulls=nulls)
         except (UsageError, AttributeError):
             logger.debug("a %s record did not fit the cache", kind)
         return record

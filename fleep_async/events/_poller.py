@@ -110,7 +110,8 @@ class Poller:
             brought nothing new or failed, in seconds.
         poll_timeout: a watchdog over each request, above the transport's own timeouts
             (``None`` to rely on them alone).
-        poll_flags: ``poll_flags`` sent during an initial sync (``["skip_hidden"]``).
+        poll_flags: ``poll_flags`` sent during an initial sync; by default
+            ``("skip_hidden",)``, as Fleep's own clients send; ``()`` for none.
         sleep: awaitable pause (injected in tests).
         clock: monotonic seconds (injected in tests).
     """
@@ -122,7 +123,7 @@ class Poller:
         backoff: RetryPolicy = DEFAULT_POLL_BACKOFF,
         min_interval: float = 0.5,
         poll_timeout: float | None = 300.0,
-        poll_flags: Sequence[str] = (),
+        poll_flags: Sequence[str] = ("skip_hidden",),
         sleep: Sleep,
         clock: Clock,
     ) -> None:

@@ -42,6 +42,7 @@ from fleep_async.models.records import (
     MailRecord,
     MessageRecord,
     OrgChangelogRecord,
+    OrgConvRecord,
     OrgHeaderRecord,
     OrgMemberRecord,
     PokeRecord,
@@ -56,6 +57,7 @@ from fleep_async.models.records import (
     TransactionRecord,
     UnknownRecord,
     UploadRecord,
+    explicit_nulls,
 )
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "MessageTag",
     "MessageType",
     "OrgChangelogRecord",
+    "OrgConvRecord",
     "OrgHeaderRecord",
     "OrgMemberRecord",
     "PokeRecord",
@@ -104,5 +107,6 @@ __all__ = [
     "TransactionRecord",
     "UnknownRecord",
     "UploadRecord",
+    "explicit_nulls",
     "as_enum",
 ]

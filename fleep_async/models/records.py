@@ -17,7 +17,7 @@ The models know nothing of the wire: decoding lives in :mod:`fleep_async._conver
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Final, Literal, Self, TypeAlias, get_args
 
 import attrs
@@ -44,6 +44,7 @@ __all__ = [
     "MailRecord",
     "MessageRecord",
     "OrgChangelogRecord",
+    "OrgConvRecord",
     "OrgHeaderRecord",
     "OrgMemberRecord",
     "PokeRecord",
@@ -58,6 +59,7 @@ __all__ = [
     "TransactionRecord",
     "UnknownRecord",
     "UploadRecord",
+    "explicit_nulls",
 ]
 
 _log = logging.getLogger("fleep_async.models")
@@ -106,12 +108,19 @@ class BaseRecord:
         fields = self.IDENTITY_FIELDS
         return tuple(getattr(self, name) for name in fields) if fields else None
 
-    def merge(self, partial: Self) -> Self:
+    def merge(self, partial: Self, *, nulls: Iterable[str] = ()) -> Self:
         """Return a copy of ``self`` updated with every field ``partial`` carries.
 
-        A ``None`` field in ``partial`` means "not carried" and keeps the value of ``self``.
-        An explicit ``null`` on the wire looks the same as an absent field, so merge partial
-        snapshots (conversation headers) and replace complete ones (messages, locks).
+        A ``None`` field in ``partial`` means "not carried" and keeps the value of ``self``:
+        a decoded record cannot tell an absent field from an explicit ``null``. Pass the
+        fields the wire object set to ``null`` as ``nulls`` (:func:`explicit_nulls` of it):
+        they are cleared. Merge partial snapshots (conversation headers), replace complete
+        ones (messages, locks).
+
+        Args:
+            partial: the newer snapshot of the same record.
+            nulls: wire fields that were explicitly ``null`` in ``partial`` (identity fields
+                and names that are not fields are ignored).
 
         Raises:
             UsageError: ``partial`` is another record class or has another identity.
@@ -126,7 +135,19 @@ class BaseRecord:
         if fn is None:
             fn = _MERGERS[type(self)] = _make_merger(type(self))
         merged: Self = fn(self, partial)
+        if nulls:
+            names = attrs.fields_dict(type(self))
+            cleared = {
+                name: None for name in nulls if name in names and name not in self.IDENTITY_FIELDS
+            }
+            if cleared:
+                merged = attrs.evolve(merged, **cleared)
         return merged
+
+
+def explicit_nulls(raw: Mapping[str, Any]) -> frozenset[str]:
+    """The keys a wire record sets to ``null`` (for :meth:`BaseRecord.merge`)."""
+    return frozenset(key for key, value in raw.items() if value is None)
 
 
 _MERGERS: dict[type[BaseRecord], Any] = {}
@@ -187,7 +208,8 @@ class ConversationRecord(BaseRecord):
     autojoin_url: str | None = None
     cmail: str | None = None
     client_req_id: str | None = None
-    default_call_room: str | None = None
+    # Seen only as null in every source: any JSON value is kept as it came.
+    default_call_room: Any = None
     # message numbers and horizons
     begin_message_nr: int | None = None
     bw_message_nr: int | None = None
@@ -208,10 +230,10 @@ class ConversationRecord(BaseRecord):
     last_inbox_nr: int | None = None
     read_inbox_nr: int | None = None
     unread_count: int | None = None
-    inbox_time: int | None = None
-    last_message_time: int | None = None
+    inbox_time: float | None = None
+    last_message_time: float | None = None
     snooze_interval: int | None = None
-    snooze_time: int | None = None
+    snooze_time: float | None = None
     # modes and flags
     mk_init_mode: str | None = None
     mk_alert_level: str | None = None
@@ -231,6 +253,9 @@ class ConversationRecord(BaseRecord):
     is_mark_unread: bool | None = None
     is_url_preview_disabled: bool | None = None
     is_admin_write_only: bool | None = None
+    # True on a header that replaces the cached one instead of updating it (e.g. after the
+    # viewer was removed): fields it does not carry are gone, not unchanged.
+    is_reset: bool | None = None
     no_notifications: bool | None = None
     has_done_notifications: bool | None = None
     has_email_subject: bool | None = None
@@ -239,7 +264,8 @@ class ConversationRecord(BaseRecord):
     has_taskboard: bool | None = None
     has_skipped_content: bool | None = None
     pin_cursor: str | None = None
-    pin_sync_state: str | None = None
+    # An object on the real server (the pinboard's sync state); kept as it came.
+    pin_sync_state: Any = None
     # The wire sends "1" (a string); the docs say float.
     export_progress: str | float | None = None
     export_files: tuple[str, ...] | None = None
@@ -275,7 +301,7 @@ class FileRecord(BaseRecord):
     is_hidden: bool | None = None
     deleter_id: str | None = None
     sender_name: str | None = None
-    posted_time: int | None = None
+    posted_time: float | None = None
 
     # Fleep's own cache keys files by conversation and message only, which collapses the
     # several files of one message into one entry; the attachment id keeps them apart.
@@ -307,15 +333,17 @@ class MessageRecord(BaseRecord):
     ref_message_nr: int | None = None
     reply_to_message_nr: int | None = None
     inbox_nr: int | None = None
-    posted_time: int | None = None
-    edited_time: int | None = None
-    store_time: int | None = None
+    posted_time: float | None = None
+    edited_time: float | None = None
+    store_time: float | None = None
     mk_message_type: str | None = None
     mk_message_state: str | None = None
     mk_msg_sub_type: str | None = None
-    message: str | None = attrs.field(default=None, repr=_redacted_repr)
+    # XML text; for system messages a JSON object (api_version 2) or its JSON string.
+    message: str | Mapping[str, Any] | None = attrs.field(default=None, repr=_redacted_repr)
     subject: str | None = None
-    subject_hash: str | None = None
+    # Seen only as null in the sources: any JSON value is kept as it came.
+    subject_hash: Any = None
     marked_text: str | None = None
     tags: tuple[str, ...] | None = None
     lock_account_id: str | None = None
@@ -331,8 +359,8 @@ class MessageRecord(BaseRecord):
     file_ids: tuple[str, ...] | None = None
     attachments: tuple[FileRecord, ...] | None = None
     section_id: str | None = None
-    notification_id: str | None = None
-    raw_id: str | None = None
+    notification_id: Any = None
+    raw_id: Any = None
     pin_weight: float | None = None
     task_weight: float | None = None
     search_weight: float | None = None
@@ -400,7 +428,7 @@ class MessageRecord(BaseRecord):
         body = self.message
         if not body or self.is_system:
             return ""
-        if body[0] == "{":
+        if not isinstance(body, str) or body[0] == "{":
             wrapped = _json_object(body)
             inner = wrapped.get("message") if wrapped is not None else None
             return inner if isinstance(inner, str) else ""
@@ -427,8 +455,11 @@ class MessageRecord(BaseRecord):
         return tuple(file_keys(self.xml))
 
 
-def _json_object(body: str | None) -> dict[str, Any] | None:
-    if not body or body[0] != "{":
+def _json_object(body: object) -> dict[str, Any] | None:
+    # api_version 2 answers carry system bodies as JSON objects, older ones as JSON strings.
+    if isinstance(body, Mapping):
+        return dict(body)
+    if not isinstance(body, str) or not body or body[0] != "{":
         return None
     try:
         value = orjson.loads(body)
@@ -508,11 +539,12 @@ class ContactRecord(BaseRecord):
     connected_email: str | None = None
     organisation_id: str | None = None
     organisation_name: str | None = None
-    status_emoji: str | None = None
+    # Seen only as null in the sources: any JSON value is kept as it came.
+    status_emoji: Any = None
     status_message: str | None = None
-    activity_time: int | None = None
-    activated_time: int | None = None
-    trial_end_time: int | None = None
+    activity_time: float | None = None
+    activated_time: float | None = None
+    trial_end_time: float | None = None
     sort_rank: int | None = None
     sleep_interval: int | None = None
     storage_used_bytes: int | None = None
@@ -524,6 +556,7 @@ class ContactRecord(BaseRecord):
     is_premium: bool | None = None
     is_automute_enabled: bool | None = None
     is_org_admin: bool | None = None
+    is_in_org: bool | None = None
     has_password: bool | None = None
     export_progress: str | float | None = None
     export_files: tuple[str, ...] | None = None
@@ -543,7 +576,7 @@ class ActivityRecord(BaseRecord):
     read_message_nr: int | None = None
     join_message_nr: int | None = None
     message_nr: int | None = None
-    activity_time: int | None = None
+    activity_time: float | None = None
 
     IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "account_id")
 
@@ -599,7 +632,7 @@ class PreviewRecord(BaseRecord):
     is_animated: bool | None = None
     is_deleted: bool | None = None
     deleter_id: str | None = None
-    posted_time: int | None = None
+    posted_time: float | None = None
 
     IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "message_nr", "attached_url")
 
@@ -620,7 +653,7 @@ class LabelRecord(BaseRecord):
     is_in_muted: bool | None = None
     is_in_recent: bool | None = None
     sync_cursor: str | None = None
-    sync_inbox_time: int | None = None
+    sync_inbox_time: float | None = None
     sync_conversation_id: str | None = None
     team_id: str | None = None
 
@@ -653,8 +686,10 @@ class TeamRecord(BaseRecord):
     members: tuple[str, ...] | None = None
     admins: tuple[str, ...] | None = None
     pending: tuple[str, ...] | None = None
+    conversations: tuple[str, ...] | None = None
     autojoin_url: str | None = None
     organisation_id: str | None = None
+    managed_time: float | None = None
     is_autojoin: bool | None = None
     is_deleted: bool | None = None
     is_managed: bool | None = None
@@ -662,6 +697,35 @@ class TeamRecord(BaseRecord):
     is_tiny: bool | None = None
 
     IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("team_id",)
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class OrgConvRecord(BaseRecord):
+    """A conversation managed by an organisation, as its admins see it (``org_conv``)."""
+
+    REC_TYPE: ClassVar[str] = "org_conv"
+
+    conversation_id: str
+    organisation_id: str | None = None
+    topic: str | None = None
+    creator_id: str | None = None
+    members: tuple[str, ...] | None = None
+    admins: tuple[str, ...] | None = None
+    leavers: tuple[str, ...] | None = None
+    guests: tuple[str, ...] | None = None
+    pending: tuple[str, ...] | None = None
+    teams: tuple[str, ...] | None = None
+    default_members: tuple[str, ...] | None = None
+    autojoin_url: str | None = None
+    cmail: str | None = None
+    mk_conv_type: str | None = None
+    managed_time: float | None = None
+    has_email_subject: bool | None = None
+    is_deletable: bool | None = None
+    is_list: bool | None = None
+    is_managed: bool | None = None
+
+    IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id",)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -713,7 +777,7 @@ class LastSeenRecord(BaseRecord):
     REC_TYPE: ClassVar[str] = "lastseen"
 
     account_id: str
-    activity_time: int | None = None
+    activity_time: float | None = None
 
     IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("account_id",)
 
@@ -730,8 +794,8 @@ class ReminderRecord(BaseRecord):
     creator_id: str | None = None
     organisation_id: str | None = None
     is_active: bool | None = None
-    remind_time: int | None = None
-    expire_time: int | None = None
+    remind_time: float | None = None
+    expire_time: float | None = None
 
     IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("reminder_id",)
 
@@ -791,8 +855,8 @@ class OrgHeaderRecord(BaseRecord):
     avatar_urls: str | None = None
     status: str | None = None
     version_nr: int | None = None
-    trial_time: int | None = None
-    grace_time: int | None = None
+    trial_time: float | None = None
+    grace_time: float | None = None
     active_member_count: int | None = None
     is_admin: bool | None = None
     is_member: bool | None = None
@@ -825,7 +889,7 @@ class OrgChangelogRecord(BaseRecord):
     organisation_id: str | None = None
     version_nr: int | None = None
     event_type: str | None = None
-    event_time: int | None = None
+    event_time: float | None = None
     event_data: Any = None
     account_id: str | None = None
 
@@ -908,7 +972,7 @@ class TransactionRecord(BaseRecord):
     transaction_id: str | None = None
     organisation_id: str | None = None
     amount: float | None = None
-    transaction_time: int | None = None
+    transaction_time: float | None = None
     download_url: str | None = None
 
     IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("transaction_id",)
@@ -931,7 +995,6 @@ class ExternalAccountRecord(BaseRecord):
 
 # Cache keys of the record types seen on the wire that have no class of their own.
 _UNKNOWN_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
-    "org_conv": ("conversation_id",),
     "hangout_activity": ("conversation_id", "hangout_id"),
 }
 
@@ -951,8 +1014,10 @@ class UnknownRecord(BaseRecord):
             return None
         return tuple(self.raw.get(k) for k in keys)
 
-    def merge(self, partial: Self) -> Self:
+    def merge(self, partial: Self, *, nulls: Iterable[str] = ()) -> Self:
         """Return an UnknownRecord whose ``raw`` is ``self.raw`` updated with ``partial.raw``.
+
+        (``nulls`` is accepted for the common signature: ``raw`` keeps explicit nulls itself.)
 
         Raises:
             UsageError: ``partial`` is not an UnknownRecord of the same type and identity.
@@ -981,6 +1046,7 @@ RECORD_TYPES: Final[Mapping[str, type[BaseRecord]]] = {
         LabelRecord,
         LockRecord,
         TeamRecord,
+        OrgConvRecord,
         RequestRecord,
         PokeRecord,
         LastSeenRecord,
@@ -1010,6 +1076,7 @@ Record: TypeAlias = (
     | LabelRecord
     | LockRecord
     | TeamRecord
+    | OrgConvRecord
     | RequestRecord
     | PokeRecord
     | LastSeenRecord
@@ -1039,6 +1106,7 @@ RecordKind: TypeAlias = Literal[
     "label",
     "lock",
     "team",
+    "org_conv",
     "request",
     "poke",
     "lastseen",

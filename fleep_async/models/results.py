@@ -1,28 +1,39 @@
 """Typed results of the API calls: what ``await client.<area>.<action>(...)`` returns.
 
-Each result is a frozen attrs class decoded from the response object by :func:`decode_result`.
+Each result is a frozen attrs class decoded from the response by :func:`decode_result`.
 Stream records go through the core converter (:func:`~fleep_async._converter.parse_stream`), so
 a result's ``stream`` holds the same typed records as a poll. Every result also keeps the
 response as it came (``raw``, left out of the repr): Fleep adds fields over time, and an
 undocumented one is then still reachable.
+
+Answers are decoded record by record, as the event engine decodes a poll: by the time the answer
+arrives the server has made the change, so one record that does not fit its class (a field of
+an unexpected type) must not turn a successful call into an exception. Such a record is kept as
+an :class:`~fleep_async.models.UnknownRecord` in a stream (dropped from a typed list, ``None``
+for a single record), with a warning; ``raw`` still has it.
+
+Not every answer is an object: endpoints documented with no output may answer ``null`` or an
+empty body (:class:`EmptyResult`), and ``search/suggest`` answers a bare list
+(:class:`SuggestResult`, whose ``LIST_FIELD`` names the field the list goes to).
 
 :class:`RawResult` is the result of the endpoints whose response no source documents.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from typing import Any, Final, TypeVar, cast
+from typing import Any, ClassVar, Final, TypeVar, cast
 
 import attrs
 
 from fleep_async._converter import parse_stream, structure
 from fleep_async.errors import DecodeError, FleepError
 from fleep_async.models import (
+    BaseRecord,
     ContactRecord,
     ConversationRecord,
     HookRecord,
-    LabelRecord,
     MessageRecord,
     Record,
     TeamRecord,
@@ -31,11 +42,15 @@ from fleep_async.models import (
 __all__ = [
     "AccountPrepareResult",
     "AccountSyncResult",
+    "AliasSyncResult",
+    "AvatarUploadResult",
     "CallResult",
     "ContactHideResult",
     "ContactListResult",
     "ConversationListResult",
     "ConversationSyncResult",
+    "DiffTeamResult",
+    "EmptyResult",
     "ExternalUploadResult",
     "HookListResult",
     "ListenMessage",
@@ -46,6 +61,7 @@ __all__ = [
     "Result",
     "SearchResult",
     "StreamResult",
+    "SuggestResult",
     "TeamResult",
     "UploadResult",
     "UploadedFile",
@@ -54,6 +70,8 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+_log = logging.getLogger("fleep_async.results")
 
 # Field metadata: how a field is decoded from the response (default: the core converter for the
 # field's annotated type).
@@ -74,10 +92,14 @@ class Result:
     """Base of every result: the decoded fields plus the response as it came.
 
     Attributes:
-        raw: the response object, unchanged (not shown in the repr: it may hold a ticket).
+        raw: the response as it came: the JSON object, or ``None``/a list for the few
+            endpoints that answer so (not shown in the repr: it may hold a ticket).
     """
 
-    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    #: The field a top-level JSON list answer is decoded into (``None``: a list is an error).
+    LIST_FIELD: ClassVar[str | None] = None
+
+    raw: Any = attrs.field(factory=dict, repr=False, eq=False)
 
     def records(self) -> list[Record]:
         """The stream records this result carries (fed to the client's cache)."""
@@ -89,8 +111,17 @@ class RawResult(Result):
     """The response of an endpoint whose answer no source documents: the object as-is."""
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return ``raw[key]``, or ``default`` when absent."""
-        return self.raw.get(key, default)
+        """Return ``raw[key]``, or ``default`` when absent (or the answer is not an object)."""
+        raw = self.raw
+        return raw.get(key, default) if isinstance(raw, Mapping) else default
+
+
+@attrs.frozen(kw_only=True)
+class EmptyResult(Result):
+    """The answer of an endpoint documented with no output (``null``, ``{}`` or an empty body).
+
+    Whatever the server sent anyway is in ``raw``.
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -108,6 +139,40 @@ class StreamResult(Result):
     def records(self) -> list[Record]:
         """The stream."""
         return list(self.stream)
+
+
+@attrs.frozen(kw_only=True)
+class AliasSyncResult(StreamResult):
+    """The answer of ``alias/sync``: the own contact and the alias contacts.
+
+    Attributes:
+        failed: the aliases that could not be synced (``null`` in every real answer seen:
+            kept as it came).
+    """
+
+    failed: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class SuggestResult(Result):
+    """The answer of ``search/suggest``: a bare JSON list of suggested keywords."""
+
+    LIST_FIELD: ClassVar[str | None] = "suggestions"
+
+    suggestions: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class DiffTeamResult(Result):
+    """The answer of ``business/diff_team``: what joining a team to an organisation takes.
+
+    Attributes:
+        add_to_org_account_ids: team members who are not yet in the organisation.
+        add_to_team_account_ids: organisation members who are not yet in the team.
+    """
+
+    add_to_org_account_ids: list[str] = attrs.field(factory=list)
+    add_to_team_account_ids: list[str] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
@@ -373,6 +438,31 @@ class UploadResult(Result):
 
 
 @attrs.frozen(kw_only=True)
+class AvatarUploadResult(Result):
+    """The answer of ``avatar/upload``: the stored picture, at the top level of the answer.
+
+    Attributes:
+        file_id: the stored file's id.
+        name: the file name.
+        size: its size in bytes.
+        file_sha256: the hex SHA-256 of the bytes.
+        file_type: the MIME type the server settled on.
+        width: the picture's width in pixels.
+        height: the picture's height in pixels.
+        upload_url: the stored file's upload URL.
+    """
+
+    file_id: str | None = None
+    name: str | None = None
+    size: int | None = None
+    file_sha256: str | None = None
+    file_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    upload_url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class ExternalUploadResult(Result):
     """The answer of ``file/upload/external``; progress arrives as ``upload`` records in poll."""
 
@@ -386,18 +476,21 @@ class SearchResult(Result):
     Attributes:
         matches: the matching messages (their ``marked_text`` stays in ``raw``).
         headers: the headers of the conversations the matches are in.
-        suggestions: keyword suggestions, when asked for (shape not documented: as sent).
+        stream: further records the server sends along (contacts, headers ...).
+        suggestions: keyword suggestions, when asked for (``null`` otherwise; shape not
+            documented: kept as it came).
     """
 
     matches: list[MessageRecord] = attrs.field(factory=list, metadata=_records(MessageRecord))
     headers: list[ConversationRecord] = attrs.field(
         factory=list, metadata=_records(ConversationRecord)
     )
-    suggestions: list[Any] = attrs.field(factory=list)
+    stream: list[Record] = attrs.field(factory=list, metadata=_STREAM)
+    suggestions: Any = None
 
     def records(self) -> list[Record]:
-        """Only the headers: a match is a search view of a message, not a cache update."""
-        return list(self.headers)
+        """The stream and the headers: a match is a search view of a message, not an update."""
+        return [*self.stream, *self.headers]
 
 
 @attrs.frozen(kw_only=True)
@@ -436,41 +529,59 @@ def _fail(cls: type[Any], what: str, exc: BaseException | None = None) -> Decode
     return DecodeError(text)
 
 
-def _decode_value(cls: type[Any], field: attrs.Attribute[Any], value: Any) -> Any:
+def _decode_value(cls: type[Any], field: attrs.Attribute[Any], value: Any, strict: bool) -> Any:
     how = field.metadata.get(_DECODE)
     if how == "stream":
         if not isinstance(value, list):
             raise _fail(cls, f"{field.name} is not a list")
-        return parse_stream(value)
+        return parse_stream(value, strict=strict, tolerant=not strict)
     if how == "record":
-        return structure(value, field.metadata["cls"])
+        return _one(cls, field, value, strict)
     if how == "records":
         if not isinstance(value, list):
             raise _fail(cls, f"{field.name} is not a list")
-        return [structure(item, field.metadata["cls"]) for item in value]
-    return structure(value, cast(Any, field.type))
+        items = (_one(cls, field, item, strict) for item in value)
+        return [item for item in items if item is not None]
+    return structure(value, cast(Any, field.type), strict=strict)
+
+
+def _one(cls: type[Any], field: attrs.Attribute[Any], value: Any, strict: bool) -> Any:
+    """One record of a ``record``/``records`` field; ``None`` (with a warning) if it does not
+    fit, unless ``strict``."""
+    try:
+        return structure(value, field.metadata["cls"], strict=strict)
+    except DecodeError as exc:
+        if strict:
+            raise
+        _log.warning("%s: left out a %s that does not fit: %s", cls.__name__, field.name, exc)
+        return None
 
 
 _RESOLVED: set[type[Any]] = set()
 
 
-def _decode_fields(cls: type[_T], raw: Mapping[str, Any]) -> _T:
+def _decode_fields(cls: type[_T], data: Mapping[str, Any], *, raw: Any, strict: bool = False) -> _T:
     if cls not in _RESOLVED:
         # Annotations are strings (PEP 563); resolve them once per class.
         attrs.resolve_types(cast(Any, cls))
         _RESOLVED.add(cls)
+    fields = attrs.fields(cls)  # type: ignore[arg-type]
+    if strict:
+        extra = sorted(set(data) - {field.name for field in fields} - {"raw"})
+        if extra:
+            raise _fail(cls, f"the response has fields the result does not model: {extra}")
     kwargs: dict[str, Any] = {}
-    for field in attrs.fields(cls):  # type: ignore[arg-type]
+    for field in fields:
         if field.name == "raw":
             kwargs["raw"] = raw
             continue
-        value = raw.get(field.name)
+        value = data.get(field.name)
         if value is None:
             if field.default is attrs.NOTHING:
                 raise _fail(cls, f"the response has no {field.name!r}")
             continue  # the field's default (None or an empty list)
         try:
-            kwargs[field.name] = _decode_value(cls, field, value)
+            kwargs[field.name] = _decode_value(cls, field, value, strict)
         except FleepError:
             raise
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
@@ -478,33 +589,49 @@ def _decode_fields(cls: type[_T], raw: Mapping[str, Any]) -> _T:
     return cls(**kwargs)
 
 
-def _decode_team(raw: Mapping[str, Any]) -> TeamResult:
+def _decode_team(raw: Mapping[str, Any], strict: bool) -> TeamResult:
     stream = raw.get("stream")
     if isinstance(stream, list):
-        records = parse_stream(stream)
+        records = parse_stream(stream, strict=strict, tolerant=not strict)
         team = next((rec for rec in records if isinstance(rec, TeamRecord)), None)
         return TeamResult(raw=raw, team=team, stream=records)
     if raw.get("team_id") is not None:
-        return TeamResult(raw=raw, team=structure(raw, TeamRecord))
+        return TeamResult(raw=raw, team=structure(raw, TeamRecord, strict=strict))
     return TeamResult(raw=raw)
 
 
-def decode_result(result_type: type[_T], raw: Any) -> _T:
-    """Decode a response object into ``result_type``.
+def decode_result(result_type: type[_T], raw: Any, *, strict: bool = False) -> _T:
+    """Decode an answer into ``result_type``.
 
     ``result_type`` is a :class:`Result` subclass, or a record class for the endpoints that
     answer with one record at the top level (``contact/sync`` answers a ContactInfo).
+    ``None`` (JSON ``null`` or an empty body) decodes as an empty object; a JSON list only
+    into a result with a ``LIST_FIELD``.
+
+    Args:
+        result_type: what to decode into.
+        raw: the decoded JSON answer.
+        strict: the test mode: every field of the answer must be modelled, every record must
+            decode with the strict converter (no record is kept as unknown or dropped).
 
     Raises:
-        DecodeError: the response does not fit the type.
+        DecodeError: the answer does not fit the type.
     """
-    if not isinstance(raw, Mapping):
-        raise _fail(result_type, "the response is not a JSON object")
+    data: Any = raw
+    if raw is None:
+        data = {}
+    elif isinstance(raw, list):
+        list_field = getattr(result_type, "LIST_FIELD", None)
+        if list_field is None:
+            raise _fail(result_type, "the response is a JSON list, not an object")
+        data = {list_field: raw}
+    elif not isinstance(raw, Mapping):
+        raise _fail(result_type, f"the response is a JSON {type(raw).__name__}, not an object")
     if result_type is TeamResult:
-        return cast(_T, _decode_team(raw))
+        return cast(_T, _decode_team(data, strict))
     if isinstance(result_type, type) and issubclass(result_type, Result):
-        return _decode_fields(result_type, raw)
-    return structure(raw, result_type)
+        return _decode_fields(result_type, data, raw=raw, strict=strict)
+    return structure(data, result_type, strict=strict)
 
 
 def result_records(result: object) -> list[Record]:
@@ -512,6 +639,6 @@ def result_records(result: object) -> list[Record]:
     is a record (``contact/sync``)."""
     if isinstance(result, Result):
         return result.records()
-    if isinstance(result, ContactRecord | ConversationRecord | LabelRecord | TeamRecord):
-        return [result]
+    if isinstance(result, BaseRecord):
+        return [cast(Record, result)]
     return []

@@ -62,11 +62,11 @@ class Requester(Protocol):
         idempotent: bool = False,
         long_poll: bool = False,
         auth: bool = True,
-    ) -> dict[str, Any]:
-        """``POST /api/{path}`` with ``body``; the decoded JSON object."""
+    ) -> Any:
+        """``POST /api/{path}`` with ``body``; the decoded JSON answer (usually an object)."""
         ...
 
-    async def upload(self, path: str, files: UploadFile | Sequence[UploadFile]) -> dict[str, Any]:
+    async def upload(self, path: str, files: UploadFile | Sequence[UploadFile]) -> Any:
         """Multipart upload of ``files`` to ``/api/{path}``."""
         ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fleep_async.endpoints import MessageSend
+from fleep_async.endpoints import MessageStore
 from fleep_async.errors import UsageError
 from fleep_async.models.results import ConversationSyncResult
 from fleep_async.services._base import Requester, call
@@ -19,8 +19,12 @@ async def send_text(
     *,
     attachments: Iterable[str] | None = None,
 ) -> ConversationSyncResult:
-    """Send ``text`` to a conversation (``message/send``, retried safely with a fixed
-    ``client_req_id``).
+    """Send ``text`` to a conversation, retried safely.
+
+    It goes through ``message/store`` without a ``message_nr`` (a new message) and with a
+    ``client_req_id`` fixed before the first attempt: the server is known to de-duplicate
+    that call, so a retry after a timeout never posts twice (``message/send`` is not, and is
+    never retried).
 
     Args:
         requester: the client.
@@ -38,5 +42,5 @@ async def send_text(
         raise UsageError("text must be a string")
     return await call(
         requester,
-        MessageSend(conversation_id=conversation_id, message=text, attachments=attachments),
+        MessageStore(conversation_id=conversation_id, message=text, attachments=attachments),
     )

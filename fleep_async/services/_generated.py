@@ -39,6 +39,22 @@ from fleep_async.endpoints import (
     AliasSync,
     AvatarDelete,
     AvatarUpload,
+    BusinessAvatarUpload,
+    BusinessClose,
+    BusinessConfigure,
+    BusinessCreate,
+    BusinessCreateConversation,
+    BusinessCreateTeam,
+    BusinessDeclineInvite,
+    BusinessDeleteAvatar,
+    BusinessDiffTeam,
+    BusinessInviteTeam,
+    BusinessJoin,
+    BusinessStoreConversation,
+    BusinessStoreTeam,
+    BusinessSync,
+    BusinessSyncChangelog,
+    BusinessSyncConversations,
     Classificators,
     ContactDescribe,
     ContactHide,
@@ -80,7 +96,9 @@ from fleep_async.endpoints import (
     ConversationUnsubscribe,
     FileUpload,
     FileUploadExternal,
+    LabelStore,
     LabelSyncConversations,
+    MailList,
     MessageCopy,
     MessageDelete,
     MessageEdit,
@@ -114,11 +132,15 @@ from fleep_async.models import (
 from fleep_async.models.results import (
     AccountPrepareResult,
     AccountSyncResult,
+    AliasSyncResult,
+    AvatarUploadResult,
     CallResult,
     ContactHideResult,
     ContactListResult,
     ConversationListResult,
     ConversationSyncResult,
+    DiffTeamResult,
+    EmptyResult,
     ExternalUploadResult,
     HookListResult,
     ListenResult,
@@ -127,6 +149,7 @@ from fleep_async.models.results import (
     RawResult,
     SearchResult,
     StreamResult,
+    SuggestResult,
     TeamResult,
     UploadResult,
 )
@@ -138,11 +161,13 @@ __all__ = [
     "AccountService",
     "AliasService",
     "AvatarService",
+    "BusinessService",
     "ClassificatorsService",
     "ContactService",
     "ConversationService",
     "FileService",
     "LabelService",
+    "MailService",
     "MessageService",
     "SERVICE_AREAS",
     "SearchService",
@@ -154,12 +179,14 @@ SERVICE_AREAS = (
     "account",
     "alias",
     "avatar",
+    "business",
     "classificators",
     "contact",
     "conversation",
     "file",
     "hook",
     "label",
+    "mail",
     "message",
     "search",
     "team",
@@ -199,8 +226,8 @@ class AccountService(Service):
         client_settings: str | None = None,
         primary_email: str | None = None,
         fleep_address: str | None = None,
-    ) -> RawResult:
-        """Change account settings; send only what changes (the new own contact comes via poll).
+    ) -> ContactRecord:
+        """Change account settings; send only what changes. Answers the own contact record.
 
         Fleep endpoint: ``account/configure``.
 
@@ -218,7 +245,7 @@ class AccountService(Service):
             fleep_address: the Fleep address (only if the account has none yet).
 
         Returns:
-            ``RawResult``.
+            ``ContactRecord``.
         """
         return await self._call(
             AccountConfigure(
@@ -860,8 +887,8 @@ class AccountService(Service):
             )
         )
 
-    async def unsubscribe(self, *, notification_id: str) -> RawResult:
-        """Unsubscribe from a notification email.
+    async def unsubscribe(self, *, notification_id: str) -> EmptyResult:
+        """Unsubscribe from a notification email (documented with no output).
 
         Fleep endpoint: ``account/unsubscribe``.
 
@@ -869,7 +896,7 @@ class AccountService(Service):
             notification_id: the id from the email.
 
         Returns:
-            ``RawResult``.
+            ``EmptyResult``.
         """
         return await self._call(AccountUnsubscribe(notification_id=notification_id))
 
@@ -918,13 +945,13 @@ class AliasService(Service):
         """
         return await self._call(AliasRemove(emails=emails))
 
-    async def sync(self) -> StreamResult:
-        """List the account's aliases (as contact records).
+    async def sync(self) -> AliasSyncResult:
+        """List the account's aliases (as contact records, with the own contact).
 
         Fleep endpoint: ``alias/sync``.
 
         Returns:
-            ``StreamResult``.
+            ``AliasSyncResult``.
         """
         return await self._call(AliasSync())
 
@@ -934,18 +961,20 @@ class AvatarService(Service):
 
     __slots__ = ()
 
-    async def delete(self) -> RawResult:
-        """Remove the account's avatar.
+    async def delete(self) -> EmptyResult:
+        """Remove the account's avatar (documented with no output).
 
         Fleep endpoint: ``avatar/delete``.
 
         Returns:
-            ``RawResult``.
+            ``EmptyResult``.
         """
         return await self._call(AvatarDelete())
 
-    async def upload(self, files: UploadSource | Sequence[UploadSource]) -> UploadResult:
-        """Upload a new avatar image (multipart; the ticket goes in the query string).
+    async def upload(self, files: UploadSource | Sequence[UploadSource]) -> AvatarUploadResult:
+        """Upload a new avatar image; answers the stored picture (file id, size, dimensions ...).
+
+        Multipart; the ticket goes in the query string.
 
         Fleep endpoint: ``avatar/upload``.
 
@@ -953,9 +982,388 @@ class AvatarService(Service):
             files: the image: a path, bytes, a ``(name, content)`` pair or an ``UploadFile``.
 
         Returns:
-            ``UploadResult``.
+            ``AvatarUploadResult``.
         """
         return await self._call(AvatarUpload(files=files))
+
+
+class BusinessService(Service):
+    """``client.business``: the 16 endpoints under ``business``."""
+
+    __slots__ = ()
+
+    async def avatar_upload(self, files: UploadSource | Sequence[UploadSource]) -> UploadResult:
+        """Upload the organisation's avatar (multipart); answers ``{"files": [...]}``.
+
+        Fleep endpoint: ``business/avatar/upload``.
+
+        Args:
+            files: the image: a path, bytes, a ``(name, content)`` pair or an ``UploadFile``.
+
+        Returns:
+            ``UploadResult``.
+        """
+        return await self._call(BusinessAvatarUpload(files=files))
+
+    async def close(self, organisation_id: str | UUID) -> RawResult:
+        """Close (delete) an organisation; its managed conversations and teams become unmanaged.
+
+        Fleep endpoint: ``business/close/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+
+        Returns:
+            ``RawResult``.
+        """
+        return await self._call(BusinessClose(organisation_id=organisation_id))
+
+    async def configure(
+        self,
+        organisation_id: str | UUID,
+        *,
+        organisation_name: str | None = None,
+        add_account_ids: Iterable[str | UUID] | None = None,
+        remove_account_ids: Iterable[str | UUID] | None = None,
+        kick_account_ids: Iterable[str | UUID] | None = None,
+        close_account_ids: Iterable[str | UUID] | None = None,
+        suspend_account_ids: Iterable[str | UUID] | None = None,
+        activate_account_ids: Iterable[str | UUID] | None = None,
+        add_admin_ids: Iterable[str | UUID] | None = None,
+        remove_admin_ids: Iterable[str | UUID] | None = None,
+    ) -> StreamResult:
+        """Change an organisation: name, members, admins; answers its header and members.
+
+        Fleep endpoint: ``business/configure/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            organisation_name: a new name.
+            add_account_ids: invite these accounts (each gets an ``org_invite`` reminder).
+            remove_account_ids: remove these members from the organisation.
+            kick_account_ids: remove these members from the organisation and its conversations.
+            close_account_ids: close (delete) these members' accounts.
+            suspend_account_ids: suspend these members' accounts.
+            activate_account_ids: activate suspended accounts again.
+            add_admin_ids: make these members admins.
+            remove_admin_ids: take admin rights away.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessConfigure(
+                organisation_id=organisation_id,
+                organisation_name=organisation_name,
+                add_account_ids=add_account_ids,
+                remove_account_ids=remove_account_ids,
+                kick_account_ids=kick_account_ids,
+                close_account_ids=close_account_ids,
+                suspend_account_ids=suspend_account_ids,
+                activate_account_ids=activate_account_ids,
+                add_admin_ids=add_admin_ids,
+                remove_admin_ids=remove_admin_ids,
+            )
+        )
+
+    async def create(
+        self, *, organisation_name: str, add_account_ids: Iterable[str | UUID] | None = None
+    ) -> StreamResult:
+        """Create an organisation (the caller is its founder and first admin).
+
+        Fleep endpoint: ``business/create``.
+
+        Args:
+            organisation_name: the name.
+            add_account_ids: accounts to invite right away.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessCreate(organisation_name=organisation_name, add_account_ids=add_account_ids)
+        )
+
+    async def create_conversation(
+        self,
+        organisation_id: str | UUID,
+        *,
+        topic: str | None = None,
+        account_ids: Iterable[str | UUID] | None = None,
+        team_ids: Iterable[str | UUID] | None = None,
+        is_managed: bool | None = None,
+    ) -> StreamResult:
+        """Create a conversation managed by the organisation; answers its ``org_conv`` record.
+
+        Fleep endpoint: ``business/create_conversation/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            topic: the topic.
+            account_ids: the members.
+            team_ids: teams to add.
+            is_managed: whether it is managed (the default for this call).
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessCreateConversation(
+                organisation_id=organisation_id,
+                topic=topic,
+                account_ids=account_ids,
+                team_ids=team_ids,
+                is_managed=is_managed,
+            )
+        )
+
+    async def create_team(
+        self,
+        organisation_id: str | UUID,
+        *,
+        team_name: str,
+        account_ids: Iterable[str | UUID] | None = None,
+        is_managed: bool | None = None,
+    ) -> StreamResult:
+        """Create a team managed by the organisation; the team record is in the stream.
+
+        Fleep endpoint: ``business/create_team/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            team_name: the name.
+            account_ids: the members (besides the caller).
+            is_managed: whether it is managed.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessCreateTeam(
+                organisation_id=organisation_id,
+                team_name=team_name,
+                account_ids=account_ids,
+                is_managed=is_managed,
+            )
+        )
+
+    async def decline_invite(self, *, notification_id: str) -> RawResult:
+        """Decline an organisation's email invitation (no session needed).
+
+        Fleep endpoint: ``business/decline_invite``.
+
+        Args:
+            notification_id: the id from the invitation link.
+
+        Returns:
+            ``RawResult``.
+        """
+        return await self._call(BusinessDeclineInvite(notification_id=notification_id))
+
+    async def delete_avatar(self, organisation_id: str | UUID) -> EmptyResult:
+        """Remove the organisation's avatar.
+
+        Fleep endpoint: ``business/delete_avatar/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+
+        Returns:
+            ``EmptyResult``.
+        """
+        return await self._call(BusinessDeleteAvatar(organisation_id=organisation_id))
+
+    async def diff_team(
+        self, organisation_id: str | UUID, *, team_id: str | UUID
+    ) -> DiffTeamResult:
+        """Show who would join what if a team were brought into the organisation.
+
+        Fleep endpoint: ``business/diff_team/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            team_id: the team.
+
+        Returns:
+            ``DiffTeamResult``.
+        """
+        return await self._call(BusinessDiffTeam(organisation_id=organisation_id, team_id=team_id))
+
+    async def invite_team(
+        self, organisation_id: str | UUID, *, team_id: str | UUID
+    ) -> StreamResult:
+        """Bring a team into the organisation: its members are invited, the team is managed.
+
+        Fleep endpoint: ``business/invite_team/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            team_id: the team.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessInviteTeam(organisation_id=organisation_id, team_id=team_id)
+        )
+
+    async def join(self, organisation_id: str | UUID, *, reminder_id: str) -> StreamResult:
+        """Accept an organisation's invitation (its ``org_invite`` reminder).
+
+        Fleep endpoint: ``business/join/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            reminder_id: the reminder of the invitation.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessJoin(organisation_id=organisation_id, reminder_id=reminder_id)
+        )
+
+    async def store_conversation(
+        self,
+        organisation_id: str | UUID,
+        *,
+        conversation_id: str | UUID,
+        add_account_ids: Iterable[str | UUID] | None = None,
+        remove_account_ids: Iterable[str | UUID] | None = None,
+        kick_account_ids: Iterable[str | UUID] | None = None,
+        add_admin_ids: Iterable[str | UUID] | None = None,
+        remove_admin_ids: Iterable[str | UUID] | None = None,
+        is_deleted_by_admin: bool | None = None,
+    ) -> StreamResult:
+        """Change a managed conversation as an organisation admin; answers its ``org_conv``.
+
+        Fleep endpoint: ``business/store_conversation/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            conversation_id: the conversation.
+            add_account_ids: add these members.
+            remove_account_ids: remove these members (they become leavers).
+            kick_account_ids: remove these members.
+            add_admin_ids: make these members conversation admins.
+            remove_admin_ids: take conversation admin rights away.
+            is_deleted_by_admin: delete the conversation and its content for everyone.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessStoreConversation(
+                organisation_id=organisation_id,
+                conversation_id=conversation_id,
+                add_account_ids=add_account_ids,
+                remove_account_ids=remove_account_ids,
+                kick_account_ids=kick_account_ids,
+                add_admin_ids=add_admin_ids,
+                remove_admin_ids=remove_admin_ids,
+                is_deleted_by_admin=is_deleted_by_admin,
+            )
+        )
+
+    async def store_team(
+        self,
+        organisation_id: str | UUID,
+        *,
+        team_id: str | UUID,
+        team_name: str | None = None,
+        add_account_ids: Iterable[str | UUID] | None = None,
+        remove_account_ids: Iterable[str | UUID] | None = None,
+        is_autojoin: bool | None = None,
+        is_managed: bool | None = None,
+        is_deleted: bool | None = None,
+    ) -> StreamResult:
+        """Change a managed team as an organisation admin.
+
+        Fleep endpoint: ``business/store_team/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            team_id: the team.
+            team_name: a new name.
+            add_account_ids: add these members.
+            remove_account_ids: remove these members.
+            is_autojoin: whether organisation members may join by themselves.
+            is_managed: ``False`` gives the team up (it leaves the organisation).
+            is_deleted: delete the team.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessStoreTeam(
+                organisation_id=organisation_id,
+                team_id=team_id,
+                team_name=team_name,
+                add_account_ids=add_account_ids,
+                remove_account_ids=remove_account_ids,
+                is_autojoin=is_autojoin,
+                is_managed=is_managed,
+                is_deleted=is_deleted,
+            )
+        )
+
+    async def sync(self, organisation_id: str | UUID) -> StreamResult:
+        """Get an organisation: its header, and for active admins its members too.
+
+        Fleep endpoint: ``business/sync/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(BusinessSync(organisation_id=organisation_id))
+
+    async def sync_changelog(
+        self, organisation_id: str | UUID, *, sync_cursor: str | None = None
+    ) -> StreamResult:
+        """Get the organisation's change log (``org_changelog`` records, newest first).
+
+        Fleep endpoint: ``business/sync_changelog/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            sync_cursor: where the previous batch ended.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessSyncChangelog(organisation_id=organisation_id, sync_cursor=sync_cursor)
+        )
+
+    async def sync_conversations(
+        self,
+        organisation_id: str | UUID,
+        *,
+        sync_cursor: str | None = None,
+        conversation_id: str | UUID | None = None,
+    ) -> StreamResult:
+        """Get the organisation's managed conversations (``org_conv`` records).
+
+        Fleep endpoint: ``business/sync_conversations/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+            sync_cursor: where the previous batch ended (``result.sync_cursor``).
+            conversation_id: only this conversation.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            BusinessSyncConversations(
+                organisation_id=organisation_id,
+                sync_cursor=sync_cursor,
+                conversation_id=conversation_id,
+            )
+        )
 
 
 class ClassificatorsService(Service):
@@ -1192,8 +1600,8 @@ class ConversationService(Service):
             )
         )
 
-    async def convert_api(self, conversation_id: str | UUID) -> RawResult:
-        """Convert the conversation to the new API.
+    async def convert_api(self, conversation_id: str | UUID) -> EmptyResult:
+        """Convert the conversation to the new API (documented with no output).
 
         Fleep endpoint: ``conversation/convert_api/{conversation_id}``.
 
@@ -1201,7 +1609,7 @@ class ConversationService(Service):
             conversation_id: the conversation.
 
         Returns:
-            ``RawResult``.
+            ``EmptyResult``.
         """
         return await self._call(ConversationConvertApi(conversation_id=conversation_id))
 
@@ -1996,8 +2404,8 @@ class ConversationService(Service):
             ConversationUnhide(conversation_id=conversation_id, from_message_nr=from_message_nr)
         )
 
-    async def unsubscribe(self, conversation_id: str | UUID, *, email: str) -> RawResult:
-        """Remove an email address from a (mailing-list) conversation.
+    async def unsubscribe(self, conversation_id: str | UUID, *, email: str) -> EmptyResult:
+        """Remove an email address from a (mailing-list) conversation (documented with no output).
 
         Fleep endpoint: ``conversation/unsubscribe/{conversation_id}``.
 
@@ -2006,7 +2414,7 @@ class ConversationService(Service):
             email: the address to remove.
 
         Returns:
-            ``RawResult``.
+            ``EmptyResult``.
         """
         return await self._call(
             ConversationUnsubscribe(conversation_id=conversation_id, email=email)
@@ -2072,9 +2480,48 @@ class FileService(FileTransferService):
 
 
 class LabelService(Service):
-    """``client.label``: the 1 endpoint under ``label``."""
+    """``client.label``: the 2 endpoints under ``label``."""
 
     __slots__ = ()
+
+    async def store(
+        self,
+        *,
+        label: str | None = None,
+        label_id: str | None = None,
+        index: int | None = None,
+        is_on_left_pane: bool | None = None,
+        is_in_muted: bool | None = None,
+        is_in_recent: bool | None = None,
+    ) -> StreamResult:
+        """Create, rename, move, show/hide or remove a label; answers the label record.
+
+        Without ``label_id`` a label named ``label`` is created (or found); ``index=-1`` removes the
+        label named ``label`` (its record comes back with ``mk_label_status: "removed"``).
+
+        Fleep endpoint: ``label/store``.
+
+        Args:
+            label: the label's name (a new name when ``label_id`` is given).
+            label_id: the label to change.
+            index: its position; ``-1`` removes it.
+            is_on_left_pane: show it in the left pane.
+            is_in_muted: include muted conversations.
+            is_in_recent: include its conversations in Recent.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(
+            LabelStore(
+                label=label,
+                label_id=label_id,
+                index=index,
+                is_on_left_pane=is_on_left_pane,
+                is_in_muted=is_in_muted,
+                is_in_recent=is_in_recent,
+            )
+        )
 
     async def sync_conversations(
         self, *, label_id: str, sync_cursor: str | None = None, mk_init_mode: str = "ic_tiny"
@@ -2128,6 +2575,22 @@ class LabelService(Service):
             ),
             max_pages,
         )
+
+
+class MailService(Service):
+    """``client.mail``: the 1 endpoint under ``mail``."""
+
+    __slots__ = ()
+
+    async def list(self) -> StreamResult:
+        """List the linked mailboxes (``mail`` records: addresses, hosts, status; no passwords).
+
+        Fleep endpoint: ``mail/list``.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(MailList())
 
 
 class MessageService(Service):
@@ -2284,7 +2747,11 @@ class MessageService(Service):
         is_retry: bool | None = None,
         client_req_id: str | UUID | None = None,
     ) -> ConversationSyncResult:
-        """Send a message; ``result.result_message_nr`` is its number.
+        """Send a message (never retried); ``result.result_message_nr`` is its number.
+
+        A failure whose outcome is unknown is not repeated: the server is not known to de-duplicate
+        ``message/send``. For a send that is retried safely use ``message.store`` (no
+        ``message_nr``), as ``client.send_text`` does.
 
         Fleep endpoint: ``message/send/{conversation_id}``.
 
@@ -2294,7 +2761,8 @@ class MessageService(Service):
             from_message_nr: sync forward from this message in the same answer.
             attachments: upload URLs (from ``file.upload``).
             is_retry: a resend; fails if ``from_message_nr`` is not the last message.
-            client_req_id: the idempotency key; a fresh uuid4 when not given.
+            client_req_id: passed to the server as given (echoed back and confirmed by a ``request``
+                record in the poll); it does not make the call retried.
 
         Returns:
             ``ConversationSyncResult``.
@@ -2330,7 +2798,7 @@ class MessageService(Service):
         add_reactions: Iterable[Any] | None = None,
         del_reactions: Iterable[Any] | None = None,
     ) -> ConversationSyncResult:
-        """Create or change a message; without ``message_nr`` it is a new one.
+        """Create or change a message; without ``message_nr`` it is a new one (retried safely).
 
         Fleep endpoint: ``message/store/{conversation_id}``.
 
@@ -2441,8 +2909,8 @@ class SearchService(Service):
 
     async def suggest(
         self, *, keywords: str | Iterable[str], conversation_id: str | UUID | None = None
-    ) -> RawResult:
-        """Suggest completions of the last word of ``keywords`` (weakly sourced path).
+    ) -> SuggestResult:
+        """Suggest completions of the last word of ``keywords``; answers a bare list of strings.
 
         Fleep endpoint: ``search/suggest``.
 
@@ -2451,7 +2919,7 @@ class SearchService(Service):
             conversation_id: suggest from this conversation only.
 
         Returns:
-            ``RawResult``.
+            ``SuggestResult``.
         """
         return await self._call(SearchSuggest(keywords=keywords, conversation_id=conversation_id))
 
@@ -2611,12 +3079,14 @@ class ServiceHub:
         "account",
         "alias",
         "avatar",
+        "business",
         "classificators",
         "contact",
         "conversation",
         "file",
         "hook",
         "label",
+        "mail",
         "message",
         "search",
         "team",
@@ -2626,12 +3096,14 @@ class ServiceHub:
         self.account: AccountService = AccountService(requester)
         self.alias: AliasService = AliasService(requester)
         self.avatar: AvatarService = AvatarService(requester)
+        self.business: BusinessService = BusinessService(requester)
         self.classificators: ClassificatorsService = ClassificatorsService(requester)
         self.contact: ContactService = ContactService(requester)
         self.conversation: ConversationService = ConversationService(requester)
         self.file: FileService = FileService(requester)
         self.hook: HookService = HookService(requester)
         self.label: LabelService = LabelService(requester)
+        self.mail: MailService = MailService(requester)
         self.message: MessageService = MessageService(requester)
         self.search: SearchService = SearchService(requester)
         self.team: TeamService = TeamService(requester)

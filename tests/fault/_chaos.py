@@ -411,7 +411,7 @@ def _plan(profile: Profile, rng: random.Random) -> dict[int, list[str]]:
 def _scripted_fault(fake: FakeFleep, kind: str, rng: random.Random) -> None:
     """One fault of a chaos kind, scripted on the poll or on the bot's replies."""
     faults = fake.faults
-    endpoint = rng.choice(["account/poll", "message/send"])
+    endpoint = rng.choice(["account/poll", "message/store"])  # ctx.reply uses message/store
     if kind.startswith("status_"):
         status = int(kind.removeprefix("status_"))
         faults.fail(endpoint, status, retry_after=1.0 if status == 429 else None)

@@ -209,9 +209,9 @@ async def test_a_full_session_at_debug_leaks_no_secret(
                     await bot.message.send(private, message="x")
                 with pytest.raises(FleepAPIError) as no_hook:
                     await bot.hook.post(f"{base_url}/hook/{BOGUS_HOOK_KEY}", "x")
-                fake.faults.fail("message/send", 503, times=10)
+                fake.faults.fail("message/store", 503, times=10)
                 with pytest.raises(ServerError) as unavailable:
-                    await bot.send_text(cid, "x")
+                    await bot.send_text(cid, "x")  # through message/store
                 fake.faults.clear()
                 fake.faults.truncate("account/sync")
                 with pytest.raises(DecodeError) as cut:

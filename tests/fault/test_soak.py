@@ -3,7 +3,7 @@
 FakeFleep runs in its own process (``python -m fleep_async.testing serve``), so that what this
 process holds is the client's alone. The bot (``FleepClient`` + ``client.run`` with a reply
 handler) runs here while FakeFleep drops connections mid-response, half of them on
-``account/poll`` (before handling: the poll is cut at once) and half on ``message/send`` (after
+``account/poll`` (before handling: the poll is cut at once) and half on ``message/store`` (after
 handling: the reply is posted and its answer lost; the retry with the same ``client_req_id``
 posts nothing twice). A simulated human keeps posting until all the drops have been used.
 
@@ -146,7 +146,7 @@ class Soak:
             "/_fakefleep/faults",
             [
                 {"kind": "drop", "endpoint": "account/poll", "times": drops // 2, "commit": False},
-                {"kind": "drop", "endpoint": "message/send", "times": drops - drops // 2},
+                {"kind": "drop", "endpoint": "message/store", "times": drops - drops // 2},
             ],
         )
         while True:

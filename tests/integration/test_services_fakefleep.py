@@ -19,8 +19,8 @@ import attrs
 import pytest
 
 from fleep_async._client import FleepClient
-from fleep_async.endpoints import REGISTRY
-from fleep_async.errors import BusinessRuleError
+from fleep_async.endpoints import FROM_SPECS, REGISTRY
+from fleep_async.errors import BusinessRuleError, NotFoundError
 from fleep_async.models import (
     ContactRecord,
     ConversationRecord,
@@ -194,6 +194,9 @@ async def _sync_conversations(w: World) -> Any:
 async def _configure(w: World) -> Any:
     result = await w.hub.account.configure(display_name="Alice A.")
     assert w.fake.account(w.alice).display_name == "Alice A."
+    # the bare own contact, as the real server answers
+    assert isinstance(result, ContactRecord)
+    assert result.display_name == "Alice A."
     return result
 
 
@@ -282,7 +285,9 @@ async def _unsubscribe(w: World) -> Any:
 @scenario("avatar/upload")
 async def _avatar_upload(w: World) -> Any:
     result = await w.hub.avatar.upload(("me.png", b"\x89PNG\r\n\x1a\nfake"))
-    assert result.files[0].file_id
+    assert result.file_id
+    assert result.upload_url
+    assert result.size == 12
     return result
 
 
@@ -645,6 +650,16 @@ async def _label(w: World) -> str:
     return label_id
 
 
+@scenario("label/store")
+async def _label_store(w: World) -> Any:
+    result = await w.hub.label.store(label="full-stack")
+    (label,) = [r for r in result.stream if isinstance(r, LabelRecord)]
+    assert label.label == "full-stack"
+    renamed = await w.hub.label.store(label_id=label.label_id, label="marketing")
+    assert [r.label for r in renamed.stream if isinstance(r, LabelRecord)] == ["marketing"]
+    return renamed
+
+
 @scenario("label/sync_conversations")
 async def _label_sync(w: World) -> Any:
     label_id = await _label(w)
@@ -843,6 +858,97 @@ async def _team_autojoin(w: World) -> Any:
 # ---------------------------------------------------------------------- the tests
 
 # FakeFleep leaves these out on purpose and answers 431 not_supported_by_fakefleep.
+# Endpoints only Fleep's server tests show (FROM_SPECS): the organisation API and mail/list.
+# FakeFleep may not serve them (yet): then the call must fail as an unknown method, typed; once
+# it does, the answer must decode into the registered result type like every other scenario.
+ORG = "5d0c63a8-7a3c-4e62-9f39-d1a1b2c3d4e5"
+
+
+@scenario("business/avatar/upload")
+async def _business_avatar_upload(w: World) -> Any:
+    return await w.hub.business.avatar_upload(("logo.png", b"\x89PNG\r\n\x1a\nfake"))
+
+
+@scenario("business/close")
+async def _business_close(w: World) -> Any:
+    return await w.hub.business.close(ORG)
+
+
+@scenario("business/configure")
+async def _business_configure(w: World) -> Any:
+    return await w.hub.business.configure(ORG, add_account_ids=[w.bob.account_id])
+
+
+@scenario("business/create")
+async def _business_create(w: World) -> Any:
+    return await w.hub.business.create(organisation_name="org")
+
+
+@scenario("business/create_conversation")
+async def _business_create_conversation(w: World) -> Any:
+    return await w.hub.business.create_conversation(ORG, topic="managed")
+
+
+@scenario("business/create_team")
+async def _business_create_team(w: World) -> Any:
+    return await w.hub.business.create_team(ORG, team_name="managed team")
+
+
+@scenario("business/decline_invite")
+async def _business_decline_invite(w: World) -> Any:
+    return await w.hub.business.decline_invite(notification_id="nope")
+
+
+@scenario("business/delete_avatar")
+async def _business_delete_avatar(w: World) -> Any:
+    return await w.hub.business.delete_avatar(ORG)
+
+
+@scenario("business/diff_team")
+async def _business_diff_team(w: World) -> Any:
+    return await w.hub.business.diff_team(ORG, team_id=ORG)
+
+
+@scenario("business/invite_team")
+async def _business_invite_team(w: World) -> Any:
+    return await w.hub.business.invite_team(ORG, team_id=ORG)
+
+
+@scenario("business/join")
+async def _business_join(w: World) -> Any:
+    return await w.hub.business.join(ORG, reminder_id="r1")
+
+
+@scenario("business/store_conversation")
+async def _business_store_conversation(w: World) -> Any:
+    return await w.hub.business.store_conversation(ORG, conversation_id=w.cid)
+
+
+@scenario("business/store_team")
+async def _business_store_team(w: World) -> Any:
+    return await w.hub.business.store_team(ORG, team_id=ORG, team_name="x")
+
+
+@scenario("business/sync")
+async def _business_sync(w: World) -> Any:
+    return await w.hub.business.sync(ORG)
+
+
+@scenario("business/sync_changelog")
+async def _business_sync_changelog(w: World) -> Any:
+    return await w.hub.business.sync_changelog(ORG)
+
+
+@scenario("business/sync_conversations")
+async def _business_sync_conversations(w: World) -> Any:
+    return await w.hub.business.sync_conversations(ORG)
+
+
+@scenario("mail/list")
+async def _mail_list(w: World) -> Any:
+    return await w.hub.mail.list()
+
+
 NOT_IN_FAKEFLEEP = {
     "conversation/create_call/{conversation_id}",
     "account/external/account/list",
@@ -863,7 +969,12 @@ async def test_service_against_fakefleep(world: World, path: str) -> None:
             assert info.value.error_id == "not_supported_by_fakefleep"
             assert info.value.status_code == 431
             return
-        result = await SCENARIOS[path](world)
+        try:
+            result = await SCENARIOS[path](world)
+        except NotFoundError as exc:
+            if path not in FROM_SPECS or exc.error_id != "unknown_method":
+                raise
+            pytest.skip(f"FakeFleep does not serve {path} (only Fleep's server tests show it)")
     assert isinstance(result, REGISTRY[path].RESULT)
 
 
@@ -893,7 +1004,8 @@ async def test_hook_post_lands_in_the_conversation(world: World) -> None:
 
 
 async def test_send_text_and_a_retried_send_store_once(world: World) -> None:
-    world.fake.faults.fail("message/send", 503, times=1)
+    # send_text goes through message/store, which the server de-duplicates by client_req_id.
+    world.fake.faults.fail("message/store", 503, commit=True, times=1)
     with anyio.fail_after(TIMEOUT):
         result = await send_text(world.client, world.cid, "through a 503")
     texts = [m.get("message") or "" for m in world.fake.messages(world.cid)]

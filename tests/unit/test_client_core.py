@@ -82,7 +82,7 @@ async def test_async_with_logs_in_and_does_not_log_out(server: Server) -> None:
     assert server.login.call_count == 1
     assert server.logout.call_count == 0  # a restarting bot keeps its session
     request = server.send.calls.last.request
-    assert orjson.loads(request.content) == {"message": "hi", "ticket": TICKET}
+    assert orjson.loads(request.content) == {"message": "hi", "ticket": TICKET, "api_version": 2}
     assert request.headers["cookie"] == f"token_id={TOKEN}"
     with pytest.raises(UsageError):
         await client.request("message/send/c1", {})

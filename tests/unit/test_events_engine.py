@@ -254,7 +254,8 @@ async def test_a_transient_handler_failure_succeeds_on_retry_with_the_same_reply
     assert [cid for cid, _ in req.sent] == ["a", "a"]
     ids = {body["client_req_id"] for _, body in req.sent}
     assert len(ids) == 1  # the retried reply is the same request: Fleep posts it once
-    send_flags = [flags for path, _, flags in req.calls if path.startswith("message/send/")]
+    send_flags = [flags for path, _, flags in req.calls if path.startswith("message/store/")]
+    assert len(send_flags) == 2
     assert all(flags["idempotent"] for flags in send_flags)
     assert engine.health.dead_lettered == 0
 

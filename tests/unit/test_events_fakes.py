@@ -144,8 +144,8 @@ class ScriptedRequester:
         await anyio.lowlevel.checkpoint()
         if path == "account/sync":
             return {"event_horizon": self.sync_horizon}
-        if path.startswith("message/send/"):
-            self.sent.append((path.removeprefix("message/send/"), body))
+        if path.startswith("message/store/"):  # ctx.reply posts through message/store
+            self.sent.append((path.removeprefix("message/store/"), body))
             return {"result_message_nr": len(self.sent), "client_req_id": body["client_req_id"]}
         assert path == "account/poll", path
         self.poll_bodies.append(body)

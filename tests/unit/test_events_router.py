@@ -440,6 +440,20 @@ async def test_reply_posts_to_the_conversation_with_a_stable_client_req_id() -> 
     assert req.sent[-1][1]["client_req_id"] != bodies[0]["client_req_id"]  # a new revision
 
 
+async def test_reply_posts_a_new_message_through_the_deduplicated_message_store() -> None:
+    # message/store de-duplicates client_req_id (proven by Fleep's server tests); message/send
+    # is not known to, so a reply that may be retried never goes there.
+    _record, ctx = ctx_for(msg("c9", 4, "hi"))
+    req = ctx.client
+    await ctx.reply("pong")
+    (path, body, flags) = req.calls[-1]
+    assert path.startswith("message/store/")
+    assert flags["idempotent"]
+    assert "message_nr" not in body  # without it message/store makes a new message
+    with pytest.raises(UsageError, match="message_nr"):
+        await ctx.reply("edit", message_nr=4)  # message/store would edit message 4
+
+
 async def test_reply_needs_a_conversation() -> None:
     _record, ctx = ctx_for(contact("u1"))
     with pytest.raises(UsageError, match="no conversation"):

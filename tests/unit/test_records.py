@@ -49,7 +49,7 @@ def test_every_record_class_names_its_wire_type() -> None:
     expected = {
         "conv", "message", "contact", "activity", "hook", "file", "preview", "label", "lock",
         "team", "request", "poke", "lastseen", "reminder", "section", "upload", "org_header",
-        "org_member", "org_changelog", "smtp", "mail", "billing", "transaction",
+        "org_member", "org_changelog", "org_conv", "smtp", "mail", "billing", "transaction",
         "external_account",
     }  # fmt: skip
     assert set(RECORD_TYPES) == expected
@@ -153,8 +153,11 @@ def test_identity_is_the_cache_key(name: str, identity: tuple[object, ...]) -> N
 
 
 def test_unknown_record_identity() -> None:
-    org_conv = parse_record({"mk_rec_type": "org_conv", "conversation_id": ex.CONV})
-    assert org_conv.identity == (ex.CONV,)
+    hangout = parse_record(
+        {"mk_rec_type": "hangout_activity", "conversation_id": ex.CONV, "hangout_id": "h"}
+    )
+    assert isinstance(hangout, UnknownRecord)
+    assert hangout.identity == (ex.CONV, "h")
     other = parse_record({"mk_rec_type": "replace", "x": 1})
     assert other.identity is None
 
@@ -329,12 +332,13 @@ def test_other_records_merge_too() -> None:
 
 
 def test_unknown_records_merge_their_raw_objects() -> None:
-    a = parse_record({"mk_rec_type": "org_conv", "conversation_id": ex.CONV, "x": 1})
-    b = parse_record({"mk_rec_type": "org_conv", "conversation_id": ex.CONV, "y": 2})
+    key = {"mk_rec_type": "hangout_activity", "conversation_id": ex.CONV, "hangout_id": "h"}
+    a = parse_record({**key, "x": 1})
+    b = parse_record({**key, "y": 2})
     assert isinstance(a, UnknownRecord)
     assert isinstance(b, UnknownRecord)
     merged = a.merge(b)
-    assert merged.raw == {"mk_rec_type": "org_conv", "conversation_id": ex.CONV, "x": 1, "y": 2}
+    assert merged.raw == {**key, "x": 1, "y": 2}
     with pytest.raises(UsageError):
         a.merge(UnknownRecord(mk_rec_type="replace", raw={}))
 

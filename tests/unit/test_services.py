@@ -31,11 +31,15 @@ from fleep_async.models import (
 from fleep_async.models.results import (
     AccountPrepareResult,
     AccountSyncResult,
+    AliasSyncResult,
+    AvatarUploadResult,
     CallResult,
     ContactHideResult,
     ContactListResult,
     ConversationListResult,
     ConversationSyncResult,
+    DiffTeamResult,
+    EmptyResult,
     ExternalUploadResult,
     HookListResult,
     ListenResult,
@@ -44,6 +48,7 @@ from fleep_async.models.results import (
     RawResult,
     SearchResult,
     StreamResult,
+    SuggestResult,
     TeamResult,
     UploadResult,
     result_records,
@@ -85,8 +90,22 @@ TEAM = {"mk_rec_type": "team", "team_id": TID, "team_name": "T"}
 
 # --- a representative response per result type, and what must decode from it ------------------
 
-RESPONSES: dict[type, dict[str, Any]] = {
+RESPONSES: dict[type, Any] = {
     RawResult: {"anything": 1},
+    EmptyResult: None,  # documented with no output: the real server may answer null
+    SuggestResult: ["alpha", "alphabet"],  # a bare JSON list
+    AliasSyncResult: {"failed": None, "stream": [CONTACT]},
+    AvatarUploadResult: {
+        "file_id": "f1",
+        "name": "me.png",
+        "size": 5,
+        "file_sha256": "ab",
+        "file_type": "image/png",
+        "width": 2,
+        "height": 3,
+        "upload_url": "https://fleep.io/upload/u1",
+    },
+    DiffTeamResult: {"add_to_org_account_ids": [AID], "add_to_team_account_ids": []},
     StreamResult: {"stream": [CONTACT, MSG, {"mk_rec_type": "brand_new", "x": 1}]},
     ConversationSyncResult: {
         "header": CONV,
@@ -145,6 +164,13 @@ RESPONSES: dict[type, dict[str, Any]] = {
 
 CHECKS: dict[type, Callable[[Any], bool]] = {
     RawResult: lambda r: r.get("anything") == 1,
+    EmptyResult: lambda r: r.raw is None,
+    SuggestResult: lambda r: r.suggestions == ["alpha", "alphabet"],
+    AliasSyncResult: lambda r: isinstance(r.stream[0], ContactRecord) and r.failed is None,
+    AvatarUploadResult: lambda r: (
+        r.file_id == "f1" and r.width == 2 and r.upload_url == "https://fleep.io/upload/u1"
+    ),
+    DiffTeamResult: lambda r: r.add_to_org_account_ids == [AID],
     StreamResult: lambda r: (
         [type(x) for x in r.stream] == [ContactRecord, MessageRecord, UnknownRecord]
     ),
@@ -298,10 +324,10 @@ def sample(field: attrs.Attribute[Any]) -> tuple[Any, Any]:
 
 def expected_path(cls: type[Endpoint[Any]], args: Mapping[str, Any]) -> str:
     values = {name: str(uuid.UUID(str(args[name]))) for name in cls.path_parameters()}
-    return cls.PATH.format_map(values)
+    return cls.PATH.format_map(values) + ("/" if cls.TRAILING_SLASH else "")
 
 
-def answer_for(cls: type[Endpoint[Any]]) -> Callable[[str, Any], dict[str, Any]]:
+def answer_for(cls: type[Endpoint[Any]]) -> Callable[[str, Any], Any]:
     return lambda path, body: RESPONSES[cls.RESULT]
 
 
@@ -443,16 +469,21 @@ async def test_bad_arguments_raise_before_any_request(
 # --- idempotency keys ----------------------------------------------------------------------
 
 
-async def test_send_generates_one_client_req_id_per_call() -> None:
+async def test_store_generates_one_client_req_id_per_call_and_send_none() -> None:
     recorder = Recorder(answer=lambda p, b: RESPONSES[ConversationSyncResult])
     hub = ServiceHub(recorder)
-    await hub.message.send(CID, message="a")
-    await hub.message.send(CID, message="b")
-    await hub.message.store(CID, message="c")
-    ids = [sent.body["client_req_id"] for sent in recorder.sent if sent.body]
-    assert len(set(ids)) == 3
+    await hub.message.store(CID, message="a")
+    await hub.message.store(CID, message="b")
+    await hub.message.send(CID, message="c")
+    stores, sends = recorder.sent[:2], recorder.sent[2:]
+    ids = [sent.body["client_req_id"] for sent in stores if sent.body]
+    assert len(set(ids)) == 2
     assert all(uuid.UUID(i).version == 4 for i in ids)
-    assert all(sent.idempotent for sent in recorder.sent)
+    assert all(sent.idempotent for sent in stores)
+    # message/send: no key made up, and never retried (the server is not known to dedupe it)
+    assert sends[0].body is not None
+    assert "client_req_id" not in sends[0].body
+    assert sends[0].idempotent is False
 
 
 async def test_client_req_id_is_reused_across_a_retried_attempt() -> None:
@@ -473,7 +504,7 @@ async def test_client_req_id_is_reused_across_a_retried_attempt() -> None:
                 json={"account_id": AID, "display_name": "Bot", "ticket": "t" * 20},
                 headers={"Set-Cookie": "token_id=dd737a29-7819-41dc-ad93-a38aab2c9409; Path=/"},
             )
-        assert path == f"/api/message/send/{CID}"
+        assert path == f"/api/message/store/{CID}"
         attempts.append(orjson.loads(request.content))
         if len(attempts) == 1:
             return httpx.Response(503, json={"error_id": "unavailable"})
@@ -492,12 +523,43 @@ async def test_client_req_id_is_reused_across_a_retried_attempt() -> None:
         retry=RetryPolicy(max_attempts=3, random=lambda: 0.5),
         sleep=no_sleep,
     ) as client:
-        result = await ServiceHub(client).message.send(CID, message="once")
+        result = await ServiceHub(client).message.store(CID, message="once")
     assert result.result_message_nr == 2
     assert len(attempts) == 2
     assert attempts[0]["client_req_id"] == attempts[1]["client_req_id"]
     assert attempts[0]["message"] == "once"
     assert len(slept) == 1
+
+
+async def test_message_send_is_not_retried_after_an_ambiguous_failure() -> None:
+    """A 503 (or a timeout) leaves unknown whether the server posted the message; message/send
+    is not known to be de-duplicated, so it is not repeated, even with a client_req_id."""
+    from fleep_async._client import FleepClient
+    from fleep_async._retry import RetryPolicy
+    from fleep_async.errors import ServerError
+
+    hits: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/account/login":
+            return httpx.Response(200, json={"account_id": AID, "ticket": "t" * 20})
+        hits.append(request.url.path)
+        return httpx.Response(503, json={})
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    async with FleepClient(
+        "bot@example.com",
+        "pw",
+        base_url="http://127.0.0.1:9",
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(max_attempts=3, random=lambda: 0.5),
+        sleep=no_sleep,
+    ) as client:
+        with pytest.raises(ServerError):
+            await client.message.send(CID, message="hi", client_req_id=uuid.uuid4())
+    assert hits == [f"/api/message/send/{CID}"]
 
 
 async def test_a_write_without_a_key_is_not_retried_by_the_real_transport() -> None:
@@ -552,8 +614,10 @@ async def test_send_text() -> None:
     recorder = Recorder(answer=lambda p, b: RESPONSES[ConversationSyncResult])
     result = await send_text(recorder, CID, "hello *world*", attachments=["u1"])
     sent = recorder.sent[0]
-    assert sent.path == f"message/send/{CID}"
+    # message/store without a message_nr: a new message, de-duplicated by client_req_id
+    assert sent.path == f"message/store/{CID}"
     assert sent.body is not None
+    assert "message_nr" not in sent.body
     assert sent.body["message"] == "hello *world*"
     assert sent.body["attachments"] == ["u1"]
     assert uuid.UUID(sent.body["client_req_id"]).version == 4

@@ -276,7 +276,7 @@ async def test_logout(fake: FakeAuth, router: respx.MockRouter, transport: Trans
     await session.logout()
     logout = fake.logout_route
     body = orjson.loads(logout.calls.last.request.content)
-    assert body == {"ticket": fake.ticket(1)}
+    assert body == {"ticket": fake.ticket(1), "api_version": 2}
     assert logout.calls.last.request.headers["cookie"] == f"token_id={fake.token(1)}"
     assert session.state is None
     assert changes[-1] is None
@@ -312,15 +312,32 @@ async def test_ensure_login_logs_in_once_for_concurrent_callers(
 # -- calls -----------------------------------------------------------------------------------
 
 
-async def test_call_adds_ticket_and_cookie(
+async def test_call_adds_ticket_api_version_and_cookie(
     fake: FakeAuth, router: respx.MockRouter, transport: Transport
 ) -> None:
     session = make_session(transport)
     data = await session.call("message/send/c1", {"message": "hi"})
     assert data == {"path": "/api/message/send/c1"}
     request = router.calls.last.request
-    assert orjson.loads(request.content) == {"message": "hi", "ticket": fake.ticket(1)}
+    assert orjson.loads(request.content) == {
+        "message": "hi",
+        "ticket": fake.ticket(1),
+        "api_version": 2,
+    }
     assert request.headers["cookie"] == f"token_id={fake.token(1)}"
+
+
+async def test_login_carries_no_api_version_and_an_explicit_one_wins(
+    fake: FakeAuth, router: respx.MockRouter, transport: Transport
+) -> None:
+    # As Fleep's own clients: api_version comes with the ticket, never on login; a caller that
+    # names its own (event/store is documented with 4) keeps it.
+    session = make_session(transport)
+    await session.login()
+    login = next(c.request for c in router.calls if c.request.url.path == "/api/account/login")
+    assert "api_version" not in orjson.loads(login.content)
+    await session.call("event/store", {"api_version": 4, "stream": []})
+    assert orjson.loads(router.calls.last.request.content)["api_version"] == 4
 
 
 async def test_unauthenticated_call(router: respx.MockRouter, transport: Transport) -> None:
@@ -508,7 +525,7 @@ async def test_resume_checks_with_account_sync(
     assert fake.logins == 0
     request = router.calls.last.request
     assert request.url.path == "/api/account/sync"
-    assert orjson.loads(request.content) == {"ticket": "saved-ticket"}
+    assert orjson.loads(request.content) == {"ticket": "saved-ticket", "api_version": 2}
     assert request.headers["cookie"] == "token_id=saved-token"
     assert state.display_name == "Bot Renamed"
     assert state.email == EMAIL
