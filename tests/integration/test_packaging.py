@@ -129,3 +129,27 @@ def test_the_testing_extra_has_no_linters_or_type_checkers() -> None:
     assert "pytest" in names
     assert "fleep-async[server]" in names
     assert fleep_async.__version__
+
+
+def test_the_installed_wheel_serves_the_web_chat(installed: Installed) -> None:
+    # The page's files are package data: served from the installed wheel, not from the clone.
+    script = (
+        "import anyio, fleep_async.testing as t\n"
+        "async def main():\n"
+        "    async with t.FakeFleep().http_client() as http:\n"
+        "        for path in ('/chat/', '/chat/chat.js', '/chat/chat.css'):\n"
+        "            r = await http.get(path)\n"
+        "            print(path, r.status_code, len(r.content))\n"
+        "    print(t.__file__)\n"
+        "anyio.run(main)\n"
+    )
+    result = _run([str(installed.python), "-c", script], cwd=installed.user_dir)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[:3]] == [
+        ["/chat/", "200"],
+        ["/chat/chat.js", "200"],
+        ["/chat/chat.css", "200"],
+    ]
+    assert all(int(line.split()[2]) > 1000 for line in lines[:3])
+    assert not lines[3].startswith(str(REPO))  # imported from the virtualenv
