@@ -262,6 +262,8 @@ async def test_a_new_account_adds_the_bot_and_posts_to_a_webhook(async_playwrigh
             await details.get_by_role("button", name="Create webhook").click()
             post = page.locator("#hook-post-form")
             await expect(post).to_be_visible(timeout=WAIT_MS)
+            added = page.locator("li.msg.system", has_text='Carol added the webhook "Web chat"')
+            await expect(added).to_be_visible(timeout=WAIT_MS)
             await post.get_by_label("Text").fill("Build 7 passed")
             await post.get_by_role("button", name="Post").click()
             await expect(message_from(page, "Web chat (webhook)", "Build 7 passed")).to_be_visible(

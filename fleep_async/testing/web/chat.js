@@ -247,11 +247,16 @@ function systemText(msg) {
       return `${who} left`;
     case "topic":
       return `${who} set the topic to "${body.topic || ""}"`;
+    case "disclose":
+      return `${who} showed the earlier messages to ${names(body.members)}`;
     case "hook":
-    case "create_hook":
-      return `${who} added the webhook ${body.hook_name || ""}`;
-    case "drop_hook":
-      return `${who} removed the webhook ${body.hook_name || ""}`;
+      return `${who} added the webhook "${body.hook_name || ""}"`;
+    case "unhook":
+      return `${who} removed the webhook "${body.hook_name || ""}"`;
+    case "add_team":
+      return `${who} added a team`;
+    case "kick_team":
+      return `${who} removed a team`;
     default:
       return `${who}: ${msg.mk_message_type}`;
   }
