@@ -19,6 +19,7 @@ import anyio.abc
 import httpx
 
 from fleep_async._http import DEFAULT_MAX_RESPONSE_BYTES, Transport, UploadFile
+from fleep_async._http._secret import Secret
 from fleep_async._retry import RetryPolicy, Sleep
 from fleep_async._session import Credentials, Session, SessionState, StateCallback
 from fleep_async.errors import UsageError
@@ -85,7 +86,10 @@ class FleepClient:
             Sharing is safe for sessions: cookies and tickets travel per call, never in a jar.
         poll_transport: an httpx transport for long polls (default: ``transport``).
         retry: the retry policy (default :class:`RetryPolicy`).
-        timeout: seconds for normal calls.
+        timeout: seconds for each connect, read, write and pool wait of normal calls.
+        deadline: seconds for the whole of one attempt of a normal call (connect, send, full
+            answer; default twice ``timeout``; uploads get one more second per 256 KiB). Past
+            it the call fails with :class:`FleepTimeoutError`. The long poll has none.
         poll_timeout: read timeout for long polls (above the server's ~90 s hold).
         allow_insecure_http: allow plain http to non-loopback hosts.
         max_response_bytes: refuse responses larger than this.
@@ -110,6 +114,7 @@ class FleepClient:
         poll_transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
+        deadline: float | None = None,
         poll_timeout: float = 120.0,
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -128,6 +133,7 @@ class FleepClient:
         self._transport = Transport(
             base_url=base_url,
             timeout=timeout,
+            deadline=deadline,
             poll_timeout=poll_timeout,
             retry=retry,
             sleep=sleep,
@@ -315,15 +321,17 @@ class FleepClient:
 
     async def post_hook(
         self,
-        url: str,
+        url: str | Secret[str],
         data: Mapping[str, Any],
         *,
         files: Sequence[UploadFile] | None = None,
     ) -> None:
         """Post ``data`` (e.g. ``{"message": "hi", "user": "CI"}``) to a hook URL; no login.
 
-        The hook URL is a secret: it is never logged or put in an error message.
+        The hook URL is a secret: it is never logged or put in an error message, nor held in
+        a plain local (a traceback recorded with its locals does not show it).
         """
+        url = Secret.of(url)
         self._check_open()
         await self._transport.post_hook(url, data, files=files)
 

@@ -4,6 +4,14 @@ Fleep authenticates each call twice: a ``ticket`` in the JSON body and a ``token
 both handed out by ``account/login``. :class:`Session` keeps them, adds them to every call, picks
 up a rotated ``token_id`` from any 200 answer, and when the server says 401 (the session expired)
 logs in again *once* for all the callers that saw it, then repeats each failed call once.
+
+Re-logins are also rate limited across calls: a server that rejects every fresh session (answers
+401 to every send while ``account/login`` keeps succeeding) would otherwise turn each call into a
+login, and enough logins lock an account. The first re-login after a login is immediate; each
+further one within :data:`RELOGIN_MAX_INTERVAL` of the previous login must wait twice as long as
+the last (from :data:`RELOGIN_MIN_INTERVAL`); a call that would need one sooner fails at once
+with :class:`~fleep_async.errors.RateLimitError` (``error_id="relogin_rate_limited"``,
+``retry_after`` set), which the poller waits out like a 429.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -18,17 +27,27 @@ import anyio
 import attrs
 
 from fleep_async._http import Transport, TransportResult, UploadFile
+from fleep_async._http._secret import Secret
 from fleep_async._http._urls import check_path
 from fleep_async.errors import (
     AuthenticationError,
     DecodeError,
     FleepAPIError,
     FleepError,
+    RateLimitError,
     Redactor,
     UsageError,
 )
 
-__all__ = ["API_VERSION", "Credentials", "Session", "SessionState", "StateCallback"]
+__all__ = [
+    "API_VERSION",
+    "RELOGIN_MAX_INTERVAL",
+    "RELOGIN_MIN_INTERVAL",
+    "Credentials",
+    "Session",
+    "SessionState",
+    "StateCallback",
+]
 
 logger = logging.getLogger("fleep_async.session")
 
@@ -48,6 +67,11 @@ _HIDDEN = "'***'"
 
 # Statuses Fleep answers a refused login with: 401, 431 (business rule "bad password") and 400.
 _LOGIN_REFUSED = frozenset({400, 401, 431})
+
+RELOGIN_MIN_INTERVAL: Final = 5.0
+"""Seconds between the second re-login and the previous login (then doubling)."""
+RELOGIN_MAX_INTERVAL: Final = 300.0
+"""The longest wait between re-logins; a login older than this resets the doubling."""
 
 
 def _hide(value: object) -> str:
@@ -129,6 +153,7 @@ class Session:
         credentials: email and password, for ``login()`` and re-login after a 401.
         state: a saved session to start from (``resume`` checks it; calls just use it).
         on_state_change: called after every login, token rotation, resume and logout.
+        clock: a monotonic clock in seconds, for the re-login rate limit (tests inject one).
     """
 
     def __init__(
@@ -138,6 +163,7 @@ class Session:
         state: SessionState | None = None,
         *,
         on_state_change: StateCallback | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
         self._credentials = credentials
@@ -150,6 +176,10 @@ class Session:
         self._login_lock = anyio.Lock()
         self._login_attempts = 0
         self._last_login_error: FleepError | None = None
+        self._clock = clock
+        self._last_login_at: float | None = None
+        # Re-logins in a row, each within RELOGIN_MAX_INTERVAL of the login before it.
+        self._relogin_streak = 0
         self.redactor = Redactor()
         """Scrubs this session's secrets from text (for logs of layers above)."""
         if credentials is not None:
@@ -201,9 +231,11 @@ class Session:
         if self._credentials is None:
             raise UsageError("cannot log in: no email and password were given")
         self._login_attempts += 1
+        self._last_login_at = self._clock()
         body = {
             "email": self._credentials.email,
-            "password": self._credentials.password,
+            # Wrapped: no local of this frame (or below) holds the password in clear.
+            "password": Secret(self._credentials.password),
             # A bot wants the long-term session cookie: it outlives restarts.
             "remember_me": True,
         }
@@ -221,26 +253,33 @@ class Session:
                     endpoint="account/login",
                 ) from exc
             raise
-        data = result.data
-        ticket, account_id = _text(data, "ticket"), _text(data, "account_id")
-        if ticket is None or account_id is None:
-            raise DecodeError(
-                "the login answer has no ticket or account_id", endpoint="account/login"
-            )
-        profile = self._own_profile(data, account_id)
-        state = SessionState(
-            account_id=account_id,
-            ticket=ticket,
-            token_id=result.token_id,
-            display_name=_text(data, "display_name"),
-            email=(profile and _text(profile, "email")) or self._credentials.email,
-        )
+        state, profile = self._state_from_login(result, self._credentials.email)
         if result.token_id is None:
             logger.warning("account/login set no token_id cookie; later calls may get 401")
         self._profile = profile
         await self._set_state(state, new_generation=True)
-        logger.info("logged in as account %s", account_id)
+        logger.info("logged in as account %s", state.account_id)
         return state
+
+    @classmethod
+    def _state_from_login(
+        cls, result: TransportResult, email: str
+    ) -> tuple[SessionState, dict[str, Any] | None]:
+        # The answer is read through ``result`` (whose repr hides it): no local holds the ticket.
+        account_id = _text(result.data, "account_id")
+        if account_id is None or _text(result.data, "ticket") is None:
+            raise DecodeError(
+                "the login answer has no ticket or account_id", endpoint="account/login"
+            )
+        profile = cls._own_profile(result.data, account_id)
+        state = SessionState(
+            account_id=account_id,
+            ticket=str(result.data["ticket"]),
+            token_id=result.token_id,
+            display_name=_text(result.data, "display_name"),
+            email=(profile and _text(profile, "email")) or email,
+        )
+        return state, profile
 
     @staticmethod
     def _own_profile(data: Mapping[str, Any], account_id: str) -> dict[str, Any] | None:
@@ -326,6 +365,8 @@ class Session:
 
         Raises:
             AuthenticationError: the re-login was refused, or there are no credentials.
+            RateLimitError: a re-login is not allowed yet (``error_id="relogin_rate_limited"``,
+                ``retry_after`` says when): see the module docstring.
         """
         if self._credentials is None:
             raise AuthenticationError(
@@ -340,6 +381,7 @@ class Session:
             if self._login_attempts != attempts_seen and self._last_login_error is not None:
                 # A login ran while we waited for the lock, and failed: share its outcome.
                 raise copy.copy(self._last_login_error) from self._last_login_error
+            self._check_relogin_rate()
             logger.info("session expired (401); logging in again")
             try:
                 await self._login()
@@ -347,6 +389,32 @@ class Session:
                 self._last_login_error = exc
                 raise
             self._last_login_error = None
+
+    def _check_relogin_rate(self) -> None:
+        """Count this re-login in the streak, or refuse it if it comes too soon."""
+        last = self._last_login_at
+        now = self._clock()
+        if last is None or now - last >= RELOGIN_MAX_INTERVAL:
+            self._relogin_streak = 0
+        if self._relogin_streak > 0:
+            interval = min(
+                RELOGIN_MIN_INTERVAL * 2 ** (self._relogin_streak - 1), RELOGIN_MAX_INTERVAL
+            )
+            assert last is not None  # a streak starts with a login
+            wait = last + interval - now
+            if wait > 0:
+                logger.warning(
+                    "the server rejected a fresh session again; not logging in for %.0f s", wait
+                )
+                raise RateLimitError(
+                    "the server keeps rejecting fresh sessions; the next re-login is allowed "
+                    f"in {wait:.0f} s (re-logins are rate limited)",
+                    status_code=401,
+                    error_id="relogin_rate_limited",
+                    endpoint="account/login",
+                    retry_after=wait,
+                )
+        self._relogin_streak += 1
 
     # -- calls ------------------------------------------------------------------------------
 

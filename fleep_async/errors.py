@@ -64,8 +64,10 @@ REDACTED: Final = "***"
 _PATTERNS: Final[tuple[re.Pattern[str], ...]] = (
     # hook URLs: https://fleep.io/hook/<key> (the key alone lets anyone post as the hook)
     re.compile(r"(\bhook/)[^/?#\s\"'<>]+()"),
-    # query strings, cookies and form bodies: ticket=..., token_id=..., password=...
-    re.compile(r"(?i)(\b(?:ticket|token_id|password|hook_key)=)[^&;\s\"'<>]+()"),
+    # cookies in the quoted form RFC 6265 allows, with optional spaces: token_id = "..."
+    re.compile(r"(?i)(\b(?:ticket|token_id|password|hook_key)\s*=\s*\")[^\"]*(\"|\Z)"),
+    # query strings, cookies and form bodies: ticket=..., token_id = ..., password=...
+    re.compile(r"(?i)(\b(?:ticket|token_id|password|hook_key)\s*=\s*)[^&;\s\"'<>]+()"),
     # JSON / repr of a mapping: "ticket": "...", 'password': '...'; also when the text was cut
     # inside the value (a truncated body): then up to the end of the text.
     re.compile(

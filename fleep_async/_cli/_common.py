@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import signal
@@ -26,6 +25,7 @@ from fleep_async._cli._config import (
     save_session,
 )
 from fleep_async._client import FleepClient
+from fleep_async._http._urls import is_loopback_host
 from fleep_async._retry import RetryPolicy
 from fleep_async._session import SessionState
 from fleep_async.errors import (
@@ -151,15 +151,6 @@ def check_session_path(path: Path) -> None:
         ) from None
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_base_url(url: str, *, allow_insecure_http: bool) -> str:
     """Return ``url`` without a trailing slash if the CLI may send credentials to it.
 
@@ -171,7 +162,7 @@ def check_base_url(url: str, *, allow_insecure_http: bool) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CliError(f"--base-url must be an http(s) URL, got {url!r}", EXIT_USAGE)
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
         raise CliError(
             f"refusing plain http to {parts.hostname}: credentials would travel unencrypted. "
             "Use https, or pass --allow-insecure-http if you really mean it.",

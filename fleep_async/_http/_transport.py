@@ -21,12 +21,20 @@ import attrs
 import httpx
 import orjson
 
-from fleep_async._http._cookies import NoCookieJar, token_from_set_cookie
-from fleep_async._http._decoders import read_limited
-from fleep_async._http._exceptions import wrap_httpx
+from fleep_async._http._cookies import (
+    NoCookieJar,
+    check_token,
+    cookie_header,
+    invalid_token,
+    token_from_set_cookie,
+)
+from fleep_async._http._deadline import deadline
+from fleep_async._http._decoders import check_content_encoding, read_limited
+from fleep_async._http._exceptions import detached, wrap_httpx
 from fleep_async._http._multipart import Multipart
-from fleep_async._http._redaction import install_http_log_filters
+from fleep_async._http._redaction import install_http_log_filters, remember_secret
 from fleep_async._http._retry_after import parse_retry_after
+from fleep_async._http._secret import Secret
 from fleep_async._http._tls import shared_ssl_context
 from fleep_async._http._upload import UploadFile
 from fleep_async._http._urls import check_path, check_scheme, origin
@@ -47,8 +55,6 @@ from fleep_async.errors import (
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Transport", "TransportResult"]
 
 logger = logging.getLogger("fleep_async.transport")
-
-install_http_log_filters()
 
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
@@ -85,8 +91,9 @@ class TransportResult:
 @attrs.frozen
 class _Raw:
     status_code: int
-    headers: httpx.Headers
-    content: bytes
+    # Not in the repr: a login answer's body holds the ticket, its headers the cookie.
+    headers: httpx.Headers = attrs.field(repr=False)
+    content: bytes = attrs.field(repr=False)
 
 
 class Transport:
@@ -96,6 +103,9 @@ class Transport:
         base_url: the server, ``https://fleep.io`` by default. Plain ``http://`` only to a
             loopback host unless ``allow_insecure_http`` is set.
         timeout: seconds for connect, read, write and pool waits of normal calls.
+        deadline: seconds for the whole of one attempt of a normal call (connect, send and
+            the full answer; default twice ``timeout``); uploads get one more second per
+            256 KiB. The long poll has none (the engine's watchdog covers it).
         poll_timeout: read timeout of long polls; longer than the server's ~90 s hold.
         retry: the retry policy (default: :class:`RetryPolicy` defaults).
         sleep: how to wait between retries (default ``anyio.sleep``).
@@ -115,6 +125,7 @@ class Transport:
         *,
         base_url: str = "https://fleep.io",
         timeout: float = 30.0,
+        deadline: float | None = None,
         poll_timeout: float = 120.0,
         retry: RetryPolicy | None = None,
         sleep: Sleep | None = None,
@@ -136,6 +147,8 @@ class Transport:
         check_scheme(url, allow_insecure_http=allow_insecure_http, what="base_url")
         if not (timeout > 0 and poll_timeout > 0):
             raise UsageError("timeout and poll_timeout must be positive")
+        if deadline is not None and not deadline > 0:
+            raise UsageError("deadline must be positive")
         if max_response_bytes < 1:
             raise UsageError("max_response_bytes must be positive")
 
@@ -145,11 +158,15 @@ class Transport:
         self._retry = retry if retry is not None else RetryPolicy()
         self._sleep: Sleep = sleep if sleep is not None else default_sleep
         self._max_response_bytes = max_response_bytes
+        self._deadline = deadline if deadline is not None else 2 * timeout
         self._closed = False
+        # Redact what httpx, httpcore and hpack log about our requests (not at import time:
+        # importing fleep_async changes no logger).
+        install_http_log_filters()
 
         headers = {
             "User-Agent": user_agent or f"fleep-async/{__version__}",
-            # Fleep compresses only when asked; httpx decompresses transparently.
+            # Fleep compresses only when asked; we inflate it ourselves (see _decoders).
             "Accept-Encoding": "gzip",
         }
         # Unused when a transport is given (httpx then makes no context of its own).
@@ -210,14 +227,19 @@ class Transport:
                 await self._client.aclose()
 
     # -- public calls -----------------------------------------------------------------------
+    #
+    # Secrets (ticket, token_id, password, hook URL) are held in Secret wrappers from the first
+    # line of each call: no plain local of these frames, or of the frames below them, holds one,
+    # so a traceback recorded with its locals shows none (see _secret). The real values are
+    # revealed only inside the request factories, which have returned before anything can fail.
 
     async def post_json(
         self,
         path: str,
         body: Mapping[str, Any] | None = None,
         *,
-        ticket: str | None = None,
-        token_id: str | None = None,
+        ticket: str | Secret[str] | None = None,
+        token_id: str | Secret[str] | None = None,
         idempotent: bool = False,
         long_poll: bool = False,
     ) -> TransportResult:
@@ -225,11 +247,12 @@ class Transport:
 
         Args:
             path: the API path, e.g. ``"message/send/<conversation_id>"`` (no leading slash).
-            body: the JSON fields; ``ticket`` is added when given.
+            body: the JSON fields; ``ticket`` is added when given. A value may be a
+                :class:`Secret` (a password): it is revealed only when the body is encoded.
             ticket: the session ticket, or ``None`` for unauthenticated calls.
             token_id: the session cookie, sent as ``Cookie: token_id=...``.
             idempotent: whether the call may be repeated after a failure (see ``RetryPolicy``).
-            long_poll: use the long-poll connection pool and read timeout.
+            long_poll: use the long-poll connection pool and read timeout, and no deadline.
 
         Returns:
             The decoded JSON value and any rotated ``token_id``.
@@ -237,26 +260,28 @@ class Transport:
         Raises:
             FleepAPIError: (a subclass of) for an error status.
             TransportError: the network failed (after retries).
+            FleepTimeoutError: a timeout, or the total ``deadline`` passed (after retries).
             ResponseTooLargeError: the answer exceeded ``max_response_bytes``.
-            DecodeError: a 2xx answer that is not JSON.
-            UsageError: a bad path, or a body that cannot be encoded as JSON.
+            DecodeError: a 2xx answer that is not JSON, a refused ``Content-Encoding``, or an
+                invalid ``token_id`` cookie.
+            UsageError: a bad path or ``token_id``, or a body that cannot be encoded as JSON.
         """
+        ticket, token_id = Secret.wrap(ticket), Secret.wrap(token_id)
         self._check_open()
         check_path(path)
-        payload = dict(body) if body is not None else {}
+        check_token(token_id)
+        fields = dict(body) if body is not None else {}
         if ticket is not None:
-            payload["ticket"] = ticket
-        try:
-            content = orjson.dumps(payload)
-        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-            raise UsageError(f"the body of {path} cannot be encoded as JSON: {exc}") from exc
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if token_id:
-            headers["Cookie"] = f"token_id={token_id}"
+            fields["ticket"] = ticket
+        _remember(token_id, *fields.values())
+        content = _encode_json(fields, what=f"the body of {path}")
         url = self._api_base + path
 
         def factory(client: httpx.AsyncClient) -> httpx.Request:
-            return client.build_request("POST", url, content=content, headers=headers)
+            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+            return client.build_request(
+                "POST", url, content=content.reveal(), headers=headers | cookie_header(token_id)
+            )
 
         raw = await self._send(factory, endpoint=path, idempotent=idempotent, long_poll=long_poll)
         return self._json_result(raw, endpoint=path)
@@ -266,8 +291,8 @@ class Transport:
         path: str,
         files: Sequence[UploadFile],
         *,
-        ticket: str | None,
-        token_id: str | None,
+        ticket: str | Secret[str] | None,
+        token_id: str | Secret[str] | None,
         idempotent: bool = True,
     ) -> TransportResult:
         """Upload ``files`` as ``multipart/form-data`` (field ``files``) to ``/api/{path}``.
@@ -275,34 +300,43 @@ class Transport:
         The ticket goes in the query string (``?ticket=``), the cookie as usual. Content is
         streamed, never read whole into memory. Retried (when ``idempotent``) only if every
         file's content can be replayed: an async iterator is consumed by the first attempt.
+        The total deadline grows by one second per 256 KiB of known content.
 
         Returns:
             The decoded answer, e.g. ``{"files": [{"file_id": ..., "upload_url": ...}]}``.
         """
+        ticket, token_id = Secret.wrap(ticket), Secret.wrap(token_id)
         self._check_open()
         check_path(path)
+        check_token(token_id)
+        _remember(ticket, token_id)
         if not files:
             raise UsageError("upload needs at least one file")
         body = Multipart({}, files)
         headers = await self._multipart_headers(body)
-        if token_id:
-            headers["Cookie"] = f"token_id={token_id}"
         url = self._api_base + path
-        params = {"ticket": ticket} if ticket is not None else None
 
         def factory(client: httpx.AsyncClient) -> httpx.Request:
             return client.build_request(
-                "POST", url, params=params, content=body.stream(), headers=headers
+                "POST",
+                url,
+                params=None if ticket is None else {"ticket": ticket.reveal()},
+                content=body.stream(),
+                headers=headers | cookie_header(token_id),
             )
 
         raw = await self._send(
-            factory, endpoint=path, idempotent=idempotent and body.replayable, long_poll=False
+            factory,
+            endpoint=path,
+            idempotent=idempotent and body.replayable,
+            long_poll=False,
+            extra_seconds=_upload_allowance(headers),
         )
         return self._json_result(raw, endpoint=path)
 
     async def post_hook(
         self,
-        url: str,
+        url: str | Secret[str],
         data: Mapping[str, Any],
         *,
         files: Sequence[UploadFile] | None = None,
@@ -311,34 +345,38 @@ class Transport:
 
         Sends ``data`` as JSON (``{"message": ..., "user": ...}``), or as multipart form fields
         with ``files`` attached. Never retried: a repeat would post the message twice. The hook
-        URL is a secret and appears in no log line or error message.
+        URL is a secret and appears in no log line, error message or traceback local.
         """
+        url = Secret.of(url)
         self._check_open()
-        target = self._resolve(url, what="hook URL")
+        _remember(url)
+        target = Secret(str(self._resolve(url.reveal(), what="hook URL")))
         endpoint = "hook"
-        headers: dict[str, str]
         if files:
             body = Multipart(data, files)
             headers = await self._multipart_headers(body)
 
             def factory(client: httpx.AsyncClient) -> httpx.Request:
-                return client.build_request("POST", target, content=body.stream(), headers=headers)
+                return client.build_request(
+                    "POST", target.reveal(), content=body.stream(), headers=headers
+                )
 
         else:
-            try:
-                content = orjson.dumps(dict(data))
-            except TypeError as exc:
-                raise UsageError(f"the hook data cannot be encoded as JSON: {exc}") from exc
-            headers = {"Content-Type": "application/json"}
+            content = _encode_json(dict(data), what="the hook data")
 
             def factory(client: httpx.AsyncClient) -> httpx.Request:
-                return client.build_request("POST", target, content=content, headers=headers)
+                return client.build_request(
+                    "POST",
+                    target.reveal(),
+                    content=content.reveal(),
+                    headers={"Content-Type": "application/json"},
+                )
 
         await self._send(factory, endpoint=endpoint, idempotent=False, long_poll=False)
 
     @contextlib.asynccontextmanager
     async def stream_get(
-        self, url_or_path: str, *, token_id: str | None = None
+        self, url_or_path: str, *, token_id: str | Secret[str] | None = None
     ) -> AsyncIterator[httpx.Response]:
         """Download a file: an async context manager yielding the streaming response.
 
@@ -346,34 +384,48 @@ class Transport:
         URL. The ``token_id`` cookie is sent only to ``base_url``'s own origin, never to a
         foreign host (including after a redirect). No size limit applies: read the body with
         ``response.aiter_bytes()``; httpx errors raised while reading are wrapped as usual.
+        The file is asked for without compression; a stacked or unknown ``Content-Encoding``
+        is refused (``DecodeError``) before the body is read. The total deadline covers the
+        redirects and the response head; reading the body is up to the caller.
         """
+        token_id = Secret.wrap(token_id)
         self._check_open()
+        check_token(token_id)
+        _remember(token_id)
         start = self._resolve(url_or_path, what="download URL")
         endpoint = redact(start.path)
 
         async def attempt() -> httpx.Response:
             target = start
-            for _ in range(_MAX_REDIRECTS + 1):
-                headers: dict[str, str] = {}
-                if token_id and origin(target) == origin(self._base_url):
-                    headers["Cookie"] = f"token_id={token_id}"
+            with deadline(self._deadline, endpoint=endpoint):
+                for _ in range(_MAX_REDIRECTS + 1):
+                    own = origin(target) == origin(self._base_url)
 
-                def factory(
-                    client: httpx.AsyncClient,
-                    target: httpx.URL = target,
-                    headers: dict[str, str] = headers,
-                ) -> httpx.Request:
-                    return client.build_request("GET", target, headers=headers)
+                    def factory(
+                        client: httpx.AsyncClient, target: httpx.URL = target, own: bool = own
+                    ) -> httpx.Request:
+                        # Ask for the file as it is: its bytes are the point, not a coding.
+                        headers = {"Accept-Encoding": "identity"}
+                        if own:
+                            headers |= cookie_header(token_id)
+                        return client.build_request("GET", target, headers=headers)
 
-                response = await self._open(
-                    factory, endpoint=endpoint, long_poll=False, redirects_ok=True
-                )
-                if not response.is_redirect:
-                    return response
-                location = response.headers.get("location", "")
-                await response.aclose()
-                target = target.join(location)
-                check_scheme(target, allow_insecure_http=self._allow_insecure_http, what="redirect")
+                    response = await self._open(
+                        factory, endpoint=endpoint, long_poll=False, redirects_ok=True
+                    )
+                    if not response.is_redirect:
+                        try:
+                            check_content_encoding(response, endpoint=endpoint)
+                        except DecodeError:
+                            await _close(response)
+                            raise
+                        return response
+                    location = response.headers.get("location", "")
+                    await _close(response)
+                    target = target.join(location)
+                    check_scheme(
+                        target, allow_insecure_http=self._allow_insecure_http, what="redirect"
+                    )
             raise TransportError(f"too many redirects on {endpoint}", endpoint=endpoint)
 
         response = await self._with_retries(attempt, endpoint=endpoint, idempotent=True)
@@ -381,23 +433,32 @@ class Transport:
             with wrap_httpx(endpoint):
                 yield response
         finally:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
+            await _close(response)
 
     # -- the shared path -----------------------------------------------------------------
 
     async def _send(
-        self, factory: _RequestFactory, *, endpoint: str, idempotent: bool, long_poll: bool
+        self,
+        factory: _RequestFactory,
+        *,
+        endpoint: str,
+        idempotent: bool,
+        long_poll: bool,
+        extra_seconds: float = 0.0,
     ) -> _Raw:
-        """Send with retries and read the whole (size-limited) body of a 2xx answer."""
+        """Send with retries and read the whole (size-limited) body of a 2xx answer.
+
+        Each attempt of a non-poll call has a total deadline (connect, send, full body).
+        """
+        limit = None if long_poll else self._deadline + extra_seconds
 
         async def attempt() -> _Raw:
-            response = await self._open(factory, endpoint=endpoint, long_poll=long_poll)
-            try:
-                with wrap_httpx(endpoint):
+            with deadline(limit, endpoint=endpoint):
+                response = await self._open(factory, endpoint=endpoint, long_poll=long_poll)
+                try:
                     content = await self._read_success_body(response, endpoint)
-            finally:
-                await response.aclose()
+                finally:
+                    await _close(response)
             logger.debug(
                 "%s %s -> %d (%d bytes)",
                 response.request.method,
@@ -446,19 +507,22 @@ class Transport:
         """One attempt: send and return the open response if 2xx, else raise the typed error."""
         client = self._poll_client if long_poll else self._client
         with wrap_httpx(endpoint):
-            request = factory(client)
-            response = await client.send(request, stream=True)
+            # The request is never bound to a local here: its URL or body may hold a secret.
+            response = await client.send(_build(factory, client), stream=True)
         if response.is_success or (redirects_ok and response.is_redirect):
             return response
         try:
             error = await self._error_from(response, endpoint)
         finally:
-            await response.aclose()
+            await _close(response)
         raise error
 
     async def _error_from(self, response: httpx.Response, endpoint: str) -> FleepAPIError:
-        with wrap_httpx(endpoint):
-            content = await self._read_capped(response, _ERROR_BODY_LIMIT)
+        try:
+            with wrap_httpx(endpoint):
+                content, _ = await read_limited(response, _ERROR_BODY_LIMIT, endpoint=endpoint)
+        except DecodeError:
+            content = None  # a refused or corrupt coding: the status alone decides
         body: object = None
         if content:
             try:
@@ -476,14 +540,6 @@ class Transport:
         )
         return error
 
-    async def _read_capped(self, response: httpx.Response, limit: int) -> bytes | None:
-        """The body, or ``None`` as soon as it exceeds ``limit`` bytes."""
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return None
-        content, _ = await read_limited(response, limit)
-        return content
-
     async def _read_success_body(self, response: httpx.Response, endpoint: str) -> bytes:
         limit = self._max_response_bytes
         # Content-Length is the compressed size: if even that is too big, refuse unread.
@@ -491,7 +547,8 @@ class Transport:
         if declared.isdigit() and int(declared) > limit:
             raise ResponseTooLargeError(limit=limit, size=int(declared), endpoint=endpoint)
         # Counting the decoded bytes also stops a small gzip body that inflates without bound.
-        content, total = await read_limited(response, limit)
+        with wrap_httpx(endpoint):
+            content, total = await read_limited(response, limit, endpoint=endpoint)
         if content is None:
             raise ResponseTooLargeError(limit=limit, size=total, endpoint=endpoint)
         return content
@@ -499,6 +556,12 @@ class Transport:
     # -- helpers ---------------------------------------------------------------------------
 
     def _json_result(self, raw: _Raw, *, endpoint: str) -> TransportResult:
+        # The cookie first: an invalid one must fail before the body (a login answer holds the
+        # ticket) is bound to a local of this frame.
+        token_id, invalid = token_from_set_cookie(raw.headers)
+        if invalid:
+            raise invalid_token(endpoint)
+        _remember(token_id)
         data: Any
         if not raw.content.strip():
             data = {}  # logout and hooks may answer 200 with an empty body
@@ -516,7 +579,7 @@ class Transport:
         return TransportResult(
             data=data,
             status_code=raw.status_code,
-            token_id=token_from_set_cookie(raw.headers),
+            token_id=None if token_id is None else token_id.reveal(),
         )
 
     async def _multipart_headers(self, body: Multipart) -> dict[str, str]:
@@ -534,10 +597,59 @@ class Transport:
         try:
             url = httpx.URL(url_or_path)
         except httpx.InvalidURL as exc:
-            raise UsageError(f"{what} is not a valid URL") from exc
+            raise UsageError(f"{what} is not a valid URL") from detached(exc)
         if not url.is_absolute_url:
             if not url_or_path.startswith("/"):
                 raise UsageError(f"{what} must be absolute or start with '/'")
             url = self._base_url.join(url_or_path)
         check_scheme(url, allow_insecure_http=self._allow_insecure_http, what=what)
         return url
+
+
+def _build(factory: _RequestFactory, client: httpx.AsyncClient) -> httpx.Request:
+    """Build the request; a header that cannot be encoded is a typed error naming no value."""
+    try:
+        return factory(client)
+    except UnicodeError:
+        # Not chained: a UnicodeEncodeError's args hold the whole text it failed on.
+        raise UsageError(
+            "a request header holds characters that cannot be sent (non-ASCII)"
+        ) from None
+
+
+async def _close(response: httpx.Response) -> None:
+    # Shielded: a call cancelled by its deadline (or its caller) still releases the connection.
+    with anyio.CancelScope(shield=True):
+        await response.aclose()
+
+
+def _reveal(value: object) -> object:
+    if isinstance(value, Secret):
+        return value.reveal()
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _encode_json(fields: Mapping[str, Any], *, what: str) -> Secret[bytes]:
+    """The JSON body, held as a secret (it may carry the ticket or the password)."""
+    try:
+        return Secret(orjson.dumps(fields, default=_reveal))
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise UsageError(f"{what} cannot be encoded as JSON: {exc}") from detached(exc)
+
+
+def _remember(*values: object) -> None:
+    """Register the secret values of a call with the HTTP log filters (see _redaction)."""
+    for value in values:
+        if isinstance(value, Secret):
+            revealed = value.reveal()
+            if isinstance(revealed, str):
+                remember_secret(revealed)
+
+
+# An upload's deadline grows with its size: a large file on a slow link is not a stuck server.
+_UPLOAD_BYTES_PER_SECOND: Final = 256 * 1024
+
+
+def _upload_allowance(headers: Mapping[str, str]) -> float:
+    length = headers.get("Content-Length", "")
+    return int(length) / _UPLOAD_BYTES_PER_SECOND if length.isdigit() else 0.0

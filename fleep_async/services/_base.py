@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol, TypeVar
 import attrs
 
 from fleep_async._http import UploadFile
+from fleep_async._http._secret import Secret
 from fleep_async.endpoints import Endpoint
 from fleep_async.errors import DecodeError, UsageError
 from fleep_async.models import Record
@@ -76,7 +77,7 @@ class Requester(Protocol):
 
     async def post_hook(
         self,
-        url: str,
+        url: str | Secret[str],
         data: Mapping[str, Any],
         *,
         files: Sequence[UploadFile] | None = None,

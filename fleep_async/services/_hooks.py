@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from fleep_async._http._secret import Secret
 from fleep_async.endpoints._fields import UploadSource, to_upload_files
 from fleep_async.errors import UsageError
 from fleep_async.services._base import Service
@@ -18,16 +19,14 @@ from fleep_async.services._base import Service
 __all__ = ["HookService", "check_hook_url"]
 
 
-def check_hook_url(hook_url: object) -> str:
-    """Return ``hook_url`` if it looks like a hook URL (``http(s)://host/hook/<key>``).
-
-    Raises:
-        UsageError: anything else (the message never quotes the URL).
-    """
+def _hook_url_problem(hook_url: object) -> str | None:
+    """What is wrong with ``hook_url`` (a str or a :class:`Secret`), or ``None``."""
+    if isinstance(hook_url, Secret):
+        hook_url = hook_url.reveal()
     if not isinstance(hook_url, str):
-        raise UsageError("hook_url must be a string (HookRecord.hook_url)")
+        return "hook_url must be a string (HookRecord.hook_url)"
     if any(ch in hook_url for ch in "\r\n\x00 "):
-        raise UsageError("hook_url must not contain spaces or control characters")
+        return "hook_url must not contain spaces or control characters"
     parts = urlsplit(hook_url)
     segments = parts.path.split("/")
     if (
@@ -38,7 +37,20 @@ def check_hook_url(hook_url: object) -> str:
         or not segments[2]
         or segments[2] in (".", "..")
     ):
-        raise UsageError("hook_url must look like https://<server>/hook/<key>")
+        return "hook_url must look like https://<server>/hook/<key>"
+    return None
+
+
+def check_hook_url(hook_url: object) -> str:
+    """Return ``hook_url`` if it looks like a hook URL (``http(s)://host/hook/<key>``).
+
+    Raises:
+        UsageError: anything else (the message never quotes the URL).
+    """
+    problem = _hook_url_problem(hook_url)
+    if problem is not None:
+        raise UsageError(problem)
+    assert isinstance(hook_url, str)
     return hook_url
 
 
@@ -50,7 +62,7 @@ class HookService(Service):
 
     async def post(
         self,
-        hook_url: str,
+        hook_url: str | Secret[str],
         message: str,
         user: str | None = None,
         *,
@@ -70,7 +82,13 @@ class HookService(Service):
             UsageError: a malformed ``hook_url`` or ``message``.
             FleepAPIError: the server refused (an unknown or dropped hook).
         """
-        url = check_hook_url(hook_url)
+        # Held wrapped from here on (checked through a helper whose frame is gone by the time
+        # anything is raised): a traceback recorded with its locals must not show it.
+        hook_url = Secret.of(hook_url) if isinstance(hook_url, str) else hook_url
+        problem = _hook_url_problem(hook_url)
+        if problem is not None:
+            raise UsageError(problem)
+        assert isinstance(hook_url, Secret)
         if not isinstance(message, str):
             raise UsageError("message must be a string")
         if user is not None and not isinstance(user, str):
@@ -79,4 +97,4 @@ class HookService(Service):
         if user is not None:
             data["user"] = user
         uploads = to_upload_files(files) if files is not None else None
-        await self._requester.post_hook(url, data, files=uploads)
+        await self._requester.post_hook(hook_url, data, files=uploads)

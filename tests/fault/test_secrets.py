@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import ssl
+import subprocess
+import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -29,9 +32,10 @@ from fleep_async._session import Credentials, SessionState
 from fleep_async.errors import (
     AuthenticationError,
     DecodeError,
-    FleepAPIError,
     FleepError,
+    NotFoundError,
     ServerError,
+    TransportError,
     UsageError,
     redact,
 )
@@ -68,7 +72,7 @@ class _Collector(logging.Handler):
             out.append(str(record.msg))
             out.append(repr(record.args))
             if record.exc_info and record.exc_info[1] is not None:
-                out.extend(traceback.format_exception(record.exc_info[1]))
+                out.extend(with_locals(record.exc_info[1]))
         return out
 
 
@@ -89,11 +93,33 @@ def every_log_at_debug() -> Iterator[_Collector]:
             logging.getLogger(name).setLevel(level)
 
 
+def with_locals(error: BaseException) -> list[str]:
+    """The traceback as an error reporter records it: the whole chain, every frame's locals.
+
+    The frames of the tests themselves are left out: their locals are the test's own secrets.
+    """
+    report = traceback.TracebackException(
+        type(error), error, error.__traceback__, capture_locals=True
+    )
+    pending, seen = [report], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.stack = traceback.StackSummary.from_list(
+            [frame for frame in current.stack if f"{os.sep}tests{os.sep}" not in frame.filename]
+        )
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return list(report.format())
+
+
 def shown(obj: object) -> list[str]:
-    """What a user may see of ``obj``: its repr and str, and for an exception its whole chain."""
+    """What a user may see of ``obj``: its repr and str, and for an exception its whole chain
+    with the locals of every frame (what Sentry-style reporters record)."""
     out = [repr(obj), str(obj)]
     if isinstance(obj, BaseException):
-        out.extend(traceback.format_exception(obj))
+        out.extend(with_locals(obj))
         out.append(repr(obj.args))
     return out
 
@@ -205,9 +231,9 @@ async def test_a_full_session_at_debug_leaks_no_secret(
                 assert bot._session.generation >= 2
 
                 # Error responses of several kinds.
-                with pytest.raises(FleepAPIError) as not_member:
+                with pytest.raises(NotFoundError) as not_member:
                     await bot.message.send(private, message="x")
-                with pytest.raises(FleepAPIError) as no_hook:
+                with pytest.raises(NotFoundError) as no_hook:
                     await bot.hook.post(f"{base_url}/hook/{BOGUS_HOOK_KEY}", "x")
                 fake.faults.fail("message/store", 503, times=10)
                 with pytest.raises(ServerError) as unavailable:
@@ -238,7 +264,7 @@ async def test_a_full_session_at_debug_leaks_no_secret(
     assert {"httpx", "fleep_async.session", "fleep_async.transport"} <= names
     if transport is None:
         assert "httpcore.http11" in names  # response headers (Set-Cookie) are logged here
-    assert any("/hook/***" in text for text in logs.texts())
+    assert any("POST ***" in text or "/hook/***" in text for text in logs.texts())
 
     assert leaks(secrets, logs.texts()) == []
     assert leaks(secrets, seen) == []
@@ -296,7 +322,7 @@ async def test_http_library_debug_logs_hide_the_session_cookie(raw_server: RawSe
     assert result.token_id == token
     texts = logs.texts()
     assert any("set-cookie" in text for text in texts)  # the header was logged, redacted
-    assert any("Encoding [('cookie', 'token_id=***')]" in text for text in texts)
+    assert any("Encoding [('cookie', '***')]" in text for text in texts)
     assert leaks({token, "t1c2k3e4t5"}, texts) == []
 
 
@@ -310,7 +336,8 @@ async def test_http_library_debug_logs_hide_the_session_cookie(raw_server: RawSe
         "http://10.0.0.1:8000",
         "http://127.0.0.1.nip.io",
         "http://localhost.evil.example",
-        "http://[::ffff:127.0.0.1]",
+        "http://x.localhost",
+        "http://[::ffff:10.0.0.1]",
         "ftp://fleep.io",
     ],
 )
@@ -320,7 +347,14 @@ def test_plain_http_is_refused_for_non_loopback_hosts(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:8000", "http://localhost:1", "http://[::1]:80", "http://127.8.9.10"]
+    "url",
+    [
+        "http://127.0.0.1:8000",
+        "http://localhost:1",
+        "http://[::1]:80",
+        "http://127.8.9.10",
+        "http://[::ffff:127.0.0.1]",
+    ],
 )
 async def test_plain_http_is_allowed_to_loopback_and_by_opt_in(url: str) -> None:
     await FleepClient(base_url=url).aclose()
@@ -454,14 +488,14 @@ async def test_errors_on_a_hook_url_never_name_it() -> None:
         raise httpx.ConnectError("All connection attempts failed", request=request)
 
     caught: list[FleepError] = []
-    for handler in (refuse, fail):
+    for handler, expected in ((refuse, NotFoundError), (fail, TransportError)):
         client = FleepClient(
             base_url="https://fleep.test",
             transport=httpx.MockTransport(handler),
             retry=RetryPolicy.none(),
         )
         async with client:
-            with pytest.raises(FleepError) as info:
+            with pytest.raises(expected) as info:
                 await client.hook.post(hook_url, "x")
             caught.append(info.value)
         for bad_url in (hook_url + "/extra", hook_url.replace("fleep.test", "fleep.test:x")):
@@ -471,3 +505,212 @@ async def test_errors_on_a_hook_url_never_name_it() -> None:
     texts = [text for error in caught for text in shown(error)]
     assert len(caught) == 6
     assert leaks({BOGUS_HOOK_KEY}, texts) == []
+
+
+# -- issue: cookies, locals and the HTTP library loggers, over loopback ---------------------------
+
+TOKEN_A = "Tk0aQuoted7e1f9c2b44d8a6e"
+
+
+@pytest.mark.parametrize(
+    "set_cookie",
+    [
+        f'token_id="{TOKEN_A}"; Path=/; HttpOnly',  # quoted: RFC 6265 allows it
+        f"token_id = {TOKEN_A} ; Path=/",  # spaced around "="
+        f'token_id= "{TOKEN_A}"',  # both
+    ],
+    ids=["quoted", "spaced", "quoted-and-spaced"],
+)
+async def test_a_quoted_or_spaced_token_cookie_is_used_and_never_logged(
+    raw_server: RawServer, set_cookie: str
+) -> None:
+    # Regression: the parser accepted these forms but the log redaction did not recognise them,
+    # so httpcore's DEBUG header line showed the token in clear.
+    async def respond(stream: anyio.abc.SocketStream, _request: bytes) -> None:
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n"
+            b"set-cookie: " + set_cookie.encode() + b"\r\n\r\n{}"
+        )
+
+    with every_log_at_debug() as logs, anyio.fail_after(GUARD):
+        async with raw_server(respond) as url, Transport(base_url=url) as transport:
+            result = await transport.post_json("account/sync", {})
+    assert result.token_id == TOKEN_A
+    texts = logs.texts()
+    assert any("receive_response_headers.complete" in text for text in texts)  # httpcore talked
+    assert leaks({TOKEN_A}, texts) == []
+
+
+async def test_a_non_ascii_token_cookie_is_a_typed_error_and_the_session_lives_on(
+    raw_server: RawServer,
+) -> None:
+    # Regression: a non-ASCII byte in the cookie was accepted, and the next call raised an
+    # untyped UnicodeEncodeError whose repr held the whole token; the session was poisoned.
+    good, bad = "GoodToken0123456789abcdef", b"BadT\xe9ken0123456789abcdef"
+    cookies_seen: list[bytes] = []
+    syncs = 0
+
+    async def respond(stream: anyio.abc.SocketStream, request: bytes) -> None:
+        nonlocal syncs
+        head = request.lower()
+        cookies_seen.extend(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"cookie:")
+        )
+        if b"/api/account/login" in head:
+            body, cookie = b'{"ticket": "TicketXyz0123456789", "account_id": "acc"}', good.encode()
+        else:
+            syncs += 1
+            body, cookie = b"{}", (bad if syncs == 1 else b"")
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\n"
+            + (b"set-cookie: token_id=" + cookie + b"; Path=/\r\n" if cookie else b"")
+            + b"\r\n"
+            + body
+        )
+
+    with anyio.fail_after(GUARD):
+        async with (
+            raw_server(respond) as url,
+            FleepClient(EMAIL, PASSWORD, base_url=url) as client,
+        ):
+            with pytest.raises(DecodeError, match="token_id cookie that is not valid") as info:
+                await client.request("account/sync", {})
+            assert client.session_state is not None
+            assert client.session_state.token_id == good  # not replaced, not poisoned
+            await client.request("account/sync", {})  # and the session still works
+    assert cookies_seen == [f"token_id={good}".encode()] * 2  # what the server received
+    assert leaks({"BadT", "TicketXyz0123456789", good, PASSWORD}, shown(info.value)) == []
+
+
+async def test_a_saved_session_with_an_unsendable_cookie_is_a_usage_error() -> None:
+    fake = FakeFleep(seed=4)
+    state = SessionState(account_id="acc", ticket="ticket-0123456789", token_id="tok\xe9n-0123456")
+    client = FleepClient(session=state, base_url=fake.base_url, transport=fake.transport())
+    with pytest.raises(UsageError, match="token_id cookie is not valid") as info:
+        async with client:  # resuming checks the session with a first call
+            pass
+    assert leaks({"ticket-0123456789", "n-0123456"}, shown(info.value)) == []
+
+
+async def _caught(call: Callable[[], Any]) -> FleepError:
+    """The error ``call`` raises, caught in a frame that holds no secret of its own."""
+    try:
+        await call()
+    except FleepError as exc:
+        return exc
+    raise AssertionError("no error")
+
+
+async def test_no_secret_sits_in_traceback_locals_after_ordinary_errors() -> None:
+    # Regression: with capture_locals=True (what Sentry-style reporters record), the password,
+    # the ticket (request content) and the Cookie header were in frame locals after ordinary
+    # 401/429/timeout/transport errors. Real uvicorn FakeFleep on loopback, DEBUG everywhere.
+    async with FakeFleep.serve(hold_seconds=0.2, seed=5) as served:
+        fake, url = served.fake, served.base_url
+        alice = fake.create_account(EMAIL, PASSWORD, "Alice")
+        cid = fake.create_conversation(alice, "locals")
+        states: list[SessionState | None] = []
+        errors: dict[str, FleepError] = {}
+        with every_log_at_debug() as logs, anyio.fail_after(GUARD):
+            client = FleepClient(
+                EMAIL,
+                PASSWORD,
+                base_url=url,
+                timeout=0.5,
+                retry=RetryPolicy.none(),
+                on_session_change=states.append,
+            )
+            async with client:
+                send = lambda: client.message.send(cid, message="x")  # noqa: E731
+
+                fake.faults.fail("message/send", 401, times=2)
+                errors["401"] = await _caught(send)
+                fake.faults.clear()
+                fake.faults.fail("message/send", 429, times=1, retry_after=0)
+                errors["429"] = await _caught(send)
+                fake.faults.clear()
+                fake.faults.delay("message/send", seconds=3)
+                errors["timeout"] = await _caught(send)
+                fake.faults.clear()
+                fake.faults.drop("message/send", commit=False)
+                errors["transport"] = await _caught(send)
+                fake.faults.clear()
+                hook = f"{url}/hook/{BOGUS_HOOK_KEY}"
+                errors["hook 404"] = await _caught(lambda: client.hook.post(hook, "x"))
+
+            fake.faults.delay("account/login", seconds=3)
+            late = FleepClient(EMAIL, PASSWORD, base_url=url, timeout=0.5, retry=RetryPolicy.none())
+            errors["login timeout"] = await _caught(late.__aenter__)
+            await late.aclose()
+            fake.faults.clear()
+
+    assert {name: type(error).__name__ for name, error in errors.items()} == {
+        "401": "AuthenticationError",
+        "429": "RateLimitError",
+        "timeout": "FleepTimeoutError",
+        "transport": "TransportError",
+        "hook 404": "NotFoundError",
+        "login timeout": "FleepTimeoutError",
+    }
+    secrets = {PASSWORD, BOGUS_HOOK_KEY}
+    for state in states:
+        if state is not None:
+            secrets |= {state.ticket, state.token_id or state.ticket}
+    assert len(secrets) >= 4  # a login and a re-login: two tickets, two cookies
+    for name, error in errors.items():
+        texts = with_locals(error)
+        assert "Secret('***')" in "".join(texts), name  # the frames that held secrets were there
+        assert leaks(secrets, texts) == [], name
+        assert leaks(secrets, shown(error)) == [], name
+    assert leaks(secrets, logs.texts()) == []
+    assert {"httpcore.http11", "httpx"} <= {record.name for record in logs.records}
+
+
+def test_importing_fleep_async_changes_no_logger() -> None:
+    # A fresh interpreter: importing the library (and FakeFleep) adds no filter to any logger.
+    probe = (
+        "import logging, fleep_async, fleep_async.testing\n"
+        "names = ['', *logging.root.manager.loggerDict]\n"
+        "print(sum(len(getattr(logging.getLogger(n), 'filters', [])) for n in names))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "0"
+
+
+async def test_the_http_log_filters_only_redact() -> None:
+    # Installed with the first Transport, on the HTTP libraries' loggers only; a record without
+    # a secret passes untouched (same msg, same args), and no record is ever dropped.
+    async with Transport(base_url="https://fleep.test"):
+        pass
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep(level=logging.DEBUG)
+    http11 = logging.getLogger("httpcore.http11")
+    saved = http11.level
+    http11.addHandler(keep)
+    http11.setLevel(logging.DEBUG)
+    try:
+        args = ({"a": 1}, [b"x"])
+        http11.debug("plain %s %s", *args)
+        http11.debug("cookie %s", [(b"set-cookie", b'token_id="abc123def456"; Path=/')])
+        http11.debug("query %s", "https://x/api/file/upload?ticket=zz9y8x7w6v")
+    finally:
+        http11.removeHandler(keep)
+        http11.setLevel(saved)
+    assert len(records) == 3  # none dropped
+    assert records[0].msg == "plain %s %s"
+    assert records[0].args == args  # untouched
+    assert records[1].getMessage() == "cookie [(b'set-cookie', b'***')]"
+    assert records[2].getMessage() == "query https://x/api/file/upload?ticket=***"
+    assert logging.getLogger("fleep_async").filters == []
+    assert logging.getLogger().filters == []

@@ -16,7 +16,7 @@ from fleep_async._client import FleepClient
 from fleep_async._http import UploadFile
 from fleep_async._retry import RetryPolicy
 from fleep_async._session import SessionState
-from fleep_async.errors import AuthenticationError, UsageError
+from fleep_async.errors import AuthenticationError, ServerError, UsageError
 
 pytestmark = pytest.mark.anyio
 
@@ -187,7 +187,7 @@ async def test_logs_of_a_whole_session_hold_no_secrets(
     async with server.client() as client:
         await client.request("message/send/c1", {"message": "hi"})
         await client.upload("file/upload", [UploadFile(name="a", content=b"b")])
-        with pytest.raises(Exception, match="HTTP 500") as info:
+        with pytest.raises(ServerError, match="HTTP 500") as info:
             await client.post_hook(f"{BASE}/hook/{HOOK_KEY}", {"message": "x"})
     assert server.login.call_count == 2  # login + one re-login after the 401
     assert hook.call_count == 1

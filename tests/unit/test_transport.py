@@ -24,6 +24,7 @@ from fleep_async._http import (
     UploadFile,
     parse_retry_after,
 )
+from fleep_async._http._urls import is_loopback_host
 from fleep_async._retry import RetryPolicy
 from fleep_async._version import __version__
 from fleep_async.errors import (
@@ -42,6 +43,7 @@ from fleep_async.errors import (
     StorageQuotaError,
     TransportError,
     UsageError,
+    classify,
 )
 
 pytestmark = pytest.mark.anyio
@@ -409,8 +411,10 @@ async def test_final_statuses_not_retried(
     router: respx.MockRouter, transport: Transport, sleep: RecordingSleep, status: int
 ) -> None:
     route = router.post("/api/account/sync").respond(status, json={})
-    with pytest.raises(FleepAPIError):
+    with pytest.raises(FleepAPIError) as info:
         await transport.post_json("account/sync", {}, idempotent=True)
+    assert type(info.value) is classify(status, {}, endpoint="account/sync").__class__
+    assert not isinstance(info.value, (ServerError, RateLimitError))
     assert route.call_count == 1
     assert sleep.delays == []
 
@@ -603,6 +607,39 @@ async def test_body_at_limit_accepted(sleep: RecordingSleep) -> None:
 
 
 # -- base_url rules --------------------------------------------------------------------------
+
+
+# The plain-http rule, spelled out. Python 3.13 changed ipaddress's is_loopback for IPv4-mapped
+# IPv6 addresses (False on 3.11, True on 3.13); the rule does not use it, so this table holds on
+# both (run it with either interpreter).
+LOOPBACK_RULE = {
+    "localhost": True,
+    "LOCALHOST.": True,
+    "127.0.0.1": True,
+    "127.255.0.9": True,
+    "[::1]": True,
+    "[::ffff:127.0.0.1]": True,  # IPv4-mapped: judged as 127.0.0.1 (3.11 said no, 3.13 yes)
+    "[::ffff:7f00:2]": True,  # the same, in hex
+    "[::ffff:10.0.0.1]": False,  # mapped, but not loopback
+    "[::127.0.0.1]": False,  # IPv4-compatible (deprecated): not a loopback address
+    "[0:0:0:0:0:0:0:1]": True,
+    "x.localhost": False,  # a name is not trusted on its spelling: it may resolve anywhere
+    "localhost.evil.example": False,
+    "127.0.0.1.nip.io": False,
+    "0.0.0.0": False,  # noqa: S104 (a host to judge, not to bind)
+    "[::]": False,
+    "10.0.0.1": False,
+}
+
+
+@pytest.mark.parametrize(("host", "loopback"), LOOPBACK_RULE.items())
+def test_the_plain_http_rule_is_explicit_and_version_independent(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+    if loopback:
+        Transport(base_url=f"http://{host}:8080")
+    else:
+        with pytest.raises(UsageError, match="plain http is only allowed to a loopback host"):
+            Transport(base_url=f"http://{host}:8080")
 
 
 @pytest.mark.parametrize(
