@@ -66,7 +66,6 @@ def test_the_bomb_is_what_it_claims() -> None:
     assert len(BOMB) < 1024 < len(inner)
     inflater = zlib.decompressobj(wbits=31)
     assert len(inflater.decompress(inner, 1024 * 1024)) == 1024 * 1024
-    assert zlib.crc32(b"") == 0  # (zlib is the real one)
     assert BOMB_INFLATED // len(BOMB) > 500_000
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from fleep_async._http import UploadFile
+from fleep_async._http._secret import Secret
 from fleep_async.endpoints import NOT_REGISTERED, REGISTRY, Endpoint, _fields, service_location
 from fleep_async.errors import DecodeError, UsageError
 from fleep_async.models import (
@@ -265,12 +266,14 @@ class Recorder:
 
     async def post_hook(
         self,
-        url: str,
+        url: str | Secret[str],
         data: Mapping[str, Any],
         *,
         files: Sequence[UploadFile] | None = None,
     ) -> None:
-        self.sent.append(Sent("hook", url, dict(data), files=tuple(files or ())))
+        # The hook service hands the URL over wrapped (no plain local holds it).
+        assert isinstance(url, Secret)
+        self.sent.append(Sent("hook", url.reveal(), dict(data), files=tuple(files or ())))
 
     def on_records(self, records: list[Any]) -> None:
         self.fed.extend(records)
