@@ -241,6 +241,13 @@ async def test_a_new_account_adds_the_bot_and_posts_to_a_webhook(async_playwrigh
             )
             details = page.get_by_role("complementary", name="Conversation details")
             await expect(details.locator("#member-list")).to_contain_text("DemoBot")
+            # Anyone else by e-mail, later.
+            await details.get_by_label("Add people").fill(PEOPLE["alice"][0])
+            await details.get_by_role("button", name="Add", exact=True).click()
+            await expect(details.locator("#member-list")).to_contain_text("Alice", timeout=WAIT_MS)
+            await expect(
+                page.locator("li.msg.system", has_text="Carol added Alice")
+            ).to_be_visible()
             carol = fake.account("carol@example.com")
             (conv_id,) = [
                 c["conversation_id"]
@@ -283,6 +290,10 @@ async def test_a_new_account_adds_the_bot_and_posts_to_a_webhook(async_playwrigh
             ]
             errors.clear()
 
+    assert sorted(fake.header(conv_id, carol)["members"]) == sorted(
+        fake.account(email).account_id
+        for email in ("carol@example.com", PEOPLE["bot"][0], PEOPLE["alice"][0])
+    )
     stored = [xml_to_text(m["message"]).strip() for m in fake.messages(conv_id)]
     assert hostile + " *bold*" in stored  # stored as text: the server escaped it
     assert thanks in bot_texts(fake, conv_id)
