@@ -69,6 +69,7 @@ from fleep_async.endpoints.business import (
     BusinessStoreConversation,
     BusinessStoreTeam,
     BusinessSync,
+    BusinessSyncBilling,
     BusinessSyncChangelog,
     BusinessSyncConversations,
 )
@@ -195,6 +196,7 @@ FROM_SPECS: Final[frozenset[str]] = frozenset(
         "business/store_conversation/{organisation_id}",
         "business/store_team/{organisation_id}",
         "business/sync/{organisation_id}",
+        "business/sync_billing/{organisation_id}",
         "business/sync_changelog/{organisation_id}",
         "business/sync_conversations/{organisation_id}",
         "label/store",
@@ -259,6 +261,7 @@ __all__ = [
     "BusinessStoreConversation",
     "BusinessStoreTeam",
     "BusinessSync",
+    "BusinessSyncBilling",
     "BusinessSyncChangelog",
     "BusinessSyncConversations",
     "Classificators",

@@ -43,6 +43,7 @@ __all__ = [
     "BusinessStoreConversation",
     "BusinessStoreTeam",
     "BusinessSync",
+    "BusinessSyncBilling",
     "BusinessSyncChangelog",
     "BusinessSyncConversations",
 ]
@@ -332,6 +333,20 @@ class BusinessSync(Endpoint[StreamResult]):
     """
 
     PATH = "business/sync/{organisation_id}"
+    RETRY_SAFE = True  # a read
+
+    organisation_id: str = attrs.field(converter=to_uuid)
+
+
+@attrs.frozen(kw_only=True)
+class BusinessSyncBilling(Endpoint[StreamResult]):
+    """Get the organisation's header and its ``billing`` record (paid tier).
+
+    Attributes:
+        organisation_id: the organisation.
+    """
+
+    PATH = "business/sync_billing/{organisation_id}"
     RETRY_SAFE = True  # a read
 
     organisation_id: str = attrs.field(converter=to_uuid)

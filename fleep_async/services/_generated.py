@@ -53,6 +53,7 @@ from fleep_async.endpoints import (
     BusinessStoreConversation,
     BusinessStoreTeam,
     BusinessSync,
+    BusinessSyncBilling,
     BusinessSyncChangelog,
     BusinessSyncConversations,
     Classificators,
@@ -988,7 +989,7 @@ class AvatarService(Service):
 
 
 class BusinessService(Service):
-    """``client.business``: the 16 endpoints under ``business``."""
+    """``client.business``: the 17 endpoints under ``business``."""
 
     __slots__ = ()
 
@@ -1319,6 +1320,19 @@ class BusinessService(Service):
             ``StreamResult``.
         """
         return await self._call(BusinessSync(organisation_id=organisation_id))
+
+    async def sync_billing(self, organisation_id: str | UUID) -> StreamResult:
+        """Get the organisation's header and its ``billing`` record (paid tier).
+
+        Fleep endpoint: ``business/sync_billing/{organisation_id}``.
+
+        Args:
+            organisation_id: the organisation.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(BusinessSyncBilling(organisation_id=organisation_id))
 
     async def sync_changelog(
         self, organisation_id: str | UUID, *, sync_cursor: str | None = None

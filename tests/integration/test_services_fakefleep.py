@@ -934,6 +934,11 @@ async def _business_sync(w: World) -> Any:
     return await w.hub.business.sync(ORG)
 
 
+@scenario("business/sync_billing")
+async def _business_sync_billing(w: World) -> Any:
+    return await w.hub.business.sync_billing(ORG)
+
+
 @scenario("business/sync_changelog")
 async def _business_sync_changelog(w: World) -> Any:
     return await w.hub.business.sync_changelog(ORG)
