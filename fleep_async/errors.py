@@ -20,8 +20,10 @@
     └── UsageError (also ValueError) bad arguments, raised before any request
 
 Classification (:func:`classify`) looks at the ``error_id`` first, then the HTTP status, and falls
-back to :class:`FleepAPIError`. No httpx or cattrs exception crosses the public boundary: they are
-wrapped with ``raise ... from exc``.
+back to :class:`FleepAPIError`; except that a 5xx or 429 status always decides (whatever the
+``error_id`` says, the server failed or asked us to slow down: the answer is retryable). No
+httpx or cattrs exception crosses the public boundary: they are wrapped with
+``raise ... from exc``.
 
 Secrets (password, ticket, token_id, hook keys) never appear in an exception's ``str`` or
 ``repr``: every text that reaches one passes through :func:`redact`. A :class:`Redactor` also
@@ -342,7 +344,7 @@ def _rebuild(cls: type[BaseException], state: dict[str, Any], args: tuple[Any, .
     return exc
 
 
-# error_id wins over the status: Fleep sends "not_found" with 430, and it means NotFound.
+# error_id wins over a 4xx status: Fleep sends "not_found" with 430, and it means NotFound.
 _BY_ERROR_ID: Final[Mapping[str, type[FleepAPIError]]] = {
     "not_found": NotFoundError,
     "invalid_call": InvalidRequestError,
@@ -369,6 +371,10 @@ def _status_class(status_code: int) -> type[FleepAPIError]:
     if 500 <= status_code <= 599:
         return ServerError
     return FleepAPIError
+
+
+def _status_decides(status_code: int) -> bool:
+    return status_code == 429 or 500 <= status_code <= 599
 
 
 def _text_field(body: object, key: str) -> str | None:
@@ -400,7 +406,12 @@ def classify(
     """
     error_id = _text_field(body, "error_id")
     error_message = _text_field(body, "error_message")
-    cls = (_BY_ERROR_ID.get(error_id) if error_id else None) or _status_class(status_code)
+    cls = _status_class(status_code)
+    # A 5xx or 429 is retryable whatever its body names: a proxy or a failing server may put
+    # any error_id in it (a 503 carrying "not_found" must not end a poll loop). Only a 4xx
+    # status is refined by the error_id.
+    if not _status_decides(status_code) and error_id:
+        cls = _BY_ERROR_ID.get(error_id) or cls
     if issubclass(cls, RateLimitError):
         return cls(
             status_code=status_code,

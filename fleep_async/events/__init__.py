@@ -21,6 +21,7 @@ from fleep_async.events._context import Context, ErrorEvent
 from fleep_async.events._dedup import Deduplicator
 from fleep_async.events._dispatcher import HandlerTimeoutError
 from fleep_async.events._engine import (
+    DEFAULT_HANDLER_TIMEOUT,
     DEFAULT_RETRY_BACKOFF,
     EngineHealth,
     EventEngine,
@@ -59,6 +60,7 @@ __all__ = [
     "Requester",
     "Backlog",
     "DEFAULT_POLL_BACKOFF",
+    "DEFAULT_HANDLER_TIMEOUT",
     "DEFAULT_RETRY_BACKOFF",
     "Poller",
     "PollBatch",

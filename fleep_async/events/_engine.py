@@ -62,12 +62,22 @@ from fleep_async.events._types import Backlog, Clock, RandomSource, Requester, S
 from fleep_async.events._watermark import Batch, Watermark
 from fleep_async.models.records import RecordKind, explicit_nulls
 
-__all__ = ["DEFAULT_RETRY_BACKOFF", "EngineHealth", "EventEngine"]
+__all__ = ["DEFAULT_HANDLER_TIMEOUT", "DEFAULT_RETRY_BACKOFF", "EngineHealth", "EventEngine"]
 
 ClientT = TypeVar("ClientT", bound=Requester)
 
 DEFAULT_RETRY_BACKOFF = RetryPolicy(base_delay=0.5, max_delay=30.0)
 """Backoff between attempts of a failing handler: 0.5 s doubling to 30 s, full jitter."""
+
+DEFAULT_HANDLER_TIMEOUT = 300.0
+"""Seconds a handler may run by default before it counts as failed (``HandlerTimeoutError``).
+
+Five minutes: well above what a handler that calls the API needs even through the client's own
+retries (30 s per request, 4 attempts with backoff: about two minutes), and short enough that a
+handler stuck on a dead socket or a lost lock frees its conversation within minutes instead of
+holding it (and, through the low watermark, the committed horizon) forever. A timed-out attempt
+is a failure like any other: retried ``retry_budget`` times, then dead-lettered.
+"""
 
 _BACKLOGS = ("resume", "skip", "full")
 _LANE_BURST = 32
@@ -171,8 +181,10 @@ class EventEngine(Generic[ClientT]):
         dedup_size: exact keys the deduplicator keeps (plus per-conversation floors).
         max_concurrency: handlers running at once (across conversations).
         queue_size: records admitted and not finished before polling pauses.
-        handler_timeout: seconds a handler may run (``None``: no limit); per handler with
-            ``@router.message(timeout=...)``.
+        handler_timeout: seconds a handler may run (:data:`DEFAULT_HANDLER_TIMEOUT`, 300 s;
+            ``None``: no limit); per handler with ``@router.message(timeout=...)``. A handler
+            that runs longer fails with :class:`HandlerTimeoutError` and is retried, then
+            dead-lettered, like any failure.
         retry_budget: retries of a failing record before it is dead-lettered.
         retry_backoff: backoff between those retries.
         min_poll_interval: least seconds between two polls after an empty answer or an error.
@@ -203,7 +215,7 @@ class EventEngine(Generic[ClientT]):
         dedup_size: int = 4096,
         max_concurrency: int = 16,
         queue_size: int = 1000,
-        handler_timeout: float | None = None,
+        handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
         retry_budget: int = 2,
         retry_backoff: RetryPolicy = DEFAULT_RETRY_BACKOFF,
         min_poll_interval: float = 0.5,
@@ -624,7 +636,7 @@ class EventEngine(Generic[ClientT]):
 
     async def _admit(self, batch: PollBatch) -> None:
         await self._on_batch(batch)
-        mark = self._watermark.open(batch.horizon)
+        mark = self._watermark.open(batch.horizon, resync=batch.resync)
         wanted = self.router.wanted_kinds()
 
         async def admit(records: Sequence[dict[str, Any]]) -> None:

@@ -5,10 +5,15 @@ objects and keeps going through transient failures. Its rules:
 
 - A poll is sent with ``wait=true`` once the horizon is positive; during an initial sync (horizon
   0, or the non-positive cursor horizons the server hands out meanwhile) with ``wait=false``.
-- An answer that brings nothing new (same horizon) or an error is followed by at least
-  ``min_interval`` before the next poll, measured from the start of the previous one, so neither
-  an instant empty answer nor a failing server can turn into a tight loop. Answers that move the
-  horizon are followed at once (the server has more).
+- An answer that brings no record, whatever its horizon (unmoved, moved by one, a new negative
+  cursor each time), and an error are followed by at least ``min_interval`` before the next
+  poll, measured from the start of the previous one, so neither instant empty answers nor a
+  failing server can turn into a tight loop. Answers that bring records and move the horizon
+  are followed at once (the server may have more).
+- A positive horizon never goes backwards without an explicit resync: an answer whose horizon
+  is below the one sent (200, then 150) is logged, its records are delivered, and the poller
+  keeps the horizon it had (the server's only way to move a client back is a resync, horizon
+  0).
 - Transient failures (transport, timeouts, 5xx, 429, undecodable answers) are retried forever
   with capped exponential backoff and full jitter, never shorter than ``Retry-After``; the
   backoff resets after a success. :class:`~fleep_async.errors.AuthenticationError` (the client
@@ -142,6 +147,8 @@ class Poller:
         self.last_success: float | None = None
         self.retries: Counter[str] = Counter()
         self.resyncs = 0
+        self.rewinds = 0
+        """Answers whose positive horizon was below the one sent (ignored, logged)."""
         self.state = "idle"
         self._not_before: float | None = None
         self._started = 0.0
@@ -282,11 +289,12 @@ class Poller:
             self.state = "syncing" if syncing else "polling"
             answer = await self._call("account/poll", body, long_poll=not syncing)
             try:
-                horizon, stream = self._parse(answer)
+                parsed = self._parse(answer)
             except DecodeError as exc:
                 await self._back_off("account/poll", exc)
                 continue
             break
+        horizon, stream = parsed
         self._failures = 0
         self.polls += 1
         self.last_success = self._clock()
@@ -302,6 +310,18 @@ class Poller:
             else None
         )
         resync = horizon == 0 and sent != 0
+        if sent > 0 and 0 < horizon < sent:
+            # Committing it would re-deliver everything after it on the next start, and a server
+            # that keeps rewinding would keep the engine replaying: only a resync may go back.
+            self.rewinds += 1
+            logger.warning(
+                "account/poll: the server answered horizon %d after %d; keeping %d "
+                "(only a resync, horizon 0, moves a client back)",
+                horizon,
+                sent,
+                sent,
+            )
+            horizon = sent
         if resync:
             self.resyncs += 1
             logger.warning(
@@ -322,6 +342,9 @@ class Poller:
             sync_progress=self.sync_progress if (syncing or resync) else None,
         )
         self.horizon = horizon
-        # Nothing new: keep the next poll at least min_interval after this one started.
-        self._not_before = None if batch.progressed else self._started + self.min_interval
+        # No record (whatever the horizon did) or no progress: keep the next poll at least
+        # min_interval after this one started. Judging by the horizon alone let a server that
+        # moves it by one on every empty answer drive hundreds of polls a second.
+        busy = batch.progressed and bool(stream)
+        self._not_before = None if busy else self._started + self.min_interval
         return batch

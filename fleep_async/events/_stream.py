@@ -169,7 +169,7 @@ class EventStream:
     async def _admit(self, batch: PollBatch) -> None:
         engine = self._engine
         await engine._on_batch(batch)
-        mark = engine._watermark.open(batch.horizon)
+        mark = engine._watermark.open(batch.horizon, resync=batch.resync)
 
         async def admit(records: Sequence[dict[str, Any]]) -> None:
             for raw in records:

@@ -117,6 +117,26 @@ def test_error_id_wins_over_status(status: int, error_id: str, cls: type[FleepAP
 
 
 @pytest.mark.parametrize(
+    ("status", "error_id", "cls"),
+    [
+        (500, "not_found", ServerError),
+        (503, "not_found", ServerError),
+        (502, "invalid_call", ServerError),
+        (429, "not_found", RateLimitError),
+        (507, "not_found", StorageQuotaError),
+    ],
+)
+def test_a_retryable_status_wins_over_the_error_id(
+    status: int, error_id: str, cls: type[FleepAPIError]
+) -> None:
+    # A proxy or a failing server may put any error_id in a 5xx body: the answer stays a
+    # server error (retried), never a NotFoundError that ends a poll loop.
+    exc = classify(status, {"error_id": error_id}, endpoint="account/poll")
+    assert type(exc) is cls
+    assert exc.error_id == error_id
+
+
+@pytest.mark.parametrize(
     "body",
     [None, "<html>Bad Gateway</html>", b"\x00", [1, 2], {"error_id": 5, "error_message": None}, {}],
 )

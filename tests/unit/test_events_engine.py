@@ -8,9 +8,12 @@ import anyio
 import attrs
 import pytest
 import sniffio
+import trio
+from trio.testing import MockClock
 
 from fleep_async.errors import AuthenticationError, UsageError
 from fleep_async.events import (
+    DEFAULT_HANDLER_TIMEOUT,
     Checkpoint,
     Context,
     ErrorEvent,
@@ -19,6 +22,7 @@ from fleep_async.events import (
     MemoryStore,
     Router,
 )
+from fleep_async.events._watermark import Watermark
 from fleep_async.models import MessageRecord
 from tests.unit.test_events_fakes import (
     FakeTime,
@@ -483,6 +487,7 @@ async def test_backlog_full_syncs_from_zero_and_reports_progress() -> None:
         async with anyio.create_task_group() as tg:
             await tg.start(engine.run)
             await store.wait_horizon(9)
+            await req.wait_polls(4)  # after the (empty, so paced) last page of the sync
             await engine.shutdown()
     assert seen.items == [("a", 1), ("b", 1)]
     assert progress == [0.25, 0.75, 1.0]
@@ -669,6 +674,90 @@ async def test_a_handler_timeout_is_a_failure() -> None:
     assert "slow" in str(errors[0].exception)
 
 
+@pytest.mark.parametrize(
+    "anyio_backend",
+    # Trio's autojump clock: the default timeout (minutes) passes in virtual time.
+    [pytest.param(("trio", {"clock": MockClock(autojump_threshold=0)}), id="trio-mockclock")],
+)
+async def test_a_stuck_handler_cannot_hold_its_conversation_forever_by_default() -> None:
+    router = Router()
+    handled: list[int] = []
+    dead: list[tuple[Any, BaseException]] = []
+
+    @router.message()
+    async def handler(record: MessageRecord) -> None:
+        if record.message_nr == 1:
+            await anyio.sleep_forever()  # a dead socket, a lost lock
+        handled.append(record.message_nr)
+
+    store = RecordingStore()
+    req = ScriptedRequester([poll(101, msg("a", 1), msg("a", 2))])
+    # Library defaults: no handler_timeout, retry_budget or sleep passed.
+    engine = EventEngine(req, router, store=store, on_dead_letter=lambda r, e: dead.append((r, e)))
+    started = trio.current_time()
+    # Virtual time: a stuck engine jumps straight to this deadline and fails the test.
+    with anyio.fail_after(DEFAULT_HANDLER_TIMEOUT * 10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            await store.wait_horizon(101)
+            await engine.shutdown()
+    # Three attempts (retry_budget=2) of 300 s each, then the dead letter; a2 is handled next.
+    assert [type(exc) for _, exc in dead] == [HandlerTimeoutError]
+    assert dead[0][0].message_nr == 1
+    assert handled == [2]
+    assert engine.health.handler_errors == 3
+    assert trio.current_time() - started >= 3 * DEFAULT_HANDLER_TIMEOUT
+    assert engine.handler_timeout == DEFAULT_HANDLER_TIMEOUT
+
+
+async def test_the_committed_horizon_never_goes_back_without_a_resync(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = RecordingStore(Checkpoint(horizon=100))
+    req = ScriptedRequester(
+        [
+            poll(200, msg("a", 1)),
+            poll(150, msg("a", 2)),
+            poll(50, msg("a", 3)),
+            poll(0),  # the server's explicit resync: only then may the horizon go down
+            poll(40, msg("a", 4)),
+        ]
+    )
+    counter = Counter()
+    router = Router()
+
+    @router.message()
+    async def handler(record: MessageRecord) -> None:
+        counter.add(record)
+
+    engine = make_engine(req, router, store=store)
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            await store.wait_horizon(40)
+            await engine.shutdown()
+    assert [n for _, n in counter.items] == [1, 2, 3, 4]
+    committed = [cp.horizon for cp in store.history]
+    assert 150 not in committed
+    assert 50 not in committed
+    assert committed[-1] == 40
+    assert committed.index(200) < committed.index(40)
+    assert "after 200; keeping 200" in caplog.text
+
+
+def test_the_watermark_refuses_a_lower_horizon_unless_a_resync_came_first() -> None:
+    mark = Watermark(200)
+    assert not mark.seal(mark.open(150))
+    assert mark.committed == 200
+    assert mark.refused == 1
+    mark.seal(mark.open(0, resync=True))
+    mark.seal(mark.open(-3))
+    assert mark.seal(mark.open(40))
+    assert mark.committed == 40
+    assert not mark.seal(mark.open(30))  # the resync allowed one step back, not more
+    assert mark.committed == 40
+
+
 async def test_the_events_iterator_commits_when_the_next_record_is_asked_for() -> None:
     store = RecordingStore(Checkpoint(horizon=5))
     req = ScriptedRequester([poll(10, msg("a", 1), msg("b", 1)), poll(20, msg("a", 2))])
@@ -723,7 +812,7 @@ async def test_stop_ends_an_events_iterator_blocked_in_a_poll() -> None:
 
 
 async def test_health_is_a_frozen_snapshot() -> None:
-    req = ScriptedRequester([poll(101)])
+    req = ScriptedRequester([poll(101, msg("a", 1))])  # not empty: the next poll is not paced
     time = FakeTime()
     engine = make_engine(req, Router(), time=time)
     before = engine.health

@@ -17,7 +17,7 @@ from fleep_async.errors import (
     ServerError,
     TransportError,
 )
-from fleep_async.events import EventEngine, Poller, Router
+from fleep_async.events import Checkpoint, EventEngine, MemoryStore, Poller, Router
 from tests.unit.test_events_fakes import FakeTime, ScriptedRequester, msg, poll
 
 pytestmark = pytest.mark.anyio
@@ -144,14 +144,80 @@ async def test_instant_errors_cannot_become_a_tight_loop() -> None:
 
 async def test_answers_that_move_the_horizon_are_followed_at_once() -> None:
     time = FakeTime()
-    req = ScriptedRequester([poll(6), poll(7), poll(7), poll(8)])
+    req = ScriptedRequester(
+        [poll(6, msg("a", 1)), poll(7, msg("a", 2)), poll(7), poll(8, msg("a", 3)), poll(9)]
+    )
     poller = make_poller(req, time)
     poller.horizon = 5
     with anyio.fail_after(WAIT):
-        for _ in range(4):
+        for _ in range(5):
             await poller.poll()
     # Only the answer that brought nothing (7 -> 7) makes the next poll wait.
     assert time.sleeps == [0.5]
+
+
+def creeping_horizon(step: int) -> Any:
+    """A server that answers every poll at once, empty, with the horizon moved by ``step``."""
+
+    async def answer(body: dict[str, Any]) -> dict[str, Any]:
+        sent = int(body["event_horizon"])
+        return poll(sent + step if sent > 0 or step > 0 else sent - 1)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("start", "step"),
+    [(5, 1), (5, 1000), (-1, -1)],
+    ids=["plus-one", "plus-thousand", "new-negative-cursor"],
+)
+async def test_empty_answers_are_paced_whatever_their_horizon(start: int, step: int) -> None:
+    # Before: only an unmoved horizon was paced, and a server that moved it on every empty
+    # answer (or handed out a new negative sync cursor each time) drove 110-220 polls/s.
+    time = FakeTime(start=0.0)
+    req = ScriptedRequester(default=creeping_horizon(step), clock=time.clock)
+    engine = EventEngine(
+        req,
+        Router(),
+        backlog="full" if start <= 0 else "resume",
+        store=MemoryStore(Checkpoint(horizon=start)) if start > 0 else None,
+        sleep=time.sleep,
+        clock=time.clock,
+        min_poll_interval=0.5,
+    )
+
+    async def stop_after_a_minute() -> None:
+        # Bounded both ways: an unpaced loop never advances the injected clock.
+        while time.now < 60.0 and req.polls < 1000:
+            await req.wait_polls(req.polls + 1)
+        engine.stop()
+
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_after_a_minute)
+            await engine.run()
+    # The server's count over 60 s of injected time: one poll per min interval, plus the first.
+    assert (req.polls, time.now >= 60.0) <= (60.0 / 0.5 + 2, True)
+    gaps = [b - a for a, b in zip(req.poll_times, req.poll_times[1:], strict=False)]
+    assert min(gaps) >= 0.5
+
+
+async def test_a_horizon_that_goes_backwards_is_kept_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    time = FakeTime()
+    req = ScriptedRequester([poll(200, msg("a", 1)), poll(150, msg("a", 2)), poll(50), poll(201)])
+    poller = make_poller(req, time)
+    poller.horizon = 100
+    with anyio.fail_after(WAIT):
+        batches = [await poller.poll() for _ in range(4)]
+    # The records of the rewinding answer are delivered; its horizon is not taken.
+    assert [b.horizon for b in batches] == [200, 200, 200, 201]
+    assert [len(b.stream) for b in batches] == [1, 1, 0, 0]
+    assert [b["event_horizon"] for b in req.poll_bodies] == [100, 200, 200, 200]
+    assert poller.rewinds == 2
+    assert "horizon 150 after 200" in caplog.text
+    assert "horizon 50 after 200" in caplog.text
 
 
 async def test_a_zero_horizon_is_a_resync_and_restarts_from_scratch() -> None:
