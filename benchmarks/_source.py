@@ -113,9 +113,14 @@ class PageSource:
         long_poll: bool = False,
         auth: bool = True,
     ) -> dict[str, Any]:
-        """Answer ``account/sync`` with the current horizon, ``account/poll`` with a page."""
+        """Answer ``account/sync`` with the current horizon, ``account/poll`` with a page.
+
+        ``conversation/list`` (the engine's starting positions) lists no conversation.
+        """
         if path == "account/sync":
             return {"event_horizon": self.horizon}
+        if path == "conversation/list":
+            return {"conversations": [], "sync_horizon": 0}
         if path != "account/poll":
             msg = f"PageSource cannot answer {path}"
             raise UsageError(msg)

@@ -14,10 +14,13 @@ Guarantees:
   different conversations run concurrently up to ``max_concurrency``. Records without a
   conversation are ordered per entity (contact) or per kind.
 - **Resync.** When the server answers a poll with horizon 0 it has lost the client's place, and
-  the initial sync that follows brings only each conversation's latest messages. For every
-  conversation whose position the engine knows (seen in this run, or handled before a restart
-  with ``dedup=True``) the older messages it has not seen are fetched with
-  ``conversation/sync`` and handled first, in order, so a resync loses nothing there.
+  the initial sync that follows brings only each conversation's latest messages. One rule: a
+  resync never delivers what precedes the engine's starting point, and delivers exactly once
+  what follows the last handled position of each conversation. The engine keeps a position per
+  conversation (listed with ``conversation/list`` when it skips the backlog, raised as messages
+  are handled, saved in the checkpoint): the sync's messages at or below it are dropped, and
+  the older messages above it that the sync leaves out are fetched with ``conversation/sync``
+  and handled first, in order.
 - **Backpressure.** At most ``queue_size`` records are admitted and not yet finished; when the
   queue is full the engine stops polling until there is room.
 - **Isolation.** A failing handler never stops the engine: the error goes to ``router.error``
@@ -283,7 +286,7 @@ class EventEngine(Generic[ClientT]):
         self._watermark = Watermark()
         self._dedup: Deduplicator | None = None
         self._checkpoint_account: str | None = None
-        self._saved: tuple[int | None, int] | None = None
+        self._saved: tuple[int | None, int, int] | None = None
         self._dirty: anyio.Event | None = None
         self._room: anyio.Event | None = None
         self._idle: anyio.Event | None = None
@@ -305,8 +308,14 @@ class EventEngine(Generic[ClientT]):
         self._deduplicated = 0
         self._skipped = 0
         # Per conversation, the highest message flow position admitted (or handled before a
-        # restart, from the dedup state): where a backfill after a resync starts.
+        # restart, from the checkpoint): where a backfill after a resync starts, and at or below
+        # which a resync's sync delivers nothing.
         self._positions: dict[str, int] = {}
+        # Per conversation, the flow position at or below which every message is finished, or
+        # preceded the starting point (captured when the backlog is skipped). Saved with the
+        # checkpoint: what _positions starts from after a restart.
+        self._floors: dict[str, int] = {}
+        self._floors_version = 0
         self._backfill_due = False
 
     def __repr__(self) -> str:
@@ -498,11 +507,15 @@ class EventEngine(Generic[ClientT]):
             self._dedup = Deduplicator(max_keys=self.dedup_size)
             if checkpoint is not None and checkpoint.dedup is not None:
                 self._dedup.restore(checkpoint.dedup)
+        stored_floors = checkpoint.positions if checkpoint is not None else None
+        self._floors = dict(stored_floors) if stored_floors and self.backlog != "full" else {}
+        self._floors_version = 0
         self._positions = self._dedup.positions() if self._dedup is not None else {}
+        self._raise_positions(self._floors)
         self._backfill_due = False
         stored = checkpoint.horizon if checkpoint is not None else None
         self._watermark = Watermark(stored)
-        self._saved = (stored, self._dedup.version if self._dedup is not None else 0)
+        self._saved = (stored, self._dedup.version if self._dedup is not None else 0, 0)
         poller = Poller(
             self.requester,
             backoff=self._poll_backoff,
@@ -520,6 +533,16 @@ class EventEngine(Generic[ClientT]):
             poller.horizon = stored
             logger.info("resuming from the stored horizon %d", stored)
         else:
+            # The starting point, per conversation: a resync later delivers nothing at or below
+            # it (the backlog skipped here stays skipped). Listed before the horizon is taken,
+            # so that nothing posted in between can be skipped and never delivered.
+            captured = await poller.conversation_positions()
+            if captured:
+                for conversation_id, position in captured.items():
+                    if position > self._floors.get(conversation_id, 0):
+                        self._floors[conversation_id] = position
+                self._floors_version += 1
+                self._raise_positions(captured)
             current = await poller.current_horizon()
             poller.horizon = current
             if current > 0:
@@ -530,6 +553,12 @@ class EventEngine(Generic[ClientT]):
                 await self._save()
             logger.info("skipping the backlog: starting at horizon %d", current)
         self._state = "polling"
+
+    def _raise_positions(self, positions: Mapping[str, int]) -> None:
+        known = self._positions
+        for conversation_id, position in positions.items():
+            if position > known.get(conversation_id, 0):
+                known[conversation_id] = position
 
     def _check_account(self, own: str | None) -> None:
         stored = self._checkpoint_account
@@ -668,10 +697,34 @@ class EventEngine(Generic[ClientT]):
         if wanted is None or "message" in wanted:
             stream = in_flow_order(stream)
             if self._backfill_due and batch.syncing:
+                stream = self._beyond_positions(stream)
                 await self._backfill(stream, admit)
         await admit(stream)
         if batch.horizon > 0:
             self._backfill_due = False  # the sync after the resync is complete
+
+    def _beyond_positions(self, stream: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        """A resync's sync page without the messages at or below the engine's positions.
+
+        The sync brings each conversation's latest messages again: those the engine handled,
+        and for a conversation idle since the start, messages that preceded the starting point.
+        Neither is delivered (again); what follows a position is, once.
+        """
+        positions = self._positions
+        kept: list[dict[str, Any]] = []
+        dropped = 0
+        for raw in stream:
+            found = message_position(raw)
+            if found is not None and found[1] <= positions.get(found[0], -1):
+                dropped += 1
+                continue
+            kept.append(raw)
+        if dropped:
+            logger.info(
+                "after a resync: %d messages at or below the engine's positions not delivered",
+                dropped,
+            )
+        return kept
 
     async def _backfill(
         self,
@@ -783,6 +836,10 @@ class EventEngine(Generic[ClientT]):
         """The record is done (handled, unwanted by every filter, or dead-lettered)."""
         if item.key is not None:
             self._pending_keys.discard(item.key)
+        position = item.position
+        if position is not None and position[1] > self._floors.get(position[0], 0):
+            self._floors[position[0]] = position[1]
+            self._floors_version += 1
         self._depth -= 1
         room = self._room
         if room is not None and self._depth < self.queue_size:
@@ -898,7 +955,7 @@ class EventEngine(Generic[ClientT]):
         if self._dirty is not None:
             self._dirty.set()
 
-    def _snapshot(self) -> tuple[Checkpoint, tuple[int | None, int]]:
+    def _snapshot(self) -> tuple[Checkpoint, tuple[int | None, int, int]]:
         dedup = self._dedup
         version = dedup.version if dedup is not None else 0
         account = self.requester.account_id or self._checkpoint_account
@@ -907,14 +964,17 @@ class EventEngine(Generic[ClientT]):
             account_id=account,
             # Not export(): the snapshot holds the same JSON for a fraction of the copying.
             dedup=snapshot_state(dedup) if dedup is not None else None,
+            # A copy: the store serialises it in a worker thread while handlers finish records.
+            positions=dict(self._floors),
         )
-        return checkpoint, (self._watermark.committed, version)
+        return checkpoint, (self._watermark.committed, version, self._floors_version)
 
     async def _save(self, *, final: bool = False) -> bool:
         """Write the checkpoint if it changed since the last write; return success."""
         if self._saved is not None:
             dedup_version = self._dedup.version if self._dedup is not None else 0
-            if self._saved == (self._watermark.committed, dedup_version):
+            current = (self._watermark.committed, dedup_version, self._floors_version)
+            if self._saved == current:
                 return True
         if self._watermark.committed is None and self._dedup is None:
             return True

@@ -33,7 +33,9 @@ import attrs
 
 from fleep_async._retry import RetryPolicy
 from fleep_async.errors import (
+    AuthenticationError,
     DecodeError,
+    FleepAPIError,
     FleepTimeoutError,
     RateLimitError,
     ResponseTooLargeError,
@@ -215,6 +217,49 @@ class Poller:
             logger.warning("account/sync returned no event_horizon; starting from 0")
             return 0
         return horizon
+
+    async def conversation_positions(self) -> dict[str, int] | None:
+        """Every conversation's latest flow position now (``conversation/list``, paged).
+
+        The engine's starting point when it skips the backlog: a resync later delivers nothing
+        at or below these positions. Returns ``None`` when the server cannot list
+        conversations (an API error other than authentication): the engine then starts
+        without them (see ``docs/reliability.md``).
+
+        Raises:
+            AuthenticationError: the session is gone and could not be renewed.
+        """
+        found: dict[str, int] = {}
+        offset = 0
+        while True:
+            try:
+                answer = await self._call(
+                    "conversation/list", {"sync_horizon": offset}, long_poll=False
+                )
+            except AuthenticationError:
+                raise
+            except FleepAPIError as exc:
+                logger.warning(
+                    "conversation/list failed (%s): starting without per-conversation "
+                    "positions; a resync may deliver messages older than this start",
+                    exc,
+                )
+                return None
+            self._failures = 0
+            page = answer.get("conversations")
+            if not isinstance(page, list) or not page:
+                return found
+            for header in page:
+                if not isinstance(header, dict):
+                    continue
+                conversation_id = header.get("conversation_id")
+                number = _int(header.get("last_message_nr"))
+                if isinstance(conversation_id, str) and number is not None:
+                    found[conversation_id] = max(number, found.get(conversation_id, 0))
+            following = _int(answer.get("sync_horizon"))
+            if following is None or following <= offset:
+                return found  # no usable cursor: what was listed is all we can know
+            offset = following
 
     async def backfill(
         self, conversation_id: str, after: int, *, before: int | None = None

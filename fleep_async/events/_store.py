@@ -40,11 +40,15 @@ class Checkpoint:
         horizon: the highest ``event_horizon`` whose records (and all before) were handled.
         account_id: the account the horizon belongs to (a horizon means nothing elsewhere).
         dedup: the deduplicator's state at the same moment (JSON-compatible), or ``None``.
+        positions: per conversation, the flow position at or below which every message is
+            handled or preceded the engine's starting point (what a resync does not deliver
+            again), or ``None`` when unknown (a checkpoint of an older version).
     """
 
     horizon: int | None = None
     account_id: str | None = None
     dedup: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
+    positions: Mapping[str, int] | None = attrs.field(default=None, repr=False)
 
     def to_json(self) -> bytes:
         """Serialise to JSON bytes (the file and SQLite formats)."""
@@ -54,6 +58,7 @@ class Checkpoint:
                 "horizon": self.horizon,
                 "account_id": self.account_id,
                 "dedup": self.dedup,
+                "positions": self.positions,
             }
         )
 
@@ -73,13 +78,22 @@ class Checkpoint:
         horizon = obj.get("horizon")
         account_id = obj.get("account_id")
         dedup = obj.get("dedup")
+        positions = obj.get("positions")
         if (
             (horizon is not None and (not isinstance(horizon, int) or isinstance(horizon, bool)))
             or (account_id is not None and not isinstance(account_id, str))
             or (dedup is not None and not isinstance(dedup, dict))
+            or (positions is not None and not _is_positions(positions))
         ):
             raise DecodeError(f"{source} has fields of the wrong type")
-        return cls(horizon=horizon, account_id=account_id, dedup=dedup)
+        return cls(horizon=horizon, account_id=account_id, dedup=dedup, positions=positions)
+
+
+def _is_positions(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        for k, v in value.items()
+    )
 
 
 class HorizonStore(Protocol):

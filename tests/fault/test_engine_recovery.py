@@ -246,6 +246,69 @@ async def test_resync_gives_unknown_conversations_the_initial_sync_only() -> Non
     assert {cid for cid, _ in req.syncs} == {"a"}
 
 
+async def test_resync_never_delivers_what_preceded_the_starting_point() -> None:
+    # The engine starts by skipping the backlog: "old" has messages 1-6, "a" 1-2. After a
+    # resync the sync brings the latest of each again: none of "old" (all before the start),
+    # "a" from 3 on, each once.
+    req = SyncingRequester(
+        [
+            poll(101, msg("a", 3)),
+            poll(0),
+            poll(
+                140,
+                conv("old", last_message_nr=6),
+                msg("old", 5),
+                msg("old", 6),
+                conv("a", last_message_nr=5),
+                msg("a", 2),
+                msg("a", 3),
+                msg("a", 4),
+                msg("a", 5),
+                sync_progress=1.0,
+            ),
+        ],
+        flows={"a": [msg("a", nr) for nr in range(1, 6)]},
+        positions={"old": 6, "a": 2},
+    )
+    handled = Handled()
+    engine = engine_for(req, handled)
+    await run_until(engine, handled, 3)
+    assert handled.items == [("a", 3), ("a", 4), ("a", 5)]
+    assert req.syncs == []  # no gap to fetch: the sync brought everything after position 3
+    assert engine.store.checkpoint.positions == {"old": 6, "a": 5}  # type: ignore[attr-defined]
+
+
+async def test_resync_after_a_restart_delivers_once_what_follows_the_saved_positions() -> None:
+    # Without dedup: the positions are saved with the checkpoint, so a resync after a restart
+    # neither repeats what was handled nor skips what the sync leaves out.
+    store = RecordingStore()
+    first = SyncingRequester([poll(101, msg("a", 3))], flows={}, positions={"a": 2, "old": 9})
+    handled = Handled()
+    await run_until(engine_for(first, handled, store=store), handled, 1)
+    assert store.checkpoint is not None
+    assert store.checkpoint.positions == {"a": 3, "old": 9}
+    second = SyncingRequester(
+        [
+            poll(0),  # the first poll after the restart: the server lost our place
+            poll(
+                150,
+                conv("a", last_message_nr=7),
+                msg("a", 6),
+                msg("a", 7),
+                conv("old", last_message_nr=9),
+                msg("old", 8),
+                msg("old", 9),
+                sync_progress=1.0,
+            ),
+        ],
+        flows={"a": [msg("a", nr) for nr in range(1, 8)]},
+    )
+    again = Handled()
+    await run_until(engine_for(second, again, store=store), again, 4)
+    assert again.items == [("a", 4), ("a", 5), ("a", 6), ("a", 7)]
+    assert second.syncs[0] == ("a", 3)
+
+
 @pytest.mark.parametrize("gone", ["gone", "../account/close"])
 async def test_resync_backfill_skips_a_conversation_it_cannot_read(gone: str) -> None:
     req = SyncingRequester(
@@ -358,3 +421,45 @@ async def test_resync_behind_a_long_backlog_loses_no_message_against_fakefleep(
             await anyio.wait_all_tasks_blocked()
             client.stop()
     assert seen == ["first", *texts]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_resync_against_fakefleep_skips_the_history_before_the_start(
+    anyio_backend: str,
+) -> None:
+    # The attack: 11 messages posted before the bot's first start, which skips them as
+    # backlog; then the server forgets the bot's place. Before, the bot answered the 8 of them
+    # that the initial sync brought back. Now: only what was posted after the start, once.
+    fake = FakeFleep(hold_seconds=0.5, sync_messages=4, seed=3)
+    bot = fake.create_account("bot@example.com", "pw", "Bot")
+    human = fake.create_account("human@example.com", "pw", "Human")
+    convs = [fake.create_conversation(human, f"c{i}", [bot]) for i in range(3)]
+    for i in range(11):
+        await fake.post_as(human, convs[i % 3], f"old{i}")
+    seen: list[str] = []
+    done = anyio.Event()
+    client = FleepClient(
+        "bot@example.com",
+        "pw",
+        base_url=fake.base_url,
+        transport=fake.transport(),
+        allow_insecure_http=True,
+    )
+
+    @client.router.message()
+    async def handler(record: MessageRecord) -> None:
+        seen.append(record.text)
+        if record.text == "last":
+            done.set()
+
+    with anyio.fail_after(WAIT):
+        async with client, anyio.create_task_group() as tg:
+            await tg.start(lambda task_status: client.run(task_status=task_status))
+            await fake.post_as(human, convs[0], "new0")
+            fake.force_resync(bot)
+            await fake.post_as(human, convs[1], "new1")
+            await fake.post_as(human, convs[2], "last")
+            await done.wait()
+            await anyio.wait_all_tasks_blocked()
+            client.stop()
+    assert sorted(seen) == ["last", "new0", "new1"]

@@ -395,10 +395,10 @@ async def test_the_servers_resync_request_restarts_from_zero_without_duplicates(
             await tg.start(engine.run)
             await store.wait_horizon(60)
             await engine.shutdown()
-    assert seen.items == [("a", 1), ("a", 2)]  # a1 again in the resync: deduplicated
+    assert seen.items == [("a", 1), ("a", 2)]  # a1 again in the resync: not delivered again
     assert resyncs == [1]
     assert engine.health.resyncs == 1
-    assert engine.health.deduplicated == 1
+    assert engine.health.deduplicated == 0  # dropped before dedup: at the engine's position
     assert progress == [0.0, 0.5, 1.0]  # 0.0: the resync starts a new sync
     sent = [(b["event_horizon"], b["wait"]) for b in req.poll_bodies]
     assert sent[:4] == [(40, True), (50, True), (0, False), (-3, False)]
@@ -448,7 +448,8 @@ async def test_backlog_skip_starts_at_the_current_horizon_and_saves_it() -> None
             await req.wait_polls(1)
             await store.wait_horizon(77)
             await engine.shutdown()
-    assert [c[0] for c in req.calls[:2]] == ["account/sync", "account/poll"]
+    # The starting point: the conversations' positions, then the horizon.
+    assert [c[0] for c in req.calls[:3]] == ["conversation/list", "account/sync", "account/poll"]
     assert req.poll_bodies[0] == {"event_horizon": 77, "wait": True}
 
 
@@ -460,7 +461,7 @@ async def test_backlog_resume_without_a_stored_horizon_skips_history() -> None:
             await tg.start(engine.run)
             await req.wait_polls(1)
             await engine.shutdown()
-    assert req.calls[0][0] == "account/sync"
+    assert [c[0] for c in req.calls[:2]] == ["conversation/list", "account/sync"]
     assert req.poll_bodies[0]["event_horizon"] == 33
 
 

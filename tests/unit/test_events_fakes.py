@@ -93,6 +93,7 @@ class ScriptedRequester:
         *,
         account_id: str | None = "bot",
         sync_horizon: int = 100,
+        positions: dict[str, int] | None = None,
         clock: Callable[[], float] | None = None,
         default: Step | None = None,
     ) -> None:
@@ -100,6 +101,9 @@ class ScriptedRequester:
         self.default = default
         self.script: deque[Step] = deque(script or [])
         self.sync_horizon = sync_horizon
+        self.conversations: list[dict[str, Any]] = [
+            {"conversation_id": c, "last_message_nr": n} for c, n in (positions or {}).items()
+        ]
         self.calls: list[tuple[str, dict[str, Any], dict[str, bool]]] = []
         self.poll_bodies: list[dict[str, Any]] = []
         self.poll_times: list[float] = []
@@ -144,6 +148,10 @@ class ScriptedRequester:
         await anyio.lowlevel.checkpoint()
         if path == "account/sync":
             return {"event_horizon": self.sync_horizon}
+        if path == "conversation/list":
+            # One page with the conversations' positions at the start, then an empty one.
+            page = [] if body.get("sync_horizon") else self.conversations
+            return {"conversations": page, "sync_horizon": len(page)}
         if path.startswith("message/store/"):  # ctx.reply posts through message/store
             self.sent.append((path.removeprefix("message/store/"), body))
             return {"result_message_nr": len(self.sent), "client_req_id": body["client_req_id"]}
