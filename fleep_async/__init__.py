@@ -30,6 +30,7 @@ from fleep_async.errors import (
     ResponseTooLargeError,
     ServerError,
     StorageQuotaError,
+    StoreLockedError,
     TransportError,
     UsageError,
 )
@@ -127,6 +128,7 @@ __all__ = [
     "BusinessRuleError",
     "ServerError",
     "StorageQuotaError",
+    "StoreLockedError",
     "ResponseTooLargeError",
     "DecodeError",
     "UsageError",

@@ -16,7 +16,8 @@
     │   ├── ServerError              5xx (except 507)
     │   └── StorageQuotaError        507 (quota full: retrying does not help)
     ├── ResponseTooLargeError        a response exceeded ``max_response_bytes``
-    ├── DecodeError                  bad JSON, or a record that cannot be decoded
+    ├── DecodeError                  bad JSON, a record or a checkpoint that cannot be decoded
+    ├── StoreLockedError             a checkpoint store is owned by another engine (process)
     └── UsageError (also ValueError) bad arguments, raised before any request
 
 Classification (:func:`classify`) looks at the ``error_id`` first, then the HTTP status, and falls
@@ -52,6 +53,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "StorageQuotaError",
+    "StoreLockedError",
     "TransportError",
     "UsageError",
     "classify",
@@ -333,6 +335,26 @@ class DecodeError(FleepError):
 
 class UsageError(FleepError, ValueError):
     """The caller passed bad arguments; raised before any request is sent."""
+
+
+class StoreLockedError(FleepError):
+    """A checkpoint store is already owned by another engine, in this process or another.
+
+    Two engines on one store would each handle every record (and overwrite each other's
+    horizon), so a store has one owner at a time; the second gets this error when it starts.
+
+    Attributes:
+        path: the store's file.
+        owner: what is known of the owner (``pid 1234 on host x``), or ``None``.
+    """
+
+    def __init__(self, message: str, *, path: str, owner: str | None = None) -> None:
+        self.path = path
+        self.owner = owner
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__, self.args))
 
 
 def _rebuild(cls: type[BaseException], state: dict[str, Any], args: tuple[Any, ...]) -> Any:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import sqlite3
+import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from fleep_async.errors import DecodeError, UsageError
+from fleep_async.errors import DecodeError, StoreLockedError, UsageError
 from fleep_async.events import (
     Checkpoint,
     Deduplicator,
@@ -24,6 +29,8 @@ from fleep_async.models import ContactRecord, ConversationRecord
 from tests.unit.test_events_fakes import conv, msg
 
 pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -68,7 +75,7 @@ async def test_file_store_survives_a_new_instance_and_writes_json(tmp_path: Path
     await FileStore(path).save(Checkpoint(horizon=7, account_id="a"))
     assert await FileStore(path).load() == Checkpoint(horizon=7, account_id="a")
     assert b'"horizon":7' in path.read_bytes()
-    assert [p.name for p in tmp_path.iterdir()] == ["cp.json"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cp.json", "cp.json.lock"]  # no temp
 
 
 async def test_file_store_write_is_atomic_and_durable(
@@ -97,7 +104,7 @@ async def test_file_store_write_is_atomic_and_durable(
         await store.save(Checkpoint(horizon=3))
     monkeypatch.undo()
     assert await store.load() == Checkpoint(horizon=2)
-    assert [p.name for p in tmp_path.iterdir()] == ["cp.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cp.json", "cp.json.lock"]
 
 
 async def test_a_corrupt_checkpoint_is_an_error_not_a_silent_restart(tmp_path: Path) -> None:
@@ -251,3 +258,174 @@ def test_cache_merges_partial_headers_and_is_bounded() -> None:
     assert cache.conversation("c") is None
     with pytest.raises(UsageError):
         EventCache(max_conversations=0)
+
+
+# --- single owner, damaged stores, orphan temp files ---------------------------------------
+
+
+async def test_a_file_store_has_one_owner_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "cp.json"
+    first, second = FileStore(path), FileStore(path)
+    assert await first.load() is None
+    with pytest.raises(StoreLockedError) as info:
+        await second.load()
+    assert str(path) in str(info.value)
+    assert "another bot" in str(info.value)
+    assert info.value.path == str(path)
+    assert info.value.owner == f"pid {os.getpid()} on {socket.gethostname()}"
+    with pytest.raises(StoreLockedError):
+        await second.save(Checkpoint(horizon=3))
+    await first.aclose()
+    assert await second.load() is None  # released: the next owner starts
+    await second.aclose()
+
+
+async def test_an_sqlite_store_has_one_owner_per_name(tmp_path: Path) -> None:
+    db = tmp_path / "bots.db"
+    first, second = SQLiteStore(db, name="bot"), SQLiteStore(db, name="bot")
+    other = SQLiteStore(db, name="other-bot")
+    await first.save(Checkpoint(horizon=5))
+    assert await other.load() is None  # another name in the same file: its own owner
+    with pytest.raises(StoreLockedError) as info:
+        await second.load()
+    assert str(db) in str(info.value)
+    assert f"pid {os.getpid()}" in str(info.value)
+    await first.aclose()
+    assert await second.load() == Checkpoint(horizon=5)
+    for store in (second, other):
+        await store.aclose()
+
+
+async def test_an_sqlite_owner_row_of_a_dead_process_is_taken_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "bot.db"
+    store = SQLiteStore(db)
+    await store.save(Checkpoint(horizon=9))
+    await store.aclose()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO fleep_owner VALUES ('default', 'x', ?, ?, 0)",
+            (socket.gethostname(), int(gone.stdout)),
+        )
+    conn.close()
+    again = SQLiteStore(db)
+    assert await again.load() == Checkpoint(horizon=9)  # a killed bot's restart works
+    assert "taking over" in caplog.text
+    await again.aclose()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"format": 1, "horizon": -5}', "negative horizon"),
+        (b'{"format": 1, "horizon": 5, "dedup": {"format": 99}}', "unknown format"),
+        (b'{"format": 1, "horizon": 5, "dedup": {"recent": []}}', "unknown format"),
+        (b"", "empty"),
+    ],
+)
+async def test_a_damaged_checkpoint_file_names_the_file_and_the_way_out(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    path = tmp_path / "cp.json"
+    path.write_bytes(content)
+    store = FileStore(path)
+    with pytest.raises(DecodeError) as info:
+        await store.load()
+    message = str(info.value)
+    assert reason in message
+    assert str(path) in message
+    assert "delete it" in message
+    await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "empty (0 bytes"), (b"not a database at all " * 200, "not usable")],
+)
+async def test_a_damaged_sqlite_store_is_an_error_not_no_checkpoint(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    # A disk-full truncate leaves 0 bytes: SQLite would call it a new, empty database, and a
+    # resume would jump to the current horizon, skipping what was posted meanwhile.
+    db = tmp_path / "bot.db"
+    db.write_bytes(content)
+    store = SQLiteStore(db)
+    with pytest.raises(DecodeError) as info:
+        await store.load()
+    assert reason in str(info.value)
+    assert str(db) in str(info.value)
+    assert "delete it" in str(info.value)
+    await store.aclose()
+    assert db.read_bytes() == content  # left as it was, for the operator
+
+
+async def test_a_stored_negative_horizon_in_sqlite_is_an_error(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    store = SQLiteStore(db)
+    await store.save(Checkpoint(horizon=4))
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE fleep_checkpoint SET data = ?", (b'{"format":1,"horizon":-1}',))
+    conn.close()
+    with pytest.raises(DecodeError, match="negative horizon"):
+        await store.load()
+    await store.aclose()
+
+
+async def test_the_sqlite_store_is_created_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        store = SQLiteStore(tmp_path / "bot.db")
+        await store.save(Checkpoint(horizon=1))
+    finally:
+        os.umask(old)
+    for path in tmp_path.iterdir():  # the database and its WAL and shared-memory files
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    await store.aclose()
+
+
+_SAVE_THAT_STALLS = """
+import os, sys
+import anyio
+from fleep_async.events import Checkpoint, FileStore
+
+def stalled_disk(fd):
+    print("in fsync", flush=True)  # the temp file is written: the test kills us now
+    os.read(0, 1)  # blocks (stdin is a pipe nobody writes)
+
+os.fsync = stalled_disk
+anyio.run(FileStore(sys.argv[1]).save, Checkpoint(horizon=int(sys.argv[2]), dedup=None))
+"""
+
+
+async def test_temp_files_of_saves_killed_by_sigkill_are_removed_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "cp.json"
+    store = FileStore(path)
+    await store.save(Checkpoint(horizon=1))
+    await store.aclose()
+    for horizon in (2, 3, 4):
+        with anyio.fail_after(30):
+            process = await anyio.open_process(
+                [sys.executable, "-c", _SAVE_THAT_STALLS, str(path), str(horizon)],
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            async with process:
+                assert process.stdout is not None
+                assert b"in fsync" in await process.stdout.receive()
+                process.send_signal(signal.SIGKILL)
+                assert await process.wait() == -signal.SIGKILL
+        # What the kill left, and only that: the next owner removed the previous kill's.
+        orphans = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        assert len(orphans) == 1, orphans
+    reopened = FileStore(path)
+    assert await reopened.load() == Checkpoint(horizon=1)  # the last whole checkpoint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cp.json", "cp.json.lock"]
+    await reopened.aclose()
