@@ -135,6 +135,8 @@ async def test_account_configure_answers_the_own_contact_and_it_updates_the_cach
     async def answer(path: str, body: dict[str, Any]) -> httpx.Response:
         if path == "account/sync":
             return httpx.Response(200, json={"event_horizon": 5})
+        if path == "conversation/list":  # the engine's starting positions: no conversation
+            return httpx.Response(200, json={"conversations": []})
         if path == "account/poll":
             await release.wait()  # the poll brings nothing: only the answer can update the cache
             return httpx.Response(200, json={"event_horizon": 5, "stream": []})
