@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmarks import bench_api, bench_bots, bench_dispatch, bench_e2e, bench_memory
 from benchmarks._report import BenchResult, machine_info, render_markdown, to_json
@@ -67,6 +68,27 @@ def run_suite(
     return results
 
 
+def _preamble(meta: dict[str, Any]) -> str:
+    """How to read the figures of this run (the machine may be shared and busy)."""
+    machine = meta.get("machine", {})
+    load = machine.get("load_average_at_start") or []
+    cores = machine.get("usable_cores") or machine.get("cores") or 0
+    busy = bool(load) and cores and load[0] > 0.5 * cores
+    lines = [
+        f"Load average at start: {load} on {cores} usable cores"
+        + (
+            ": the machine was shared and busy (other processes ran alongside this one). "
+            if busy
+            else ". "
+        )
+        + "Prefer the ratios, measured against a baseline interleaved in the same run, and "
+        "read their min..max spread. In-process CPU-bound figures (P1, P2's drain) are CPU time "
+        "of this process, which other load inflates far less than wall time; the loopback "
+        "figures (P2 latency, P3, P5) are wall time or per-call CPU and are noisier.",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run, write the results; exit status 0 (a missed target is a finding, not a crash)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
@@ -81,13 +103,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ids = _select(args.only)
     command = "python -m benchmarks " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
-    meta = {"command": command.strip(), "quick": args.quick, "machine": machine_info()}
+    meta: dict[str, Any] = {
+        "command": command.strip(),
+        "quick": args.quick,
+        "machine": machine_info(),
+    }
     started = time.perf_counter()
     results = run_suite(ids, quick=args.quick)
     meta["seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_bytes(to_json(results, meta) + b"\n")
-    (args.out / "RESULTS.md").write_text(render_markdown(results, meta), encoding="utf-8")
+    (args.out / "RESULTS.md").write_text(
+        render_markdown(results, meta, preamble=lambda: _preamble(meta)), encoding="utf-8"
+    )
     print(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'}")
     return 0
 

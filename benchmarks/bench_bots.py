@@ -47,6 +47,7 @@ from functools import partial
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import orjson
 
@@ -54,6 +55,7 @@ from benchmarks._report import BenchResult, Check, rss_bytes
 from benchmarks._server import ServerProcess
 from fleep_async import FleepClient
 from fleep_async._aiohttp import aiohttp_transport
+from fleep_async.testing.helpers import RawUser
 
 __all__ = ["TARGET_CPU", "TARGET_KB", "TARGET_REPOLL_MS", "SharedTransport", "main", "run"]
 
@@ -301,13 +303,65 @@ async def _repoll(server: ServerProcess, group: int, n: int, window: float) -> d
     }
 
 
+async def _repoll_bare(server: ServerProcess, group: int, n: int, window: float) -> dict[str, Any]:
+    """The baseline of the re-poll cycle: ``n`` bare httpx + orjson long-poll loops."""
+    polls = 0
+
+    async def loop(email: str, task_status: anyio.abc.TaskStatus[None]) -> None:
+        nonlocal polls
+        timeout = httpx.Timeout(30.0, read=60.0)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=timeout) as http:
+            user = await RawUser.login(http, email, PASSWORD)
+            headers = {"Content-Type": "application/json", **user.cookie_header}
+            sync = await user.call("account/sync", {})
+            horizon = sync["event_horizon"]
+            task_status.started()
+            while True:
+                response = await http.post(
+                    "/api/account/poll",
+                    content=orjson.dumps(
+                        {"event_horizon": horizon, "wait": True, "ticket": user.ticket}
+                    ),
+                    headers=headers,
+                )
+                horizon = orjson.loads(response.content)["event_horizon"]
+                polls += 1
+
+    async with anyio.create_task_group() as tg:
+        limiter = anyio.CapacityLimiter(32)
+
+        async def start_one(email: str) -> None:
+            async with limiter:
+                await tg.start(loop, email)
+
+        async with anyio.create_task_group() as starters:
+            for email in _emails(group, n):
+                starters.start_soon(start_one, email)
+        await anyio.sleep(2 * REPOLL_HOLD + 0.5)
+        polls0, cpu0, w0 = polls, time.process_time(), time.perf_counter()
+        await anyio.sleep(window)
+        polls1, cpu1, w1 = polls, time.process_time(), time.perf_counter()
+        tg.cancel_scope.cancel()
+    completed = polls1 - polls0
+    return {
+        "side": "bare httpx loop",
+        "re-polls completed": completed,
+        "CPU ms per re-poll": round((cpu1 - cpu0) / completed * 1e3, 4) if completed else 0.0,
+        "client CPU % of a core": round((cpu1 - cpu0) / (w1 - w0) * 100, 2),
+    }
+
+
 async def _child(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Modes ``args.child`` (comma-separated) in this fresh process: warm up, measure each."""
     server = ServerProcess.attach(args.base_url, args.server_pid)
     modes = args.child.split(",")
     if modes == [REPOLL]:
         await _repoll(server, 0, args.warmup, 0.2)  # warm-up: code paths
-        return [await _repoll(server, args.group, args.bots, args.idle)]
+        # The same accounts: the bare loops log in again (their own sessions).
+        return [
+            await _repoll(server, args.group, args.bots, args.idle),
+            await _repoll_bare(server, args.group, args.bots, args.idle),
+        ]
     # Warm-up: code paths and allocator pools before the baseline RSS.
     await _mode(server, modes[0], 0, args.warmup, 0.05)
     return [
@@ -368,7 +422,7 @@ def _measure(server: ServerProcess, params: dict[str, Any]) -> BenchResult:
         hold_seconds=REPOLL_HOLD,
         start_timeout=120.0,
     ) as repoll_server:
-        [repoll] = _run_child(repoll_server, [REPOLL], 1, params)
+        repoll, repoll_bare = _run_child(repoll_server, [REPOLL], 1, params)
     for row in rows:
         checks.append(
             Check(
@@ -398,12 +452,16 @@ def _measure(server: ServerProcess, params: dict[str, Any]) -> BenchResult:
         )
     )
     notes = [
+        f"Re-poll cycle baseline: bare httpx + orjson long-poll loops (one client each) use "
+        f"{repoll_bare['CPU ms per re-poll']} ms CPU per re-poll against the engine's "
+        f"{repoll['CPU ms per re-poll']} ms: the rest is the HTTP stack's own cost "
+        "(httpx, httpcore, h11, the socket), which no client on it avoids.",
         f"Re-poll cycle: {repoll['re-polls completed']} re-polls completed in "
         f"{repoll['window s']} s ({repoll['re-polls if never late']} if every poll came back "
         f"exactly at the hold); the server used {repoll['server CPU % of a core']} % of a "
         f"core answering them, this process {repoll['client CPU % of a core']} %. "
         f"At Fleep's ~90 s hold, 1000 idle bots would cost "
-        f"{repoll['CPU % of a core per 1000 bots at a 90 s hold']} % of a core in re-polls."
+        f"{repoll['CPU % of a core per 1000 bots at a 90 s hold']} % of a core in re-polls.",
     ]
     return BenchResult(
         id="P5",
@@ -418,7 +476,7 @@ def _measure(server: ServerProcess, params: dict[str, Any]) -> BenchResult:
             "again; this process's CPU time / the re-polls completed in a window."
         ),
         checks=checks,
-        tables={"pollers": rows, "re-poll cycle": [repoll]},
+        tables={"pollers": rows, "re-poll cycle": [repoll], "re-poll baseline": [repoll_bare]},
         params={**params, "modes": list(params["modes"])},
         notes=notes,
     )

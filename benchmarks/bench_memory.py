@@ -123,6 +123,7 @@ async def _measure(params: dict[str, Any]) -> BenchResult:
             "lanes": len(engine._lanes),
             "pending dedup keys": len(engine._pending_keys),
             "conversation positions": len(getattr(engine, "_positions", ())),
+            "conversation floors (checkpoint)": len(getattr(engine, "_floors", ())),
         }
         engine.stop()
     source.close()

@@ -15,6 +15,7 @@ from fleep_async.events._filters import CommandMatch
 
 if TYPE_CHECKING:
     from fleep_async.events._cache import EventCache
+    from fleep_async.events._dispatcher import TimeoutGuard
     from fleep_async.events._router import HandlerObject, Router
     from fleep_async.models import ContactRecord, ConversationRecord
 
@@ -59,6 +60,7 @@ class Context(Generic[ClientT]):
         "own_account_id",
         "record",
         "router",
+        "timeout_guard",
     )
 
     def __init__(
@@ -73,6 +75,7 @@ class Context(Generic[ClientT]):
         identity: str | None = None,
         raw: Mapping[str, Any] | None = None,
         attempt: int = 1,
+        timeout_guard: TimeoutGuard | None = None,
     ) -> None:
         self.client = client
         self.record = record
@@ -87,6 +90,8 @@ class Context(Generic[ClientT]):
         self._identity = identity
         self._raw = raw
         self._replies = 0
+        #: how the caller enforces handler timeouts (see TimeoutGuard); None: per call
+        self.timeout_guard = timeout_guard
 
     def __repr__(self) -> str:
         return (

@@ -10,8 +10,16 @@ Identity and revision of a record:
 - message: ``conversation_id`` + ``message_nr`` + its flow position (``flow_message_nr`` /
   ``revision_message_nr`` when the record is an edit, else ``message_nr``). An edit takes a new
   flow position, so it is a new revision and is delivered; a repeat of the same revision is not.
-- every other kind: a digest of the whole record (``mk_rec_type`` included). Records are state
-  snapshots; a repeat of the same snapshot is dropped, a changed one is delivered.
+- a kind whose records carry a version (``team``: ``team_version_nr``; ``org_changelog``:
+  ``version_nr`` is part of its identity): the kind, its identity and the version. A new version
+  is delivered, a repeat is not; nothing else is read.
+- every other kind: its identity ids plus a digest of the whole record. These records are state
+  snapshots with no field that changes on every change (a conversation header's mute or alert
+  level moves no counter), so the digest stays: a repeat of the same snapshot is dropped, a
+  changed one is delivered.
+
+Keys never contain a secret: identity fields other than ids and numbers (a hook's
+``hook_key``) only ever enter the digest.
 
 Memory is bounded two ways: an LRU of exact keys (recent records, in any order), and for messages
 a per-conversation floor: when a message key leaves the LRU its flow position becomes the floor
@@ -29,8 +37,9 @@ from typing import Any, Final
 import orjson
 
 from fleep_async.errors import UsageError
+from fleep_async.models.records import RECORD_TYPES
 
-__all__ = ["Deduplicator", "message_position"]
+__all__ = ["Deduplicator", "flow_position", "message_position"]
 
 _FORMAT: Final = 1
 _FLOW_FIELDS: Final = ("message_nr", "flow_message_nr", "revision_message_nr")
@@ -57,6 +66,63 @@ def _flow_position(raw: Mapping[str, Any]) -> int | None:
         ):
             best = value
     return best
+
+
+flow_position = _flow_position
+"""The flow position of a raw message record (the largest of its flow numbers), or ``None``."""
+
+
+def _snapshot_identities() -> dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]]:
+    """kind -> (identity fields that may appear in a key, version fields or ``None``)."""
+    versions: dict[str, tuple[str, ...]] = {"team": ("team_version_nr",), "org_changelog": ()}
+    table: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {}
+    for kind, cls in RECORD_TYPES.items():
+        fields = cls.IDENTITY_FIELDS
+        if kind == "message" or not fields:
+            continue
+        if not all(name.endswith(("_id", "_nr")) for name in fields):
+            # e.g. a hook's hook_key: a secret, so no identity in clear; the digest covers it.
+            fields = tuple(name for name in fields if name.endswith(("_id", "_nr")))
+            table[kind] = (fields, None)
+            continue
+        table[kind] = (fields, versions.get(kind))
+    return table
+
+
+_SNAPSHOTS: Final = _snapshot_identities()
+
+
+def _digest(raw: Mapping[str, Any]) -> str:
+    try:
+        blob = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        blob = repr(sorted(raw.items(), key=repr)).encode()
+    # Not for security: a content fingerprint within one identity (SHA-1 is the fastest here).
+    return hashlib.sha1(blob, usedforsecurity=False).hexdigest()[:32]
+
+
+def _snapshot_key(kind: str, raw: Mapping[str, Any]) -> str:
+    spec = _SNAPSHOTS.get(kind)
+    if spec is None:
+        return "h:" + _digest(raw)
+    fields, versions = spec
+    parts = [kind]
+    for name in fields:
+        value = raw.get(name)
+        if value.__class__ is str or value.__class__ is int:
+            parts.append(str(value))
+        else:
+            return "h:" + _digest(raw)  # no usable identity: the whole record decides
+    if versions is not None:
+        for name in versions:
+            value = raw.get(name)
+            if value.__class__ is not int:
+                break
+            parts.append(str(value))
+        else:
+            return "v:" + ":".join(parts)
+    parts.append(_digest(raw))
+    return "s:" + ":".join(parts)
 
 
 def message_position(raw: Mapping[str, Any]) -> tuple[str, int] | None:
@@ -104,20 +170,21 @@ class Deduplicator:
 
         The key never contains a secret: hook keys and URLs only ever enter the digest.
         """
-        if raw.get("mk_rec_type") == "message":
-            conversation_id = raw.get("conversation_id")
-            message_nr = _int(raw.get("message_nr"))
-            position = _flow_position(raw)
-            if isinstance(conversation_id, str) and message_nr is not None and position is not None:
-                return (
-                    f"m:{conversation_id}:{message_nr}:{position}",
-                    (conversation_id, position),
-                )
-        try:
-            blob = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-        except TypeError:
-            blob = repr(sorted(raw.items(), key=repr)).encode()
-        return "h:" + hashlib.blake2b(blob, digest_size=16).hexdigest(), None
+        kind = raw.get("mk_rec_type")
+        position = message_position(raw)
+        return Deduplicator.key_of(kind if isinstance(kind, str) else "?", raw, position), (
+            position if kind == "message" and _int(raw.get("message_nr")) is not None else None
+        )
+
+    @staticmethod
+    def key_of(kind: str, raw: Mapping[str, Any], position: tuple[str, int] | None) -> str:
+        """The key of a record whose kind and message position (:func:`message_position`) the
+        caller already has (the engine's path: each is computed once per record)."""
+        if position is not None:
+            message_nr = raw.get("message_nr")
+            if message_nr.__class__ is int:
+                return f"m:{position[0]}:{message_nr}:{position[1]}"
+        return _snapshot_key(kind, raw)
 
     def seen(self, key: str, position: tuple[str, int] | None) -> bool:
         """Whether the record with this key (see :meth:`key`) was already handled."""

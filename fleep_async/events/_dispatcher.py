@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -13,7 +15,7 @@ from fleep_async.events._router import HandlerObject, Observer, Router, SkipHand
 if TYPE_CHECKING:
     from fleep_async.events._context import Context, ErrorEvent
 
-__all__ = ["UNHANDLED", "Dispatcher", "HandlerTimeoutError"]
+__all__ = ["UNHANDLED", "Dispatcher", "HandlerTimeoutError", "TimeoutGuard"]
 
 
 class _Unhandled:
@@ -39,6 +41,56 @@ class HandlerTimeoutError(TimeoutError):
         super().__init__(f"handler {handler} did not finish within {timeout:g}s")
 
 
+class TimeoutGuard:
+    """Handler timeouts for a caller that runs many handlers in a row under one cancel scope.
+
+    A cancel scope per handler call costs more than a cheap handler (a timer scheduled and
+    cancelled each time). The engine's lane worker instead opens one scope per burst of records
+    and passes this guard in the context; :meth:`arm` moves the scope's deadline only when it
+    must: never before the running handler's time is up, and at most ``slack`` after it
+    (a tenth of the timeout, at most a second). When the scope fires, the caller reads
+    :attr:`handler` / :attr:`limit` to report a :class:`HandlerTimeoutError` for the record, and
+    must not run another handler in that scope.
+
+    Without a guard (``ctx.timeout_guard is None``) the dispatcher uses a scope per call.
+    """
+
+    __slots__ = ("_clock", "attempt", "ctx", "expires", "handler", "limit", "scope")
+
+    def __init__(
+        self, scope: anyio.CancelScope, clock: Callable[[], float] = anyio.current_time
+    ) -> None:
+        self.scope = scope
+        self._clock = clock  # the event loop's clock (what scope deadlines are in)
+        self.expires = math.inf
+        self.handler = ""
+        self.limit = 0.0
+        self.attempt = 1
+        self.ctx: Context[Any] | None = None
+
+    def arm(self, handler: str, limit: float) -> None:
+        """A handler with ``limit`` seconds starts now."""
+        expires = self._clock() + limit
+        self.expires = expires
+        self.handler = handler
+        self.limit = limit
+        deadline = self.scope.deadline
+        slack = min(1.0, limit / 10)
+        if deadline < expires or deadline > expires + slack:
+            self.scope.deadline = expires + slack
+
+    def disarm(self) -> None:
+        """What runs next has no timeout."""
+        self.expires = math.inf
+        if self.scope.deadline != math.inf:
+            self.scope.deadline = math.inf
+
+    @property
+    def fired(self) -> bool:
+        """Whether the scope was cancelled by a handler's deadline."""
+        return self.scope.cancel_called
+
+
 class Dispatcher:
     """Feeds records to the first matching handler of a router tree.
 
@@ -50,16 +102,80 @@ class Dispatcher:
     def __init__(self, router: Router, *, handler_timeout: float | None = None) -> None:
         self.router = router
         self.handler_timeout = handler_timeout
+        # kind -> the (router, observer, handler) candidates in dispatch order, built by
+        # prepare(); None: walk the tree per record (outer middlewares, or not prepared).
+        self._plans: dict[str, tuple[tuple[Router, Observer, HandlerObject], ...]] | None = None
+
+    def prepare(self) -> None:
+        """Take the router tree as it is now: later records skip the tree walk.
+
+        A caller that dispatches many records (the engine, once per poll page) calls this
+        before them; handlers registered afterwards are seen at the next call. Trees with outer
+        middlewares (which wrap the walk itself) are always walked.
+        """
+        if any(router.outer_middlewares for router in self.router.walk()):
+            self._plans = None
+        else:
+            self._plans = {}
+
+    def _plan(self, kind: str) -> tuple[tuple[Router, Observer, HandlerObject], ...]:
+        steps: list[tuple[Router, Observer, HandlerObject]] = []
+        for router in self.router.walk():
+            for obs in (router.observers.get(kind), router.any):
+                if obs is not None:
+                    steps.extend((router, obs, handler) for handler in obs.handlers)
+        plan = tuple(steps)
+        assert self._plans is not None
+        self._plans[kind] = plan
+        return plan
 
     async def feed(self, record: Any, ctx: Context[Any]) -> Any:
         """Dispatch ``record``; return the handler's result, or :data:`UNHANDLED`.
 
         Exceptions from handlers and middleware propagate (``ctx.router`` tells whose).
         """
-        # Every await level costs per record; skip the ones that would only pass through.
-        if self.router.outer_middlewares:
-            return await self._propagate(self.router, record, ctx)
-        return await self._inside(self.router, record, ctx)
+        plans = self._plans
+        if plans is None:
+            if self.router.outer_middlewares:
+                return await self._propagate(self.router, record, ctx)
+            return await self._inside(self.router, record, ctx)
+        # The prepared path: the same order as the walk (each router's own handlers, then its
+        # sub-routers, depth-first), without an await level per router.
+        kind = ctx.kind
+        plan = plans.get(kind)
+        if plan is None:
+            plan = self._plan(kind)
+        for router, observer, handler in plan:
+            if router.skip_own and kind == "message" and ctx.is_own:
+                continue
+            if handler.filters:
+                data = await handler.match(record, ctx)
+                if data is None:
+                    continue
+                if data:
+                    ctx.data.update(data)
+            timeout = handler.timeout if handler.timeout is not None else self.handler_timeout
+            guard = ctx.timeout_guard
+            try:
+                if (timeout is None or guard is not None) and not (
+                    router.inner_middlewares or observer.middlewares
+                ):
+                    # The common case: the callback itself, without the wrappers' await levels;
+                    # a timeout is the caller's guard's (no cancel scope per call).
+                    ctx.router = router
+                    ctx.handler = handler
+                    if guard is not None:
+                        if timeout is not None:
+                            guard.arm(handler.name, timeout)
+                        elif guard.expires != math.inf:
+                            guard.disarm()
+                    if handler.with_ctx:
+                        return await handler.callback(record, ctx)
+                    return await handler.callback(record)
+                return await self._call(router, observer, handler, record, ctx)
+            except SkipHandler:
+                continue
+        return UNHANDLED
 
     async def _propagate(self, router: Router, record: Any, ctx: Context[Any]) -> Any:
         if router.outer_middlewares:
@@ -102,6 +218,14 @@ class Dispatcher:
         ctx.router = router
         ctx.handler = handler
         timeout = handler.timeout if handler.timeout is not None else self.handler_timeout
+        guard = ctx.timeout_guard
+        if guard is not None:
+            # The caller's scope enforces it (see TimeoutGuard): no scope of our own.
+            if timeout is not None:
+                guard.arm(handler.name, timeout)
+                timeout = None
+            elif guard.expires != math.inf:
+                guard.disarm()
         middlewares = router.inner_middlewares or observer.middlewares
         if timeout is None and not middlewares:
             # The common case: the callback itself, without the wrappers' await levels.

@@ -36,12 +36,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Final, Generic, TypeVar, cast
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 import attrs
+from anyio._core._eventloop import get_async_backend  # see _burst
 
 from fleep_async._converter import parse_record
 from fleep_async._retry import RetryPolicy
@@ -54,16 +54,27 @@ from fleep_async.errors import (
 )
 from fleep_async.events._cache import EventCache
 from fleep_async.events._context import Context, ErrorEvent
-from fleep_async.events._dedup import Deduplicator, message_position, snapshot_state
-from fleep_async.events._dispatcher import UNHANDLED, Dispatcher
+from fleep_async.events._dedup import (
+    Deduplicator,
+    flow_position,
+    message_position,
+    snapshot_state,
+)
+from fleep_async.events._dispatcher import (
+    UNHANDLED,
+    Dispatcher,
+    HandlerTimeoutError,
+    TimeoutGuard,
+)
 from fleep_async.events._items import Item, call_hook, lane_of
 from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
+from fleep_async.events._positions import Positions
 from fleep_async.events._router import Router
 from fleep_async.events._store import Checkpoint, HorizonStore, MemoryStore
 from fleep_async.events._stream import EventStream, check_kinds
 from fleep_async.events._types import Backlog, Clock, RandomSource, Requester, Sleep, logger
 from fleep_async.events._watermark import Batch, Watermark
-from fleep_async.models.records import RecordKind, explicit_nulls
+from fleep_async.models.records import RecordKind
 
 __all__ = ["DEFAULT_HANDLER_TIMEOUT", "DEFAULT_RETRY_BACKOFF", "EngineHealth", "EventEngine"]
 
@@ -83,42 +94,31 @@ is a failure like any other: retried ``retry_budget`` times, then dead-lettered.
 """
 
 _BACKLOGS = ("resume", "skip", "full")
+# What became of a failed attempt (see EventEngine._failed).
+_RETRY: Final = object()
+_DONE: Final = object()
+_ABANDON: Final = object()
 _LANE_BURST = 32
 
 
-def in_flow_order(stream: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
-    """The records with each conversation's messages in flow order; other records stay put.
+def _restore_flow_order(items: list[Item], disordered: set[str]) -> None:
+    """Put the messages of the ``disordered`` conversations back in flow order, in place.
 
     A server (or a proxy) may send one answer's records shuffled; handling them in that order
-    would break the order within a conversation. Returns ``stream`` itself when it is in order
-    (one pass: this runs on every poll answer); otherwise only the conversations out of order
-    are sorted.
+    would break the order within a conversation. Only those conversations' message items move,
+    among the places they held; every other item stays put. Stable: duplicates keep their order.
     """
-    # The positions are computed once and reused by the sort (this runs on every poll answer).
-    found = [message_position(raw) for raw in stream]
-    last: dict[str, int] = {}
-    disordered: set[str] = set()
-    for place in found:
-        if place is None:
-            continue
-        conversation_id, position = place
-        if position < last.get(conversation_id, 0):
-            disordered.add(conversation_id)
-        else:
-            last[conversation_id] = position
-    if not disordered:
-        return stream
     slots: dict[str, list[int]] = {}
-    for index, place in enumerate(found):
-        if place is not None and place[0] in disordered:
-            slots.setdefault(place[0], []).append(index)
-    ordered = list(stream)
+    for index, item in enumerate(items):
+        position = item.position
+        if position is not None and position[0] in disordered:
+            slots.setdefault(position[0], []).append(index)
     for indexes in slots.values():
-        # Stable: duplicates keep their order (the deduplicator drops the repeats).
-        by_flow = sorted(indexes, key=lambda i: cast(tuple[str, int], found[i])[1])
-        for index, source in zip(indexes, by_flow, strict=True):
-            ordered[index] = stream[source]
-    return ordered
+        by_flow = sorted(
+            (items[i] for i in indexes), key=lambda item: cast(tuple[str, int], item.position)[1]
+        )
+        for index, item in zip(indexes, by_flow, strict=True):
+            items[index] = item
 
 
 @attrs.frozen(kw_only=True)
@@ -182,6 +182,9 @@ class EventEngine(Generic[ClientT]):
             with an initial sync from 0 (progress to ``on_sync_progress``).
         dedup: skip records already handled, across restarts (see the module docs).
         dedup_size: exact keys the deduplicator keeps (plus per-conversation floors).
+        max_conversations: conversations whose state the engine keeps (the position a resync's
+            backfill starts from, the dedup floor), most recently active first; older ones are
+            forgotten, so memory stays bounded however many conversations the stream brings.
         max_concurrency: handlers running at once (across conversations).
         queue_size: records admitted and not finished before polling pauses.
         handler_timeout: seconds a handler may run (:data:`DEFAULT_HANDLER_TIMEOUT`, 300 s;
@@ -216,6 +219,7 @@ class EventEngine(Generic[ClientT]):
         backlog: Backlog = "resume",
         dedup: bool = False,
         dedup_size: int = 4096,
+        max_conversations: int = 10_000,
         max_concurrency: int = 16,
         queue_size: int = 1000,
         handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
@@ -238,6 +242,8 @@ class EventEngine(Generic[ClientT]):
             raise UsageError(f"backlog must be one of {', '.join(_BACKLOGS)}, got {backlog!r}")
         if max_concurrency < 1:
             raise UsageError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
+        if max_conversations < 1:
+            raise UsageError(f"max_conversations must be >= 1, got {max_conversations!r}")
         if queue_size < 1:
             raise UsageError(f"queue_size must be >= 1, got {queue_size!r}")
         if retry_budget < 0:
@@ -256,6 +262,7 @@ class EventEngine(Generic[ClientT]):
         self.backlog = backlog
         self.dedup = dedup
         self.dedup_size = dedup_size
+        self.max_conversations = max_conversations
         self.max_concurrency = max_concurrency
         self.queue_size = queue_size
         self.handler_timeout = handler_timeout
@@ -297,6 +304,7 @@ class EventEngine(Generic[ClientT]):
         self._lanes: dict[str, deque[Item]] = {}
         self._ready: deque[tuple[str, deque[Item]]] = deque()
         self._worker_count = 0
+        self._worker_starting = False
         self._pending_keys: set[str] = set()
         self._depth = 0
         self._in_flight = 0
@@ -309,12 +317,13 @@ class EventEngine(Generic[ClientT]):
         self._skipped = 0
         # Per conversation, the highest message flow position admitted (or handled before a
         # restart, from the checkpoint): where a backfill after a resync starts, and at or below
-        # which a resync's sync delivers nothing.
-        self._positions: dict[str, int] = {}
+        # which a resync's sync delivers nothing. Bounded: the max_conversations most recently
+        # active conversations.
+        self._positions = Positions(max_conversations)
         # Per conversation, the flow position at or below which every message is finished, or
         # preceded the starting point (captured when the backlog is skipped). Saved with the
-        # checkpoint: what _positions starts from after a restart.
-        self._floors: dict[str, int] = {}
+        # checkpoint: what _positions starts from after a restart. Bounded like _positions.
+        self._floors = Positions(max_conversations)
         self._floors_version = 0
         self._backfill_due = False
 
@@ -390,10 +399,11 @@ class EventEngine(Generic[ClientT]):
                 return
             self._poll_scope = None
             task_status.started()
-            # Workers take ready lanes from _ready; one is started per new lane while fewer than
-            # max_concurrency run, and each leaves when no lane is ready. So a busy page reuses
-            # a few workers across lanes (starting a task costs more than a cheap handler), and
-            # an idle engine holds no worker at all (many idle bots in one process stay small).
+            # Workers take ready lanes from _ready; they are started one at a time while lanes
+            # wait (see _spawn_worker), up to max_concurrency, and each leaves when no lane is
+            # ready. So a busy page reuses a few workers across lanes (starting a task costs
+            # more than a cheap handler), and an idle engine holds no worker at all (many idle
+            # bots in one process stay small).
             async with anyio.create_task_group() as services:
                 services.start_soon(self._checkpoint_writer)
                 async with anyio.create_task_group() as workers:
@@ -482,6 +492,7 @@ class EventEngine(Generic[ClientT]):
             self._workers = None
             self._ready.clear()
             self._worker_count = 0
+            self._worker_starting = False
             self._lanes.clear()
             self._pending_keys.clear()
             self._depth = 0
@@ -504,14 +515,20 @@ class EventEngine(Generic[ClientT]):
         self._check_account(own)
         self._dedup = None
         if self.dedup:
-            self._dedup = Deduplicator(max_keys=self.dedup_size)
+            self._dedup = Deduplicator(
+                max_keys=self.dedup_size, max_conversations=self.max_conversations
+            )
             if checkpoint is not None and checkpoint.dedup is not None:
                 self._dedup.restore(checkpoint.dedup)
         stored_floors = checkpoint.positions if checkpoint is not None else None
-        self._floors = dict(stored_floors) if stored_floors and self.backlog != "full" else {}
+        self._floors = Positions(self.max_conversations)
+        if stored_floors and self.backlog != "full":
+            self._floors.update_many(stored_floors)
         self._floors_version = 0
-        self._positions = self._dedup.positions() if self._dedup is not None else {}
-        self._raise_positions(self._floors)
+        self._positions = Positions(self.max_conversations)
+        if self._dedup is not None:
+            self._positions.update_many(self._dedup.positions())
+        self._positions.update_many(self._floors.as_dict())
         self._backfill_due = False
         stored = checkpoint.horizon if checkpoint is not None else None
         self._watermark = Watermark(stored)
@@ -538,11 +555,9 @@ class EventEngine(Generic[ClientT]):
             # so that nothing posted in between can be skipped and never delivered.
             captured = await poller.conversation_positions()
             if captured:
-                for conversation_id, position in captured.items():
-                    if position > self._floors.get(conversation_id, 0):
-                        self._floors[conversation_id] = position
+                self._floors.update_many(captured)
                 self._floors_version += 1
-                self._raise_positions(captured)
+                self._positions.update_many(captured)
             current = await poller.current_horizon()
             poller.horizon = current
             if current > 0:
@@ -553,12 +568,6 @@ class EventEngine(Generic[ClientT]):
                 await self._save()
             logger.info("skipping the backlog: starting at horizon %d", current)
         self._state = "polling"
-
-    def _raise_positions(self, positions: Mapping[str, int]) -> None:
-        known = self._positions
-        for conversation_id, position in positions.items():
-            if position > known.get(conversation_id, 0):
-                known[conversation_id] = position
 
     def _check_account(self, own: str | None) -> None:
         stored = self._checkpoint_account
@@ -601,105 +610,107 @@ class EventEngine(Generic[ClientT]):
         if batch.syncing and batch.sync_progress is not None:
             await call_hook("on_sync_progress", self.on_sync_progress, batch.sync_progress)
 
-    def _cache_record(self, kind: str, raw: dict[str, Any]) -> Any:
-        """Decode conv/contact records and merge them into the cache; return the record."""
-        try:
-            record = parse_record(raw)
-        except DecodeError:
-            return None
-        try:
-            # A header's explicit nulls clear cached fields (a merge alone keeps them).
-            nulls = explicit_nulls(raw)
-            if kind == "conv":
-                self.cache.update_conversation(cast(Any, record), nulls=nulls)
-            else:
-                self.cache.update_contact(cast(Any, record), nulls=nulls)
-        except (UsageError, AttributeError):
-            logger.debug("a %s record did not fit the cache", kind)
-        return record
+    def _prepare_page(
+        self, records: Sequence[dict[str, Any]], batch: Batch, wanted: frozenset[str] | None
+    ) -> list[Item]:
+        """One pass over a page: what to dispatch, in order, with everything computed once.
 
-    def _prepare(
-        self, raw: dict[str, Any], batch: Batch, wanted: frozenset[str] | None
-    ) -> Item | None:
-        """Decide what to do with one raw record; an item to dispatch, or None to skip it."""
-        kind = raw.get("mk_rec_type")
-        if not isinstance(kind, str):
-            kind = "?"
-        record: Any = None
-        if kind in ("conv", "contact"):
-            record = self._cache_record(kind, raw)
-        if wanted is not None and kind not in wanted:
-            self._skipped += 1
-            return None
-        key: str | None = None
-        position: tuple[str, int] | None = None
+        Per record: merge conversation headers and contacts into the cache (raw, no decoding),
+        skip unwanted kinds, take a message's flow position and the dedup key once, drop
+        duplicates, decode what a handler wants, and name its ordering lane. A conversation
+        whose messages came out of flow order gets them put back in order (its other records
+        stay where they were). Also keeps the per-conversation positions (for a resync's
+        backfill) up to date, once per conversation per page.
+        """
+        merge = self.cache.merge_raw
         dedup = self._dedup
-        if dedup is not None:
-            key, position = dedup.key(raw)
-        elif kind == "message":
-            position = message_position(raw)
-        if position is not None and position[1] > self._positions.get(position[0], 0):
-            self._positions[position[0]] = position[1]  # where a resync's backfill starts
-        if (
-            dedup is not None
-            and key is not None
-            and (key in self._pending_keys or dedup.seen(key, position))
-        ):
-            self._deduplicated += 1
-            return None
-        error: DecodeError | None = None
-        if record is None:
+        pending = self._pending_keys
+        items: list[Item] = []
+        append = items.append
+        page_positions: dict[str, int] = {}
+        disordered: set[str] | None = None
+        skipped = 0
+        duplicates = 0
+        for raw in records:
+            kind = raw.get("mk_rec_type")
+            if kind.__class__ is not str:
+                kind = "?"
+            if kind == "conv" or kind == "contact":
+                merge(kind, raw)
+            if wanted is not None and kind not in wanted:
+                skipped += 1
+                continue
+            conversation_id = raw.get("conversation_id")
+            if conversation_id.__class__ is not str:
+                conversation_id = None
+            position: tuple[str, int] | None = None
+            if kind == "message" and conversation_id is not None:
+                flow = flow_position(raw)
+                if flow is not None:
+                    position = (conversation_id, flow)
+                    last = page_positions.get(conversation_id)
+                    if last is None or flow >= last:
+                        page_positions[conversation_id] = flow
+                    else:
+                        if disordered is None:
+                            disordered = set()
+                        disordered.add(conversation_id)
+            key: str | None = None
+            if dedup is not None:
+                key = dedup.key_of(kind, raw, position)
+                if key in pending or dedup.seen(key, position):
+                    duplicates += 1
+                    continue
+                pending.add(key)
+            error: DecodeError | None = None
             try:
-                record = parse_record(raw)
+                record: Any = parse_record(raw)
             except DecodeError as exc:
+                record = None
                 error = exc
-        return Item(
-            batch=batch,
-            raw=raw,
-            kind=kind,
-            record=record,
-            error=error,
-            key=key,
-            position=position,
-        )
+            lane = conversation_id if conversation_id is not None else lane_of(kind, raw)
+            # Positional: batch, raw, kind, record, error, key, position, lane, conversation.
+            append(Item(batch, raw, kind, record, error, key, position, lane, conversation_id))
+        self._skipped += skipped
+        self._deduplicated += duplicates
+        if page_positions:
+            self._positions.update_many(page_positions)
+        if disordered:
+            _restore_flow_order(items, disordered)
+        return items
 
     async def _admit(self, batch: PollBatch) -> None:
         await self._on_batch(batch)
         mark = self._watermark.open(batch.horizon, resync=batch.resync)
         wanted = self.router.wanted_kinds()
-
-        async def admit(records: Sequence[dict[str, Any]]) -> None:
-            for raw in records:
-                item = self._prepare(raw, mark, wanted)
-                if item is None:
-                    continue
-                await self._wait_for_room()
-                self._enqueue(item)
-
-        await self._admit_batch(batch, wanted, admit)
+        self._dispatcher.prepare()  # the router tree as it is now, for this page's records
+        await self._admit_batch(batch, mark, wanted, self._enqueue)
         if self._watermark.seal(mark):
             self._mark_dirty()
 
     async def _admit_batch(
         self,
         batch: PollBatch,
+        mark: Batch,
         wanted: frozenset[str] | None,
-        admit: Callable[[Sequence[dict[str, Any]]], Awaitable[None]],
+        admit: Callable[[list[Item]], Awaitable[None]],
     ) -> None:
-        """Give a batch's records to ``admit``: messages in flow order, after a resync's gap.
+        """Prepare a batch's records and give them to ``admit``, after a resync's gap.
 
         Shared by the handler engine and :class:`EventStream`, which admit records differently.
         """
         if batch.resync:
             self._backfill_due = True
         stream = batch.stream
-        # Message order and resync backfills matter only to message handlers.
-        if wanted is None or "message" in wanted:
-            stream = in_flow_order(stream)
-            if self._backfill_due and batch.syncing:
-                stream = self._beyond_positions(stream)
-                await self._backfill(stream, admit)
-        await admit(stream)
+        # Resync backfills matter only to message handlers.
+        if self._backfill_due and batch.syncing and (wanted is None or "message" in wanted):
+            stream = self._beyond_positions(stream)
+
+            async def admit_page(records: Sequence[dict[str, Any]]) -> None:
+                await admit(self._prepare_page(records, mark, wanted))
+
+            await self._backfill(stream, admit_page)
+        await admit(self._prepare_page(stream, mark, wanted))
         if batch.horizon > 0:
             self._backfill_due = False  # the sync after the resync is complete
 
@@ -715,7 +726,8 @@ class EventEngine(Generic[ClientT]):
         dropped = 0
         for raw in stream:
             found = message_position(raw)
-            if found is not None and found[1] <= positions.get(found[0], -1):
+            known = positions.get(found[0]) if found is not None else None
+            if found is not None and known is not None and found[1] <= known:
                 dropped += 1
                 continue
             kept.append(raw)
@@ -764,7 +776,7 @@ class EventEngine(Generic[ClientT]):
                 async with contextlib.aclosing(pages):  # closed now also when cancelled
                     async for page in pages:
                         fetched += len(page)
-                        await admit(in_flow_order(page))
+                        await admit(page)
             except AuthenticationError:
                 raise
             except (FleepAPIError, UsageError) as exc:
@@ -783,45 +795,66 @@ class EventEngine(Generic[ClientT]):
                 known,
             )
 
-    def _track(self, item: Item) -> None:
-        """Count an admitted record (the batch, the queue depth, the pending dedup keys)."""
-        Watermark.add(item.batch)
-        self._depth += 1
-        if item.key is not None:
-            self._pending_keys.add(item.key)
+    def _track(self, items: list[Item]) -> None:
+        """Count admitted records: their batch and the queue depth (one page's items)."""
+        if items:
+            Watermark.add(items[0].batch, len(items))
+            self._depth += len(items)
 
-    def _enqueue(self, item: Item) -> None:
-        self._track(item)
-        lane_key = lane_of(item.kind, item.raw)
-        lane = self._lanes.get(lane_key)
-        if lane is not None:
-            lane.append(item)
+    async def _enqueue(self, items: list[Item]) -> None:
+        """Put a page's items on their lanes, at most ``queue_size`` waiting at a time."""
+        start = 0
+        total = len(items)
+        while start < total:
+            room = self.queue_size - self._depth
+            if room <= 0:
+                await self._wait_for_room()
+                continue
+            chunk = items[start : start + room] if start or total > room else items
+            start += len(chunk)
+            self._track(chunk)
+            lanes = self._lanes
+            ready = self._ready
+            new_lanes = 0
+            for item in chunk:
+                lane = lanes.get(item.lane)
+                if lane is None:
+                    lane = lanes[item.lane] = deque()
+                    ready.append((item.lane, lane))
+                    new_lanes += 1
+                lane.append(item)
+            if new_lanes:
+                self._spawn_worker()
+
+    def _spawn_worker(self) -> None:
+        """Start one more worker, unless one is starting already or max_concurrency run.
+
+        Workers multiply one at a time: a worker that takes a lane while others wait starts
+        the next one. Handlers that never suspend are all run by the first worker (the next
+        finds nothing left and leaves), so a page costs a task start or two, not one per lane;
+        handlers that wait let the next worker run and start another, up to max_concurrency.
+        """
+        if self._worker_starting or self._worker_count >= self.max_concurrency:
             return
-        lane = deque((item,))
-        self._lanes[lane_key] = lane
-        self._ready.append((lane_key, lane))
-        if self._worker_count < self.max_concurrency:
-            assert self._workers is not None
-            self._worker_count += 1
-            self._workers.start_soon(self._lane_worker, name="fleep-worker")
+        workers = self._workers
+        assert workers is not None
+        self._worker_count += 1
+        self._worker_starting = True
+        workers.start_soon(self._lane_worker, name="fleep-worker")
 
     # -- handling -----------------------------------------------------------------------------
 
     async def _lane_worker(self) -> None:
         """Take a ready lane, handle a burst of it, put it back; leave when none is ready."""
+        self._worker_starting = False
         ready = self._ready
         try:
             while ready:
                 lane_key, lane = ready.popleft()
-                for _ in range(_LANE_BURST):
-                    # Handlers that never suspend would otherwise not see a cancellation of the
-                    # engine before the next record (a cancelled engine starts no new record).
-                    await anyio.lowlevel.checkpoint_if_cancelled()
-                    if self._draining or not await self._process(lane[0]):
-                        return  # stopping: the lane's records stay uncommitted
-                    self._finish(lane.popleft())
-                    if not lane:
-                        break
+                if ready:
+                    self._spawn_worker()  # others wait: one more worker, if allowed
+                if not await self._burst(lane):
+                    return  # stopping: the lane's records stay uncommitted
                 if lane:
                     # Back to the end of the queue, so that other conversations get a turn.
                     ready.append((lane_key, lane))
@@ -832,21 +865,140 @@ class EventEngine(Generic[ClientT]):
             # would otherwise find max_concurrency workers counted and none left to take it.
             self._worker_count -= 1
 
-    def _finish(self, item: Item) -> None:
-        """The record is done (handled, unwanted by every filter, or dead-lettered)."""
-        if item.key is not None:
-            self._pending_keys.discard(item.key)
-        position = item.position
-        if position is not None and position[1] > self._floors.get(position[0], 0):
-            self._floors[position[0]] = position[1]
+    async def _burst(self, lane: deque[Item]) -> bool:
+        """Handle up to ``_LANE_BURST`` records of ``lane``; False when the engine is stopping.
+
+        One cancel scope for the burst enforces the handlers' timeouts (see TimeoutGuard);
+        finished records are counted per run of one batch (the watermark, the queue depth),
+        not one by one.
+        """
+        batch: Batch | None = None
+        finished = 0
+        attempt = 1
+        # The lane's highest message position finished in this burst (a lane is one
+        # conversation): its floor is raised once, when the burst ends.
+        floor: tuple[str, int] | None = None
+        try:
+            while True:
+                with anyio.CancelScope() as scope:
+                    # The running backend's clock and cancellation check, looked up once per
+                    # burst: anyio's public functions find the backend on every call, which
+                    # costs more than the call itself (anyio.current_time and
+                    # anyio.lowlevel.checkpoint_if_cancelled are these two, plus the lookup).
+                    backend = get_async_backend()
+                    guard = TimeoutGuard(scope, backend.current_time)
+                    checkpoint = backend.checkpoint_if_cancelled
+                    requester = self.requester
+                    own = requester.account_id
+                    cache = self.cache
+                    feed = self._dispatcher.feed
+                    for _ in range(_LANE_BURST):
+                        # Per record: a cancelled engine starts no new record, also when its
+                        # handlers never suspend (so never see the cancellation themselves).
+                        await checkpoint()
+                        item = lane[0]
+                        if self._draining:
+                            return False
+                        if item.error is not None or attempt > 1:
+                            if not await self._process(item, guard, attempt):
+                                return False
+                            attempt = 1
+                        else:
+                            # The first attempt, inline (one await level less per record);
+                            # failures go on in _process.
+                            ctx = Context(
+                                client=requester,
+                                record=item.record,
+                                kind=item.kind,
+                                conversation_id=item.conversation_id,
+                                own_account_id=own,
+                                cache=cache,
+                                identity=item.key,
+                                raw=item.raw,
+                                timeout_guard=guard,
+                            )
+                            guard.ctx = ctx
+                            guard.attempt = 1
+                            self._in_flight += 1
+                            try:
+                                result = await feed(item.record, ctx)
+                            except Exception as exc:
+                                failure: Exception | None = exc
+                            else:
+                                failure = None
+                            finally:
+                                self._in_flight -= 1
+                                if self._in_flight == 0 and self._idle is not None:
+                                    self._idle.set()
+                            if failure is not None:
+                                guard.disarm()
+                                if not await self._retry(item, guard, ctx, failure):
+                                    return False
+                            elif result is not UNHANDLED:
+                                self._handled += 1
+                                if item.key is not None:
+                                    self._mark_handled(item)
+                        lane.popleft()
+                        if item.key is not None:
+                            self._pending_keys.discard(item.key)
+                        position = item.position
+                        if position is not None and (floor is None or position[1] > floor[1]):
+                            floor = position
+                        if item.batch is not batch:
+                            if batch is not None:
+                                self._finished(batch, finished)
+                            batch = item.batch
+                            finished = 0
+                        finished += 1
+                        if not lane or scope.cancel_called:
+                            # Empty, or a deadline passed as a handler finished: no other
+                            # record may start in this scope.
+                            return True
+                    return True
+                # The scope fired inside a handler: that attempt of lane[0] timed out.
+                item = lane[0]
+                failure = HandlerTimeoutError(guard.handler, guard.limit)
+                outcome = await self._failed(item, guard.ctx, failure, guard.attempt)
+                if outcome is _ABANDON:
+                    return False
+                if outcome is _DONE:  # dead-lettered
+                    lane.popleft()
+                    if item.key is not None:
+                        self._pending_keys.discard(item.key)
+                    if item.position is not None:
+                        self._raise_floor(*item.position)
+                    self._finished(item.batch, 1)
+                    return True
+                attempt = guard.attempt + 1  # retry it, in a new scope
+        finally:
+            if floor is not None:
+                self._raise_floor(*floor)
+            if batch is not None:
+                self._finished(batch, finished)
+
+    def _raise_floor(self, conversation_id: str, position: int) -> None:
+        """Every message of the conversation up to ``position`` is finished."""
+        if self._floors.raise_one(conversation_id, position):
             self._floors_version += 1
-        self._depth -= 1
+
+    def _finished(self, batch: Batch, count: int) -> None:
+        """``count`` records of ``batch`` are done (handled, unwanted by every filter, or
+        dead-lettered)."""
+        self._depth -= count
         room = self._room
         if room is not None and self._depth < self.queue_size:
             self._room = None  # the waiter makes a new one if the queue fills up again
             room.set()
-        if self._watermark.done(item.batch):
+        if self._watermark.done(batch, count):
             self._mark_dirty()
+
+    def _finish(self, item: Item) -> None:
+        """One record is done (the event stream's path)."""
+        if item.key is not None:
+            self._pending_keys.discard(item.key)
+        if item.position is not None:
+            self._raise_floor(*item.position)
+        self._finished(item.batch, 1)
 
     def _context(
         self,
@@ -870,21 +1022,37 @@ class EventEngine(Generic[ClientT]):
             attempt=attempt,
         )
 
-    async def _process(self, item: Item) -> bool:
+    async def _process(self, item: Item, guard: TimeoutGuard | None, attempt: int = 1) -> bool:
         """Handle one record: dispatch, retry on failure, dead-letter after the budget.
 
         Returns False when the record was abandoned because the engine is stopping (it is then
-        not finished, so not committed, so re-delivered by the next run).
+        not finished, so not committed, so re-delivered by the next run). A handler that runs
+        past its timeout is cancelled by ``guard``'s scope: the cancellation leaves this method
+        and the caller reports the timeout (see _burst).
         """
         if item.error is not None:
+            if guard is not None:
+                guard.disarm()  # the dead-letter hook has no handler timeout
             logger.error("a %s record could not be decoded: %s", item.kind, item.error)
             await self._dead_letter(item, item.raw, item.error)
             return True
-        attempt = 1
+        requester = self.requester
         while True:
-            ctx = self._context(
-                item.record, item.kind, identity=item.key, raw=item.raw, attempt=attempt
+            ctx = Context(
+                client=requester,
+                record=item.record,
+                kind=item.kind,
+                conversation_id=item.conversation_id,
+                own_account_id=requester.account_id,
+                cache=self.cache,
+                identity=item.key,
+                raw=item.raw,
+                attempt=attempt,
+                timeout_guard=guard,
             )
+            if guard is not None:
+                guard.ctx = ctx
+                guard.attempt = attempt
             self._in_flight += 1
             try:
                 result = await self._dispatcher.feed(item.record, ctx)
@@ -901,31 +1069,52 @@ class EventEngine(Generic[ClientT]):
                     self._handled += 1
                     self._mark_handled(item)
                 return True
-            self._handler_errors += 1
-            will_retry = attempt <= self.retry_budget
-            logger.error(
-                "handler %s failed on a %s record (attempt %d of %d)%s",
-                ctx.handler.name if ctx.handler is not None else "(middleware)",
-                item.kind,
-                attempt,
-                self.retry_budget + 1,
-                "" if will_retry else "; giving up",
-                exc_info=failure,
-            )
-            event = ErrorEvent(
-                record=item.record, exception=failure, attempt=attempt, will_retry=will_retry
-            )
+            if guard is not None:
+                guard.disarm()  # error handlers and the backoff have no handler timeout
+            outcome = await self._failed(item, ctx, failure, attempt)
+            if outcome is not _RETRY:
+                return outcome is _DONE
+            attempt += 1
+
+    async def _retry(
+        self, item: Item, guard: TimeoutGuard, ctx: Context[Any], failure: Exception
+    ) -> bool:
+        """The first attempt (made inline by _burst) failed: go on as _process does."""
+        outcome = await self._failed(item, ctx, failure, 1)
+        if outcome is not _RETRY:
+            return outcome is _DONE
+        return await self._process(item, guard, 2)
+
+    async def _failed(
+        self, item: Item, ctx: Context[Any] | None, failure: Exception, attempt: int
+    ) -> object:
+        """An attempt failed: log, tell the error handlers, then back off and return _RETRY,
+        or dead-letter the record and return _DONE; _ABANDON when stopping meanwhile."""
+        self._handler_errors += 1
+        will_retry = attempt <= self.retry_budget
+        handler = ctx.handler if ctx is not None else None
+        logger.error(
+            "handler %s failed on a %s record (attempt %d of %d)%s",
+            handler.name if handler is not None else "(middleware)",
+            item.kind,
+            attempt,
+            self.retry_budget + 1,
+            "" if will_retry else "; giving up",
+            exc_info=failure,
+        )
+        event = ErrorEvent(
+            record=item.record, exception=failure, attempt=attempt, will_retry=will_retry
+        )
+        if ctx is not None:
             try:
                 await self._dispatcher.notify_error(event, ctx)
             except Exception:
                 logger.exception("an error handler failed")
-            if not will_retry:
-                await self._dead_letter(item, item.record, failure)
-                return True
-            await self._sleep(self._retry_backoff.delay(attempt))
-            if self._draining:
-                return False
-            attempt += 1
+        if not will_retry:
+            await self._dead_letter(item, item.record, failure)
+            return _DONE
+        await self._sleep(self._retry_backoff.delay(attempt))
+        return _ABANDON if self._draining else _RETRY
 
     def _mark_handled(self, item: Item) -> None:
         if self._dedup is not None and item.key is not None:
@@ -965,7 +1154,7 @@ class EventEngine(Generic[ClientT]):
             # Not export(): the snapshot holds the same JSON for a fraction of the copying.
             dedup=snapshot_state(dedup) if dedup is not None else None,
             # A copy: the store serialises it in a worker thread while handlers finish records.
-            positions=dict(self._floors),
+            positions=self._floors.as_dict(),
         )
         return checkpoint, (self._watermark.committed, version, self._floors_version)
 

@@ -16,11 +16,20 @@ __all__ = ["Item", "call_hook", "lane_of"]
 class Item:
     """One admitted record on its way through a lane."""
 
-    __slots__ = ("batch", "error", "key", "kind", "position", "raw", "record")
+    __slots__ = (
+        "batch",
+        "conversation_id",
+        "error",
+        "key",
+        "kind",
+        "lane",
+        "position",
+        "raw",
+        "record",
+    )
 
     def __init__(
         self,
-        *,
         batch: Batch,
         raw: dict[str, Any],
         kind: str,
@@ -28,6 +37,8 @@ class Item:
         error: DecodeError | None,
         key: str | None,
         position: tuple[str, int] | None,
+        lane: str,
+        conversation_id: str | None,
     ) -> None:
         self.batch = batch
         self.raw = raw
@@ -36,6 +47,8 @@ class Item:
         self.error = error
         self.key = key
         self.position = position
+        self.lane = lane  # see lane_of
+        self.conversation_id = conversation_id
 
 
 def lane_of(kind: str, raw: Mapping[str, Any]) -> str:

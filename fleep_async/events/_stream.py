@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from fleep_async.errors import FleepError, UsageError
 from fleep_async.events._items import Item, call_hook
-from fleep_async.events._types import logger
+from fleep_async.events._types import Requester, logger
 from fleep_async.models.records import RECORD_KINDS, Record, RecordKind
 
 if TYPE_CHECKING:
-    from fleep_async.events._engine import EventEngine
-    from fleep_async.events._poller import PollBatch
+    from fleep_async.events._poller import PollBatch, Poller
+    from fleep_async.events._watermark import Batch, Watermark
 
-__all__ = ["EventStream", "check_kinds"]
+__all__ = ["EventStream", "StreamHost", "check_kinds"]
 
 
 def check_kinds(kinds: Iterable[RecordKind] | None) -> frozenset[str] | None:
@@ -42,6 +42,44 @@ def check_kinds(kinds: Iterable[RecordKind] | None) -> frozenset[str] | None:
     return chosen
 
 
+class StreamHost(Protocol):
+    """What an :class:`EventStream` uses of its engine (:class:`EventEngine` is one).
+
+    The dependency runs one way: the engine module imports this one, never the reverse. The
+    members are the engine's internal run lifecycle, admission and bookkeeping, shared with
+    its handler path so that a stream keeps the same delivery guarantees.
+    """
+
+    @property
+    def requester(self) -> Requester: ...
+
+    on_dead_letter: Callable[[Any, BaseException], Any] | None
+    _poll_scope: anyio.CancelScope | None
+    _stop_requested: bool
+    _poller: Poller | None
+    _watermark: Watermark
+    _handled: int
+    _dead_lettered: int
+
+    def _enter(self) -> None: ...
+    async def _begin(self) -> None: ...
+    async def _leave(self) -> None: ...
+    async def _save(self, *, final: bool = False) -> bool: ...
+    def _check_account(self, own: str | None) -> None: ...
+    async def _on_batch(self, batch: PollBatch) -> None: ...
+    async def _admit_batch(
+        self,
+        batch: PollBatch,
+        mark: Batch,
+        wanted: frozenset[str] | None,
+        admit: Callable[[list[Item]], Awaitable[None]],
+    ) -> None: ...
+    def _track(self, items: list[Item]) -> None: ...
+    def _finish(self, item: Item) -> None: ...
+    def _mark_handled(self, item: Item) -> None: ...
+    def _mark_dirty(self) -> None: ...
+
+
 class EventStream:
     """Records of the engine's stream, one at a time, in stream order (a conversation's
     messages in flow order, and after a resync the messages it skipped first, as for handlers).
@@ -59,7 +97,7 @@ class EventStream:
     Handlers of the engine's router are not called for these records; the cache is fed as usual.
     """
 
-    def __init__(self, engine: EventEngine[Any], kinds: frozenset[str] | None) -> None:
+    def __init__(self, engine: StreamHost, kinds: frozenset[str] | None) -> None:
         self._engine = engine
         self._kinds = kinds
         self._buffer: deque[Item] = deque()
@@ -171,15 +209,12 @@ class EventStream:
         await engine._on_batch(batch)
         mark = engine._watermark.open(batch.horizon, resync=batch.resync)
 
-        async def admit(records: Sequence[dict[str, Any]]) -> None:
-            for raw in records:
-                item = engine._prepare(raw, mark, self._kinds)
-                if item is not None:
-                    engine._track(item)
-                    self._buffer.append(item)
+        async def admit(items: list[Item]) -> None:
+            engine._track(items)
+            self._buffer.extend(items)
 
         # The same order and resync rules as the handler engine.
-        await engine._admit_batch(batch, self._kinds, admit)
+        await engine._admit_batch(batch, mark, self._kinds, admit)
         if engine._watermark.seal(mark):
             engine._mark_dirty()
 

@@ -68,17 +68,18 @@ class Watermark:
         return batch
 
     @staticmethod
-    def add(batch: Batch) -> None:
-        """Count one more record admitted from ``batch``."""
-        batch.pending += 1
+    def add(batch: Batch, count: int = 1) -> None:
+        """Count ``count`` more records admitted from ``batch``."""
+        batch.pending += count
 
     def seal(self, batch: Batch) -> bool:
         """No more records come from ``batch``; return whether the committed horizon moved."""
         return self.done(batch)
 
-    def done(self, batch: Batch) -> bool:
-        """One record of ``batch`` is finished; return whether the committed horizon moved."""
-        batch.pending -= 1
+    def done(self, batch: Batch, count: int = 1) -> bool:
+        """``count`` records of ``batch`` are finished; return whether the committed horizon
+        moved."""
+        batch.pending -= count
         if batch.pending > 0 or not self._open or self._open[0] is not batch:
             return False
         moved = False

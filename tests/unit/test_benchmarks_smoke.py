@@ -93,3 +93,25 @@ def test_standalone_engine_benchmark_measures_both_sides(
         assert all(rate > 0 for rate in side.rates)
         assert side.latencies
     assert "engine/bare" in capsys.readouterr().out
+
+
+def test_readme_table_is_regenerated_from_the_results(tmp_path: Path) -> None:
+    from benchmarks import readme
+
+    assert main(["--quick", "--only", "P1", "--out", str(tmp_path)]) == 0
+    page = tmp_path / "README.md"
+    page.write_text(
+        f"# x\n\n## Performance\n\n{readme.START}\nold table\n{readme.END}\n\n## Next\n",
+        encoding="utf-8",
+    )
+    args = ["--results", str(tmp_path / "results.json"), "--readme", str(page)]
+    assert readme.main([*args, "--check"]) == 1  # out of date
+    assert readme.main(args) == 0
+    text = page.read_text(encoding="utf-8")
+    assert "old table" not in text
+    assert text.startswith("# x\n")
+    assert text.endswith("## Next\n")
+    rows = [line for line in text.splitlines() if line.startswith("| P1 |")]
+    assert len(rows) == 2  # the `bot` and `bot dedup` checks, each with its spread
+    assert all(".." in row for row in rows)
+    assert readme.main([*args, "--check"]) == 0

@@ -154,11 +154,26 @@ def test_dedup_keys_messages_by_conversation_number_and_revision() -> None:
     assert key(msg("c", 2, "edited text")) == key(msg("c", 2, "other"))
     other, position = key(conv("c", topic="a"))
     assert position is None
-    assert other.startswith("h:")
+    assert other.startswith("s:conv:c:")  # identity, then a digest of the snapshot
     assert key(conv("c", topic="a"))[0] == other
     assert key(conv("c", topic="b"))[0] != other
     hook = {"mk_rec_type": "hook", "hook_key": "SECRETKEY123", "hook_url": "https://x/hook/K"}
     assert "SECRET" not in key(hook)[0]
+    hook["conversation_id"] = "c"
+    assert key(hook)[0].startswith("s:hook:c:")
+    assert "SECRET" not in key(hook)[0]
+
+
+def test_dedup_keys_versioned_snapshots_by_identity_and_version() -> None:
+    key = Deduplicator.key
+    team = {"mk_rec_type": "team", "team_id": "t1", "team_name": "Ops", "team_version_nr": 3}
+    assert key(team) == ("v:team:t1:3", None)
+    # Same version, same key (what else it carries is not read); a new version is new.
+    assert key({**team, "team_name": "Other"})[0] == "v:team:t1:3"
+    assert key({**team, "team_version_nr": 4})[0] == "v:team:t1:4"
+    # Without its version the whole record decides.
+    unversioned = {k: v for k, v in team.items() if k != "team_version_nr"}
+    assert key(unversioned)[0].startswith("s:team:t1:")
 
 
 def test_dedup_remembers_recent_keys_and_floors_after_eviction() -> None:
