@@ -14,7 +14,7 @@ import importlib.resources
 import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from importlib.abc import Traversable
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
