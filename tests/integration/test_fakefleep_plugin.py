@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -131,22 +132,26 @@ async def test_python_m_serve_runs_a_server_and_stops_on_sigterm() -> None:
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     async with await anyio.open_process(command, cwd=REPO, env=env) as process:
-        assert process.stdout is not None
-        line = ""
-        with anyio.fail_after(30):
-            async for chunk in TextReceiveStream(process.stdout):
-                line += chunk
-                if "\n" in line:
-                    break
-        first_line = line.partition("\n")[0]  # the web chat's URL may follow
-        base_url = first_line.strip().rsplit(" ", 1)[-1]
-        assert base_url.startswith("http://127.0.0.1:")
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-            ann = await RawUser.login(http, "ann@example.com", "pw")
-            assert ann.display_name == "Ann"
-            state = (await http.get("/_fakefleep/state")).json()
-            assert state["accounts"][0]["email"] == "ann@example.com"
-        process.send_signal(signal.SIGTERM)
-        with anyio.fail_after(15):
-            code = await process.wait()
+        try:
+            assert process.stdout is not None
+            text = ""
+            with anyio.fail_after(30):
+                async for chunk in TextReceiveStream(process.stdout):
+                    text += chunk
+                    if "\n" in text:
+                        break
+            # The URL ends the first line (the web chat's URL may follow in the same chunk).
+            base_url = text.split("\n", 1)[0].strip().rsplit(" ", 1)[-1]
+            assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url), text
+            async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+                ann = await RawUser.login(http, "ann@example.com", "pw")
+                assert ann.display_name == "Ann"
+                state = (await http.get("/_fakefleep/state")).json()
+                assert state["accounts"][0]["email"] == "ann@example.com"
+            process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(15):
+                code = await process.wait()
+        finally:
+            if process.returncode is None:  # a failed check above: never wait on it forever
+                process.kill()
     assert code == 0

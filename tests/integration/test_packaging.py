@@ -153,3 +153,12 @@ def test_the_installed_wheel_serves_the_web_chat(installed: Installed) -> None:
     ]
     assert all(int(line.split()[2]) > 1000 for line in lines[:3])
     assert not lines[3].startswith(str(REPO))  # imported from the virtualenv
+
+
+def test_the_python_running_the_suite_is_a_declared_one() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"Programming Language :: Python :: {version}" in project["classifiers"]
+    declared = [c.rsplit(" ", 1)[-1] for c in project["classifiers"] if c.count(".") == 1]
+    assert declared == ["3.11", "3.12", "3.13"]
+    assert project["requires-python"] == ">=3.11"
