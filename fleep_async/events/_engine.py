@@ -50,6 +50,7 @@ from fleep_async.errors import (
     DecodeError,
     FleepAPIError,
     FleepError,
+    StoreLockedError,
     UsageError,
 )
 from fleep_async.events._cache import EventCache
@@ -384,6 +385,8 @@ class EventEngine(Generic[ClientT]):
             AuthenticationError: the session expired and could not be renewed.
             FleepAPIError: the poll failed in a way retrying cannot fix.
             UsageError: already running, or the store holds another account's checkpoint.
+            StoreLockedError: another engine owns the checkpoint store (at start), or took it
+                over (then polling stops and running handlers are cancelled).
         """
         if self._stop_requested and not self._running:
             self._stop_requested = False
@@ -396,6 +399,8 @@ class EventEngine(Generic[ClientT]):
                     scope.cancel()
                 await self._begin()
             if scope.cancelled_caught:
+                if self._fatal is not None:
+                    raise self._fatal
                 return
             self._poll_scope = None
             task_status.started()
@@ -733,7 +738,8 @@ class EventEngine(Generic[ClientT]):
             kept.append(raw)
         if dropped:
             logger.info(
-                "after a resync: %d messages at or below the engine's positions not delivered",
+                "resync: %d messages of the sync at or below the engine's positions not "
+                "delivered again",
                 dropped,
             )
         return kept
@@ -1170,6 +1176,14 @@ class EventEngine(Generic[ClientT]):
         checkpoint, saved = self._snapshot()
         try:
             await self.store.save(checkpoint)
+        except StoreLockedError as exc:
+            # Another engine owns the store now (an SQLiteStore row taken over): two engines
+            # would handle every record twice. Stop at once; run() raises the error.
+            logger.error("the checkpoint store has another owner; stopping: %s", exc)
+            if self._fatal is None and not final:
+                self._fatal = exc
+                self.stop(0.0)
+            return False
         except Exception:
             logger.exception("writing the checkpoint failed%s", " on exit" if final else "")
             return False

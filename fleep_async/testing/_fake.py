@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ import httpx
 from fleep_async.testing._http.app import build_app
 from fleep_async.testing._http.errors import ApiError
 from fleep_async.testing._http.faults import Faults
+from fleep_async.testing._http.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 from fleep_async.testing._http.routing import Ctx, Params, Result, load_handlers
 from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.state import AccountState, Record
@@ -67,6 +69,9 @@ class FakeFleep:
         static_version: the poll's ``static_version``.
         clock: unix time source (``posted_time`` and friends).
         admin: serve the ``/_fakefleep/*`` admin routes (no auth: loopback test use only).
+        max_body_bytes: the largest request body (JSON calls, hook posts); larger ones get 413
+            ``request_too_large``, refused by ``Content-Length`` or while streaming.
+        max_upload_bytes: the same for ``file/upload`` and ``avatar/upload`` bodies.
     """
 
     def __init__(
@@ -81,6 +86,8 @@ class FakeFleep:
         static_version: str = "fakefleep-1",
         clock: Callable[[], float] = time.time,
         admin: bool = True,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     ) -> None:
         if hold_seconds < 0 or sync_batch_size < 1 or poll_batch_size < 1 or sync_messages < 0:
             raise ValueError("hold_seconds, sync_messages >= 0; batch sizes >= 1")
@@ -96,7 +103,13 @@ class FakeFleep:
         self.faults = Faults(
             seed=seed, expire_session=self.expire_session, force_resync=self.force_resync
         )
-        self.app: Starlette = build_app(self.world, self.faults, fake=self if admin else None)
+        self.app: Starlette = build_app(
+            self.world,
+            self.faults,
+            fake=self if admin else None,
+            max_body_bytes=max_body_bytes,
+            max_upload_bytes=max_upload_bytes,
+        )
 
     def __repr__(self) -> str:
         return f"FakeFleep(base_url={self.base_url!r}, accounts={len(self.world.accounts)})"
@@ -257,6 +270,30 @@ class FakeFleep:
         viewer_id = self._account(viewer).account_id if viewer is not None else conv.creator_id
         m = conv.memberships[viewer_id]
         return [rec.message(conv, msg, viewer_id) for msg in conv.visible_messages(m)]
+
+    def message_counts(
+        self, conversation_id: str | None = None, *, mk_message_type: str | None = "text"
+    ) -> Counter[tuple[str, str]]:
+        """Messages stored per ``(conversation_id, account_id)``: the server's own tally.
+
+        What an independent judge of a bot's effects reads (one reply per message, say): it
+        counts what the server stored, whatever the bot believes it did.
+
+        Args:
+            conversation_id: one conversation, or every one.
+            mk_message_type: only messages of this type (``None``: every type).
+        """
+        conversations = (
+            [self.world.conversation(conversation_id)]
+            if conversation_id is not None
+            else list(self.world.conversations.values())
+        )
+        counts: Counter[tuple[str, str]] = Counter()
+        for conv in conversations:
+            for message in conv.messages.values():
+                if mk_message_type is None or message.mk_message_type == mk_message_type:
+                    counts[conv.conversation_id, message.account_id] += 1
+        return counts
 
     def header(self, conversation_id: str, viewer: AccountRef) -> Record:
         """The full conversation header as ``viewer`` sees it."""

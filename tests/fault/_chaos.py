@@ -99,6 +99,8 @@ class Profile:
         stall: seconds one wait (for the bot to catch up, to start) may take before the run
             fails as stuck, with a diagnosis.
         guard: seconds before the whole run fails as a hang.
+        defaults: the bot runs with the library's default settings (client ``RetryPolicy``,
+            ``retry_budget``, backoffs, poll interval, concurrency) instead of the tuned ones.
     """
 
     name: str
@@ -121,6 +123,7 @@ class Profile:
     sync_messages: int = 5
     stall: float = 30.0
     guard: float = 110.0
+    defaults: bool = False
 
 
 @attrs.define(kw_only=True)
@@ -131,10 +134,12 @@ class ChaosReport:
     seed: int
     store: str
     duration: float = 0.0
+    defaults: bool = False
     posted: int = 0
     handled: int = 0
     lost: int = 0
     duplicate_effects: int = 0
+    duplicate_effect_rows: int = 0
     replies: int = 0
     unanswered: int = 0
     extra_replies: int = 0
@@ -161,9 +166,11 @@ class ChaosReport:
         faults = ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items()))
         return (
             f"chaos[{self.profile}] seed={self.seed} store={self.store} "
+            f"settings={'defaults' if self.defaults else 'tuned'} "
             f"duration={self.duration:.1f}s\n"
             f"  posted={self.posted} handled={self.handled} lost={self.lost} "
-            f"duplicate_effects={self.duplicate_effects} replies={self.replies} "
+            f"duplicate_effects (server)={self.duplicate_effects} "
+            f"(bot's log)={self.duplicate_effect_rows} replies={self.replies} "
             f"unanswered={self.unanswered} extra_replies={self.extra_replies} "
             f"order_violations={self.order_violations} dead_letters={self.dead_letters}\n"
             f"  handler runs={self.invocations} repeated (at-least-once, after kills)="
@@ -343,7 +350,7 @@ class ReplyTally:
 
 
 def known_conversations(config: dict[str, Any]) -> set[str]:
-    """The conversations whose position the bot's saved checkpoint holds (in its dedup state)."""
+    """The conversations whose position the bot's saved checkpoint holds."""
     path = Path(config["store_path"])
     data: bytes | None = None
     if config["store"] == "sqlite":
@@ -364,7 +371,7 @@ def known_conversations(config: dict[str, Any]) -> set[str]:
     dedup = Deduplicator()
     if checkpoint.dedup is not None:
         dedup.restore(checkpoint.dedup)
-    return set(dedup.positions())
+    return set(dedup.positions()) | set(checkpoint.positions or ())
 
 
 def final_replies(fake: FakeFleep, bot_id: str, conversation_ids: list[str]) -> Counter[str]:
@@ -434,7 +441,9 @@ def _scripted_fault(fake: FakeFleep, kind: str, rng: random.Random) -> None:
 async def run_chaos(profile: Profile, workdir: Path) -> ChaosReport:
     """Run one chaos profile and audit it (the caller asserts on the report)."""
     rng = random.Random(profile.seed)
-    report = ChaosReport(profile=profile.name, seed=profile.seed, store=profile.store)
+    report = ChaosReport(
+        profile=profile.name, seed=profile.seed, store=profile.store, defaults=profile.defaults
+    )
     started = time.monotonic()
     async with (
         FakeFleep.serve(
@@ -466,6 +475,7 @@ async def run_chaos(profile: Profile, workdir: Path) -> ChaosReport:
             "effects_path": str(workdir / "effects.db"),
             "timeout": 5.0,
             "poll_timeout": profile.poll_timeout,
+            "defaults": profile.defaults,
         }
         runner = BotProcess(fake, workdir, config, tg)
         tally = ReplyTally(fake, bot.account_id, conversations)
@@ -574,6 +584,7 @@ async def run_chaos(profile: Profile, workdir: Path) -> ChaosReport:
         )
         report.faults = dict(fake.faults.counts)
         audit(report, posted, workdir / "effects.db", last_before)
+        judge_effects(report, fake, bot.account_id, posted)
         replies = final_replies(fake, bot.account_id, conversations)
         report.replies = sum(replies.values())
         texts = {p.text for p in posted}
@@ -584,6 +595,20 @@ async def run_chaos(profile: Profile, workdir: Path) -> ChaosReport:
             report.problems.append(f"replies to unknown texts: {sorted(stray)[:5]}")
     report.duration = time.monotonic() - started
     return report
+
+
+def judge_effects(report: ChaosReport, fake: FakeFleep, bot_id: str, posted: list[Posted]) -> None:
+    """Effects repeated, as the server counts them: the bot's text messages per conversation.
+
+    The bot's effect is its reply; FakeFleep's own tally of the messages it stored (not the
+    bot's log, whose ``INSERT OR IGNORE`` cannot count a repeat) says how many there are. Every
+    bot message beyond one per human message of its conversation is an effect repeated.
+    """
+    counts = fake.message_counts()
+    per_conversation = Counter(p.conversation_id for p in posted)
+    report.duplicate_effects = sum(
+        max(counts[cid, bot_id] - expected, 0) for cid, expected in per_conversation.items()
+    )
 
 
 def audit(report: ChaosReport, posted: list[Posted], effects_path: Path, last_before: int) -> None:
@@ -604,7 +629,7 @@ def audit(report: ChaosReport, posted: list[Posted], effects_path: Path, last_be
     per_message = Counter((cid, nr) for _, _, cid, nr, _ in effects)
     report.handled = sum(1 for key in expected if per_message[key] >= 1)
     report.lost = len(expected) - report.handled
-    report.duplicate_effects = sum(n - 1 for n in per_message.values() if n > 1)
+    report.duplicate_effect_rows = sum(n - 1 for n in per_message.values() if n > 1)
     for _, key, cid, nr, text in effects:
         if expected.get((cid, nr)) != text:
             report.problems.append(f"effect for a message nobody posted: {cid}:{nr} {text!r}")

@@ -1,7 +1,9 @@
 """The bot process of the chaos suite: ``python -m tests.fault._chaos_bot CONFIG_JSON``.
 
 A ``FleepClient`` running its event engine (``client.run(store=..., dedup=True)``) with one
-handler for the humans' text messages. The handler has two effects, both idempotent under the
+handler for the humans' text messages; with ``"defaults": true`` in its config, every other
+setting (the client's ``RetryPolicy``, ``retry_budget``, backoffs, poll interval, concurrency)
+is the library's default. The handler has two effects, both idempotent under the
 record's stable key (``ctx.idempotency_key``):
 
 1. a row in a durable effect log (SQLite, ``INSERT OR IGNORE`` keyed by that key), committed in
@@ -128,13 +130,16 @@ class Effects:
 async def main(config: dict[str, Any]) -> None:
     """Run the bot until SIGTERM (graceful) or SIGKILL."""
     effects = Effects(open_effects(config["effects_path"]), config["incarnation"])
+    defaults = bool(config.get("defaults"))
+    # Tuned: fast retries so that a short run sees many faults. Defaults: what a user gets.
+    tuned_retry = RetryPolicy(max_attempts=8, base_delay=0.02, max_delay=0.5, max_retry_after=2.0)
     client = FleepClient(
         config["email"],
         config["password"],
         base_url=config["base_url"],
         timeout=config["timeout"],
         poll_timeout=config["poll_timeout"],
-        retry=RetryPolicy(max_attempts=8, base_delay=0.02, max_delay=0.5, max_retry_after=2.0),
+        **({} if defaults else {"retry": tuned_retry}),
     )
 
     @client.router.message(OfMessageType("text"))
@@ -144,20 +149,24 @@ async def main(config: dict[str, Any]) -> None:
         effects.apply(key, message, ctx.attempt)
         await ctx.reply(f"ack {message.text}")
 
+    tuned: dict[str, Any] = {
+        "max_concurrency": 8,
+        # Faults can fail a reply several times in a row: a record must not be dead-lettered
+        # for that (the suite asserts no dead letters).
+        "retry_budget": 50,
+        "retry_backoff": RetryPolicy(base_delay=0.02, max_delay=0.5),
+        "poll_backoff": RetryPolicy(base_delay=0.05, max_delay=1.0, max_retry_after=2.0),
+        "min_poll_interval": 0.02,
+    }
+
     async with client, anyio.create_task_group() as tg:
         await tg.start(
             lambda task_status: client.run(
                 store=make_store(config),
                 dedup=True,
-                max_concurrency=8,
-                # Faults can fail a reply several times in a row: a record must not be
-                # dead-lettered for that (the suite asserts no dead letters).
-                retry_budget=50,
-                retry_backoff=RetryPolicy(base_delay=0.02, max_delay=0.5),
-                poll_backoff=RetryPolicy(base_delay=0.05, max_delay=1.0, max_retry_after=2.0),
-                min_poll_interval=0.02,
                 on_dead_letter=effects.dead_letter,
                 task_status=task_status,
+                **({} if defaults else tuned),
             )
         )
         print("ready", flush=True)

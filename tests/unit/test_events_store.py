@@ -20,13 +20,15 @@ from fleep_async.events import (
     Checkpoint,
     Deduplicator,
     EventCache,
+    EventEngine,
     FileStore,
     MemoryStore,
+    Router,
     SQLiteStore,
 )
 from fleep_async.events._watermark import Watermark
-from fleep_async.models import ContactRecord, ConversationRecord
-from tests.unit.test_events_fakes import conv, msg
+from fleep_async.models import ContactRecord, ConversationRecord, MessageRecord
+from tests.unit.test_events_fakes import ScriptedRequester, conv, msg, poll
 
 pytestmark = pytest.mark.anyio
 
@@ -444,3 +446,29 @@ async def test_temp_files_of_saves_killed_by_sigkill_are_removed_at_open(tmp_pat
     assert await reopened.load() == Checkpoint(horizon=1)  # the last whole checkpoint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cp.json", "cp.json.lock"]
     await reopened.aclose()
+
+
+async def test_an_engine_whose_sqlite_store_is_taken_over_stops_with_the_typed_error(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "bot.db"
+    store = SQLiteStore(db)
+    handled: list[int] = []
+    router = Router()
+
+    @router.message()
+    async def handler(record: MessageRecord) -> None:
+        handled.append(record.message_nr)
+        if record.message_nr == 1:
+            # Another bot takes the store over (say, on another host after the lease).
+            conn = sqlite3.connect(db)
+            with conn:
+                conn.execute("UPDATE fleep_owner SET owner = 'someone-else'")
+            conn.close()
+
+    req = ScriptedRequester([poll(101, msg("a", 1)), poll(102, msg("a", 2))])
+    engine = EventEngine(req, router, store=store)
+    with anyio.fail_after(30), pytest.raises(StoreLockedError, match="taken over"):
+        await engine.run()
+    assert handled[0] == 1
+    assert not engine.running

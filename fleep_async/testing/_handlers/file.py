@@ -17,7 +17,10 @@ def _filename(disposition: str | None) -> str | None:
         return None
     headers = MimeHeaders()
     headers["content-disposition"] = disposition
-    name = headers.get_filename()
+    return _basename(headers.get_filename())
+
+
+def _basename(name: str | None) -> str | None:
     return name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] if name else None
 
 
@@ -36,7 +39,8 @@ async def read_uploads(ctx: Ctx) -> list[Upload]:
                 if isinstance(item, str):
                     continue
                 data = await item.read()
-                name = item.filename or "file"
+                # The name without its directories, as for a raw PUT's Content-Disposition.
+                name = _basename(item.filename) or "file"
                 uploads.append(world.store_file(me, name, data, item.content_type))
         finally:
             await form.close()

@@ -65,6 +65,11 @@ def admin_routes(fake: FakeFleep | None) -> list[Route]:
             ],
             "parked_polls": world.parked_polls,
             "faults": dict(fake.faults.counts),
+            # Text messages per conversation and author, as stored: an independent judge's tally.
+            "message_counts": [
+                {"conversation_id": cid, "account_id": aid, "messages": n}
+                for (cid, aid), n in sorted(fake.message_counts().items())
+            ],
         }
 
     async def state(request: Request) -> Response:

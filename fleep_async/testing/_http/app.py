@@ -23,6 +23,11 @@ from starlette.routing import Route
 
 from fleep_async.testing._http.errors import ApiError, bad_request, unauthorized
 from fleep_async.testing._http.faults import FaultMiddleware, Faults
+from fleep_async.testing._http.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    BodyLimitMiddleware,
+)
 from fleep_async.testing._http.routing import Ctx, Params, Result, Spec, load_handlers, resolve
 from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.ids import is_uuid
@@ -63,8 +68,15 @@ def session_from(
     return session, account
 
 
-def build_app(world: World, faults: Faults, *, fake: FakeFleep | None = None) -> Starlette:
-    """Build the ASGI app over a world."""
+def build_app(
+    world: World,
+    faults: Faults,
+    *,
+    fake: FakeFleep | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+) -> Starlette:
+    """Build the ASGI app over a world; bodies over the caps get 413 (see ``limits``)."""
     from fleep_async.testing._http.admin import admin_routes
     from fleep_async.testing._http.web import web_routes
 
@@ -102,6 +114,12 @@ def build_app(world: World, faults: Faults, *, fake: FakeFleep | None = None) ->
     return Starlette(
         routes=routes,
         middleware=[
+            # Outermost: a faulted request is capped too, and nothing inside reads past a cap.
+            Middleware(
+                BodyLimitMiddleware,
+                max_body_bytes=max_body_bytes,
+                max_upload_bytes=max_upload_bytes,
+            ),
             Middleware(FaultMiddleware, faults=faults),
             Middleware(GZipMiddleware, minimum_size=1024),
         ],

@@ -14,6 +14,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
+from urllib.parse import quote
 
 import attrs
 
@@ -74,6 +75,11 @@ class OutboxMail:
     notification_id: str = attrs.field(repr=False)
     registration_code: str | None = attrs.field(repr=False, default=None)
     subject: str = ""
+
+
+def _url_segment(name: str) -> str:
+    """A file name as one URL path segment: quoted whole ("../../x", "?", "#"), never "."/".."."""
+    return quote(name, safe="") if name.strip(".") else "file"
 
 
 @attrs.frozen(kw_only=True)
@@ -1058,7 +1064,7 @@ class World:
         stored = self.files[file_id]
         account.storage_used_bytes += len(data)
         upload = Upload(
-            upload_url=f"{self.config.base_url}/upload/{self.ids.short()}/{name}",
+            upload_url=f"{self.config.base_url}/upload/{self.ids.short()}/{_url_segment(name)}",
             file_id=file_id,
             name=name,
             file_type=stored.file_type,
