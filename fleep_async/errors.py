@@ -18,6 +18,9 @@
     ├── ResponseTooLargeError        a response exceeded ``max_response_bytes``
     ├── DecodeError                  bad JSON, a record or a checkpoint that cannot be decoded
     ├── StoreLockedError             a checkpoint store is owned by another engine (process)
+    ├── ClusterError                 the NATS JetStream tier (``fleep_async.cluster``) failed
+    │   ├── ClusterUnavailableError  NATS cannot be reached, or JetStream is not enabled
+    │   └── FencedError              a fenced write lost: another process holds the lease now
     └── UsageError (also ValueError) bad arguments, raised before any request
 
 Classification (:func:`classify`) looks at the ``error_id`` first, then the HTTP status, and falls
@@ -40,8 +43,11 @@ from typing import Any, Final
 __all__ = [
     "AuthenticationError",
     "BusinessRuleError",
+    "ClusterError",
+    "ClusterUnavailableError",
     "ConflictError",
     "DecodeError",
+    "FencedError",
     "FleepAPIError",
     "FleepError",
     "FleepTimeoutError",
@@ -351,6 +357,46 @@ class StoreLockedError(FleepError):
     def __init__(self, message: str, *, path: str, owner: str | None = None) -> None:
         self.path = path
         self.owner = owner
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__, self.args))
+
+
+class ClusterError(FleepError):
+    """The NATS JetStream tier (:mod:`fleep_async.cluster`) failed."""
+
+
+class ClusterUnavailableError(ClusterError):
+    """NATS cannot be reached (or JetStream is not enabled on it).
+
+    Attributes:
+        servers: the server URLs tried (credentials in them redacted).
+    """
+
+    def __init__(self, message: str, *, servers: tuple[str, ...] = ()) -> None:
+        self.servers = servers
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__, self.args))
+
+
+class FencedError(ClusterError):
+    """A fenced write lost its compare-and-set: another process took over.
+
+    Raised by a checkpoint save (or a lease renewal) whose expected revision is no longer the
+    latest: a successor holds the lease and has written since. The holder must stop: anything it
+    would still commit could overwrite its successor's progress.
+
+    Attributes:
+        key: the KV key written.
+        expected: the revision the write expected to replace (``None``: expected no entry).
+    """
+
+    def __init__(self, message: str, *, key: str, expected: int | None) -> None:
+        self.key = key
+        self.expected = expected
         super().__init__(message)
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -1,0 +1,78 @@
+"""The NATS JetStream tier: pollers with failover and workers that scale out (``docs/cluster.md``).
+
+Needs the ``nats`` extra (``pip install 'fleep-async[nats]'``). Nothing in the core imports this
+package; it builds on :mod:`fleep_async.events`.
+"""
+
+from __future__ import annotations
+
+from fleep_async.cluster._nats import (
+    CHECKPOINTS_BUCKET,
+    DEAD_STREAM,
+    DEAD_SUBJECT_PREFIX,
+    DEFAULT_EFFECTS_TTL,
+    DEFAULT_LEASE_TTL,
+    DEFAULT_PARTITIONS,
+    DUPLICATE_WINDOW,
+    EFFECTS_BUCKET,
+    EVENTS_STREAM,
+    EVENTS_SUBJECT_PREFIX,
+    HEADER_ACCOUNT,
+    HEADER_DELIVERIES,
+    HEADER_ERROR,
+    HEADER_HORIZON,
+    HEADER_MSG_ID,
+    HEADER_ORIGINAL_SUBJECT,
+    LEASES_BUCKET,
+    Buckets,
+    connect,
+    dead_subject,
+    ensure_buckets,
+    ensure_stream,
+    event_subject,
+    message_id,
+    partition_lease_key,
+    partition_of,
+    poller_lease_key,
+    record_partition,
+    worker_key,
+)
+from fleep_async.errors import ClusterError, ClusterUnavailableError, FencedError
+
+__all__ = [
+    # setup
+    "connect",
+    "ensure_stream",
+    "ensure_buckets",
+    "Buckets",
+    # names
+    "EVENTS_STREAM",
+    "EVENTS_SUBJECT_PREFIX",
+    "DEAD_STREAM",
+    "DEAD_SUBJECT_PREFIX",
+    "LEASES_BUCKET",
+    "CHECKPOINTS_BUCKET",
+    "EFFECTS_BUCKET",
+    "HEADER_MSG_ID",
+    "HEADER_ACCOUNT",
+    "HEADER_HORIZON",
+    "HEADER_ERROR",
+    "HEADER_DELIVERIES",
+    "HEADER_ORIGINAL_SUBJECT",
+    "DEFAULT_PARTITIONS",
+    "DEFAULT_LEASE_TTL",
+    "DUPLICATE_WINDOW",
+    "DEFAULT_EFFECTS_TTL",
+    "partition_of",
+    "record_partition",
+    "event_subject",
+    "dead_subject",
+    "message_id",
+    "poller_lease_key",
+    "partition_lease_key",
+    "worker_key",
+    # errors
+    "ClusterError",
+    "ClusterUnavailableError",
+    "FencedError",
+]

@@ -1,0 +1,346 @@
+"""The fixed names of the NATS JetStream tier, the connection and the stream and bucket setup.
+
+Every process of the tier (pollers, workers, ``cluster status``) agrees on these names; they are
+part of the operator's contract (``docs/cluster.md``), so they never change silently.
+
+- Stream ``FLEEP_EVENTS``: subjects ``fleep.events.<account_id>.<partition>.<kind>``; payload =
+  the raw record JSON as the server sent it; headers ``Nats-Msg-Id`` =
+  ``<account_id>:<idempotency key>`` (JetStream stores a repeat within the duplicate window
+  once), ``Fleep-Account``, ``Fleep-Horizon``.
+- Stream ``FLEEP_DEAD``: subjects ``fleep.dead.<account_id>.<partition>``.
+- KV buckets ``fleep_leases`` (TTL = the lease TTL), ``fleep_checkpoints``, ``fleep_effects``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from fleep_async.errors import ClusterUnavailableError, UsageError, redact
+from fleep_async.events._dedup import Deduplicator
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+    from nats.js.client import JetStreamContext
+    from nats.js.kv import KeyValue
+
+__all__ = [
+    "CHECKPOINTS_BUCKET",
+    "DEAD_STREAM",
+    "DEAD_SUBJECT_PREFIX",
+    "DEFAULT_EFFECTS_TTL",
+    "DEFAULT_LEASE_TTL",
+    "DEFAULT_PARTITIONS",
+    "DUPLICATE_WINDOW",
+    "EFFECTS_BUCKET",
+    "EVENTS_STREAM",
+    "EVENTS_SUBJECT_PREFIX",
+    "HEADER_ACCOUNT",
+    "HEADER_DELIVERIES",
+    "HEADER_ERROR",
+    "HEADER_HORIZON",
+    "HEADER_MSG_ID",
+    "HEADER_ORIGINAL_SUBJECT",
+    "LEASES_BUCKET",
+    "Buckets",
+    "connect",
+    "dead_subject",
+    "ensure_buckets",
+    "ensure_stream",
+    "event_subject",
+    "message_id",
+    "partition_lease_key",
+    "partition_of",
+    "poller_lease_key",
+    "record_partition",
+    "worker_key",
+]
+
+logger = logging.getLogger("fleep_async.cluster")
+
+EVENTS_STREAM: Final = "FLEEP_EVENTS"
+EVENTS_SUBJECT_PREFIX: Final = "fleep.events"
+DEAD_STREAM: Final = "FLEEP_DEAD"
+DEAD_SUBJECT_PREFIX: Final = "fleep.dead"
+LEASES_BUCKET: Final = "fleep_leases"
+CHECKPOINTS_BUCKET: Final = "fleep_checkpoints"
+EFFECTS_BUCKET: Final = "fleep_effects"
+
+HEADER_MSG_ID: Final = "Nats-Msg-Id"
+HEADER_ACCOUNT: Final = "Fleep-Account"
+HEADER_HORIZON: Final = "Fleep-Horizon"
+HEADER_ERROR: Final = "Fleep-Error"
+HEADER_DELIVERIES: Final = "Fleep-Deliveries"
+HEADER_ORIGINAL_SUBJECT: Final = "Fleep-Original-Subject"
+
+DEFAULT_PARTITIONS: Final = 16
+DEFAULT_LEASE_TTL: Final = 5.0
+"""Seconds a lease lives without renewal (renewed every third of it)."""
+DUPLICATE_WINDOW: Final = 120.0
+"""Seconds within which the stream stores a repeated ``Nats-Msg-Id`` once."""
+DEFAULT_EFFECTS_TTL: Final = 7 * 24 * 3600.0
+
+# A subject token: no dots, wildcards or whitespace. Fleep ids and record kinds already fit;
+# anything else is mapped, never allowed to split or widen a subject.
+_UNSAFE_TOKEN: Final = re.compile(r"[^A-Za-z0-9_\-]")
+# JetStream's "insufficient resources" (not enough servers for the replicas asked).
+_INSUFFICIENT_RESOURCES: Final = 10023
+_STREAM_NAME_IN_USE: Final = 10058
+
+
+def _token(value: str) -> str:
+    token = _UNSAFE_TOKEN.sub("_", value)
+    return token or "_"
+
+
+def partition_of(key: str, partitions: int = DEFAULT_PARTITIONS) -> int:
+    """The partition of a conversation id (or of a record identity): a stable hash modulo P.
+
+    The same on every machine and Python version (no ``hash()``: it is salted per process).
+    """
+    if partitions < 1:
+        raise UsageError("partitions must be >= 1")
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % partitions
+
+
+def record_partition(raw: Mapping[str, Any], partitions: int = DEFAULT_PARTITIONS) -> int:
+    """The partition of a raw record: by its conversation, else by its identity key."""
+    conversation_id = raw.get("conversation_id")
+    if isinstance(conversation_id, str) and conversation_id:
+        return partition_of(conversation_id, partitions)
+    return partition_of(Deduplicator.key(raw)[0], partitions)
+
+
+def event_subject(account_id: str, partition: int, kind: str) -> str:
+    """``fleep.events.<account_id>.<partition>.<kind>``."""
+    return f"{EVENTS_SUBJECT_PREFIX}.{_token(account_id)}.{partition}.{_token(kind)}"
+
+
+def dead_subject(account_id: str, partition: int) -> str:
+    """``fleep.dead.<account_id>.<partition>``."""
+    return f"{DEAD_SUBJECT_PREFIX}.{_token(account_id)}.{partition}"
+
+
+def message_id(account_id: str, raw: Mapping[str, Any]) -> str:
+    """``Nats-Msg-Id`` of a record: ``<account_id>:<the engine's idempotency key>``.
+
+    The key is :attr:`Context.idempotency_key <fleep_async.events.Context.idempotency_key>`'s:
+    the same revision of a record has the same id however often it is published.
+    """
+    return f"{account_id}:{Deduplicator.key(raw)[0]}"
+
+
+def poller_lease_key(account_id: str) -> str:
+    """The key of an account's poller lease in ``fleep_leases``."""
+    return f"poller.{_token(account_id)}"
+
+
+def partition_lease_key(account_id: str, partition: int) -> str:
+    """The key of a partition lease in ``fleep_leases``."""
+    return f"partition.{_token(account_id)}.{partition}"
+
+
+def worker_key(worker_id: str) -> str:
+    """The key a live worker keeps in ``fleep_leases``."""
+    return f"worker.{_token(worker_id)}"
+
+
+def _safe_servers(servers: Sequence[str]) -> tuple[str, ...]:
+    # nats://user:pass@host: the credentials never reach an error message or a log line.
+    return tuple(re.sub(r"//[^@/]*@", "//***@", redact(s)) for s in servers)
+
+
+async def connect(
+    servers: str | Sequence[str],
+    *,
+    name: str | None = None,
+    connect_timeout: float = 5.0,
+    **options: Any,
+) -> NATS:
+    """Connect to NATS (reconnecting forever once connected); check that JetStream answers.
+
+    Args:
+        servers: ``nats://host:port`` URL(s); several are tried in turn.
+        name: the connection name the server shows (``fleep-async poller host:pid``).
+        connect_timeout: seconds for the first connection (each server) and the JetStream check.
+        **options: more ``nats.connect`` options (credentials, TLS).
+
+    Raises:
+        ClusterUnavailableError: no server answered, or JetStream is not enabled.
+    """
+    import nats
+    import nats.errors
+    import nats.js.errors
+
+    urls = [servers] if isinstance(servers, str) else list(servers)
+    if not urls:
+        raise UsageError("at least one NATS server URL is needed")
+    shown = _safe_servers(urls)
+
+    async def on_error(exc: Exception) -> None:
+        logger.warning("NATS: %s", redact(str(exc)) or type(exc).__name__)
+
+    async def on_disconnected() -> None:
+        logger.warning("NATS: disconnected; reconnecting")
+
+    async def on_reconnected() -> None:
+        logger.info("NATS: reconnected")
+
+    settings: dict[str, Any] = {
+        "servers": urls,
+        "connect_timeout": connect_timeout,
+        # The first connection tries each server twice and fails (an operator typo must not
+        # hang); once connected the client reconnects forever (set below): a NATS node restart
+        # is routine in a cluster.
+        "allow_reconnect": True,
+        "max_reconnect_attempts": 1,
+        "reconnect_time_wait": 0.5,
+        "error_cb": on_error,
+        "disconnected_cb": on_disconnected,
+        "reconnected_cb": on_reconnected,
+    }
+    if name is not None:
+        settings["name"] = name
+    settings.update(options)
+    try:
+        client = await nats.connect(**settings)
+    except (OSError, TimeoutError, nats.errors.Error) as exc:
+        reason = redact(str(exc)) or type(exc).__name__
+        raise ClusterUnavailableError(
+            f"cannot connect to NATS at {', '.join(shown)}: {reason}",
+            servers=shown,
+        ) from exc
+    client.options["max_reconnect_attempts"] = options.get("max_reconnect_attempts", -1)
+    try:
+        await client.jetstream(timeout=connect_timeout).account_info()
+    except (TimeoutError, nats.errors.Error) as exc:
+        await client.close()
+        raise ClusterUnavailableError(
+            f"NATS at {', '.join(shown)} answers but JetStream does not "
+            f"(start nats-server with -js): {redact(str(exc)) or type(exc).__name__}",
+            servers=shown,
+        ) from exc
+    return client
+
+
+async def _add_stream(js: JetStreamContext, replicas: int | None, **config: Any) -> int:
+    """Create or update a stream with ``replicas`` (or 3, then 1 on a single node)."""
+    import nats.js.errors
+
+    tried = [replicas] if replicas is not None else [3, 1]
+    for count in tried:
+        try:
+            await js.add_stream(num_replicas=count, **config)
+        except nats.js.errors.BadRequestError as exc:
+            if exc.err_code == _STREAM_NAME_IN_USE:
+                # Exists with another config: keep its replica count, update the rest.
+                info = await js.stream_info(config["name"])
+                await js.update_stream(num_replicas=info.config.num_replicas, **config)
+                return info.config.num_replicas or 1
+            if exc.err_code == _INSUFFICIENT_RESOURCES and count != tried[-1]:
+                continue
+            raise
+        except nats.js.errors.ServiceUnavailableError:
+            if count != tried[-1]:
+                continue
+            raise
+        return count
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def ensure_stream(js: JetStreamContext, *, replicas: int | None = None) -> int:
+    """Create (or update) the ``FLEEP_EVENTS`` and ``FLEEP_DEAD`` streams; return the replicas.
+
+    File storage, limits retention, ``duplicate_window`` 2 min, discard new when full (a
+    publisher then waits and retries: nothing is dropped). ``replicas=None``: R3, or R1 when
+    the cluster has fewer than three nodes.
+    """
+    from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
+
+    common: dict[str, Any] = {
+        "storage": StorageType.FILE,
+        "retention": RetentionPolicy.LIMITS,
+        "discard": DiscardPolicy.NEW,
+        "duplicate_window": DUPLICATE_WINDOW,
+        "max_msgs_per_subject": -1,
+    }
+    count = await _add_stream(
+        js, replicas, name=EVENTS_STREAM, subjects=[f"{EVENTS_SUBJECT_PREFIX}.>"], **common
+    )
+    await _add_stream(js, count, name=DEAD_STREAM, subjects=[f"{DEAD_SUBJECT_PREFIX}.>"], **common)
+    return count
+
+
+@attrs.frozen
+class Buckets:
+    """The tier's KV buckets."""
+
+    leases: KeyValue
+    checkpoints: KeyValue
+    effects: KeyValue
+    lease_ttl: float
+    """The TTL of ``fleep_leases`` (what every lease in it lives without renewal)."""
+
+
+async def _bucket(js: JetStreamContext, name: str, ttl: float | None, replicas: int) -> KeyValue:
+    import nats.js.errors
+    from nats.js.api import StorageType
+
+    try:
+        return await js.key_value(name)
+    except nats.js.errors.BucketNotFoundError:
+        pass
+    try:
+        return await js.create_key_value(
+            bucket=name, ttl=ttl, history=1, replicas=replicas, storage=StorageType.FILE
+        )
+    except nats.js.errors.BadRequestError as exc:
+        if exc.err_code == _STREAM_NAME_IN_USE:
+            return await js.key_value(name)  # another process created it meanwhile
+        raise
+
+
+async def ensure_buckets(
+    js: JetStreamContext,
+    *,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
+    effects_ttl: float = DEFAULT_EFFECTS_TTL,
+    replicas: int | None = None,
+) -> Buckets:
+    """Create (or open) ``fleep_leases``, ``fleep_checkpoints`` and ``fleep_effects``.
+
+    The lease TTL is the ``fleep_leases`` bucket's: an existing bucket keeps its own (its TTL is
+    returned in :attr:`Buckets.lease_ttl`, and a different one asked for is logged).
+    ``replicas=None``: the replica count of the ``FLEEP_EVENTS`` stream (see
+    :func:`ensure_stream`), or 1 without it.
+    """
+    import nats.js.errors
+
+    if lease_ttl <= 0 or effects_ttl <= 0:
+        raise UsageError("TTLs must be > 0")
+    if replicas is None:
+        try:
+            info = await js.stream_info(EVENTS_STREAM)
+            replicas = info.config.num_replicas or 1
+        except nats.js.errors.NotFoundError:
+            replicas = 1
+    leases = await _bucket(js, LEASES_BUCKET, lease_ttl, replicas)
+    status = await leases.status()
+    actual = status.ttl or lease_ttl
+    if abs(actual - lease_ttl) > 1e-3:
+        logger.warning(
+            "bucket %s has a TTL of %.3fs (asked %.3fs): leases live %.3fs",
+            LEASES_BUCKET,
+            actual,
+            lease_ttl,
+            actual,
+        )
+    checkpoints = await _bucket(js, CHECKPOINTS_BUCKET, None, replicas)
+    effects = await _bucket(js, EFFECTS_BUCKET, effects_ttl, replicas)
+    return Buckets(leases=leases, checkpoints=checkpoints, effects=effects, lease_ttl=actual)

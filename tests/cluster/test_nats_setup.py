@@ -1,0 +1,62 @@
+"""The tier's setup against a real 3-node JetStream cluster: streams, buckets, de-duplication."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from fleep_async.cluster import (
+    EVENTS_STREAM,
+    HEADER_MSG_ID,
+    connect,
+    ensure_buckets,
+    ensure_stream,
+    event_subject,
+    message_id,
+    partition_of,
+    record_partition,
+)
+from fleep_async.errors import ClusterUnavailableError
+from fleep_async.testing.nats import NatsCluster, free_port
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_same_msg_id_published_twice_is_stored_once(nats_cluster: NatsCluster) -> None:
+    with anyio.fail_after(30):
+        nc = await connect(nats_cluster.urls)
+        try:
+            js = nc.jetstream()
+            replicas = await ensure_stream(js)
+            assert replicas == 3
+            buckets = await ensure_buckets(js, lease_ttl=2.0)
+            assert buckets.lease_ttl == pytest.approx(2.0)
+            raw = {"mk_rec_type": "message", "conversation_id": "c1", "message_nr": 3}
+            subject = event_subject("acc", record_partition(raw), "message")
+            headers = {HEADER_MSG_ID: message_id("acc", raw)}
+            first = await js.publish(subject, b"{}", headers=headers)
+            second = await js.publish(subject, b"{}", headers=headers)
+            assert not first.duplicate
+            assert second.duplicate
+            info = await js.stream_info(EVENTS_STREAM)
+            assert info.state.messages == 1
+            assert info.config.num_replicas == 3
+        finally:
+            await nc.close()
+
+
+def test_partition_is_a_stable_hash() -> None:
+    # Fixed values: the partition of a conversation must never change between versions.
+    assert partition_of("c1", 16) == partition_of("c1", 16)
+    assert {partition_of(f"conv-{i}", 16) for i in range(200)} == set(range(16))
+    record = {"mk_rec_type": "contact", "account_id": "a1"}
+    assert 0 <= record_partition(record, 4) < 4
+    assert event_subject("a.b", 3, "weird kind*") == "fleep.events.a_b.3.weird_kind_"
+
+
+async def test_unreachable_nats_is_a_clear_error() -> None:
+    url = f"nats://user:secret@127.0.0.1:{free_port()}"
+    with anyio.fail_after(20), pytest.raises(ClusterUnavailableError) as info:
+        await connect(url, connect_timeout=1.0)
+    assert "cannot connect to NATS" in str(info.value)
+    assert "secret" not in str(info.value)
