@@ -72,6 +72,9 @@ class FakeFleep:
         max_body_bytes: the largest request body (JSON calls, hook posts); larger ones get 413
             ``request_too_large``, refused by ``Content-Length`` or while streaming.
         max_upload_bytes: the same for ``file/upload`` and ``avatar/upload`` bodies.
+        welcome: give every new account the "Fleep Support" contact and its dialog with a
+            welcome message, as the real server does. ``False`` starts accounts empty (for
+            tests that count conversations or contacts).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class FakeFleep:
         admin: bool = True,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        welcome: bool = True,
     ) -> None:
         if hold_seconds < 0 or sync_batch_size < 1 or poll_batch_size < 1 or sync_messages < 0:
             raise ValueError("hold_seconds, sync_messages >= 0; batch sizes >= 1")
@@ -98,6 +102,7 @@ class FakeFleep:
             sync_messages=sync_messages,
             poll_batch_size=poll_batch_size,
             static_version=static_version,
+            welcome=welcome,
         )
         self.world = World(config, seed=seed, clock=clock)
         self.faults = Faults(

@@ -452,6 +452,8 @@ async def run_chaos(profile: Profile, workdir: Path) -> ChaosReport:
             poll_batch_size=profile.poll_batch_size,
             sync_batch_size=profile.sync_batch_size,
             sync_messages=profile.sync_messages,
+            # The audit counts the run's own posts: no Fleep Support welcome to answer.
+            welcome=False,
         ) as server,
         anyio.create_task_group() as tg,
     ):

@@ -384,7 +384,7 @@ async def test_resync_behind_a_long_backlog_loses_no_message_against_fakefleep(
 ) -> None:
     # The engine is held back (a full queue) while 12 messages arrive in one conversation and
     # the server forgets the bot's place; the initial sync brings only the last 2 of them.
-    fake = FakeFleep(hold_seconds=0.5, sync_messages=2, seed=9)
+    fake = FakeFleep(hold_seconds=0.5, sync_messages=2, seed=9, welcome=False)
     bot = fake.create_account("bot@example.com", "pw", "Bot")
     human = fake.create_account("human@example.com", "pw", "Human")
     cid = fake.create_conversation(human, "ops", [bot])

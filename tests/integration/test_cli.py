@@ -125,7 +125,8 @@ def served(
 
     @contextlib.asynccontextmanager
     async def start() -> AsyncIterator[World]:
-        async with FakeFleep.serve(hold_seconds=1.0) as server:
+        # No welcome dialog: the tests count the conversations they made.
+        async with FakeFleep.serve(hold_seconds=1.0, welcome=False) as server:
             world = World(server, tmp_path, capsys, monkeypatch)
             yield world
             world.assert_no_secrets()

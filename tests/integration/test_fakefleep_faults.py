@@ -203,8 +203,10 @@ async def test_admin_routes_script_faults_and_state_over_http(
     listing = (await http.get("/_fakefleep/faults")).json()
     assert listing == {"counts": {"status_503": 1}, "pending": []}
     state = (await http.get("/_fakefleep/state")).json()
-    assert [a["email"] for a in state["accounts"]] == ["ann@example.com"]
-    assert state["conversations"][0]["last_message_nr"] == 2
+    # Ann, and the Fleep Support account every new account gets a dialog with.
+    assert [a["email"] for a in state["accounts"]] == ["ann@example.com", "support@fleep.io"]
+    made_conv = next(c for c in state["conversations"] if c["conversation_id"] == conv)
+    assert made_conv["last_message_nr"] == 2
     bad = await http.post("/_fakefleep/faults", json={"kind": "meteor"})
     assert bad.status_code == 400
     expired = await http.post(

@@ -13,6 +13,7 @@ AREAS = (
     "avatar",
     "contact",
     "conversation",
+    "event",
     "file",
     "hook",
     "label",

@@ -28,7 +28,7 @@ def login_result(ctx: Ctx, account: AccountState, *, remember_me: bool) -> Resul
     }
 
 
-@handler("account/login", auth=False, idempotent_key=False)
+@handler("account/login", auth=False)
 def login(ctx: Ctx) -> Result:
     """Email (or Fleep address) + password -> session."""
     email = ctx.params.req_text("email")
@@ -45,7 +45,7 @@ def login(ctx: Ctx) -> Result:
     return login_result(ctx, account, remember_me=remember)
 
 
-@handler("account/logout", idempotent_key=False)
+@handler("account/logout")
 def logout(ctx: Ctx) -> Result:
     """Close the session; the cookie is deliberately not cleared (as the real server)."""
     assert ctx.session is not None
@@ -53,7 +53,7 @@ def logout(ctx: Ctx) -> Result:
     return {}
 
 
-@handler("account/register", auth=False, idempotent_key=False)
+@handler("account/register", auth=False)
 def register(ctx: Ctx) -> Result:
     """Start a registration: a confirmation mail lands in ``fake.outbox``."""
     email = parse_email(ctx.params.req_text("email"))
@@ -73,7 +73,7 @@ def register(ctx: Ctx) -> Result:
     return {}
 
 
-@handler("account/register/v2", auth=False, idempotent_key=False)
+@handler("account/register/v2", auth=False)
 def register_v2(ctx: Ctx) -> Result:
     """(Re)send the registration code email."""
     email = parse_email(ctx.params.req_text("email"))
@@ -94,7 +94,7 @@ def find_pending(world: World, notification_id: str | None, kind: str) -> Pendin
     return pending
 
 
-@handler("account/confirm", auth=False, idempotent_key=False)
+@handler("account/confirm", auth=False)
 def confirm(ctx: Ctx) -> Result:
     """Confirm a registration (from account/register) and log in."""
     pending = find_pending(ctx.world, ctx.params.text("notification_id"), "register")
@@ -105,7 +105,7 @@ def confirm(ctx: Ctx) -> Result:
     return login_result(ctx, account, remember_me=False)
 
 
-@handler("account/confirm/v2", auth=False, idempotent_key=False)
+@handler("account/confirm/v2", auth=False)
 def confirm_v2(ctx: Ctx) -> Result:
     """Confirm a registration or invite, setting name, password and Fleep address."""
     pending = find_pending(ctx.world, ctx.params.req_text("notification_id"), "register")
@@ -122,7 +122,7 @@ def confirm_v2(ctx: Ctx) -> Result:
     return result
 
 
-@handler("account/prepare/v2", auth=False, idempotent_key=False)
+@handler("account/prepare/v2", auth=False)
 def prepare_v2(ctx: Ctx) -> Result:
     """Turn a notification id, or a registration code + email, into a notification id."""
     world = ctx.world
@@ -157,7 +157,7 @@ def prepare_v2(ctx: Ctx) -> Result:
     return result
 
 
-@handler("account/reset_password", auth=False, idempotent_key=False)
+@handler("account/reset_password", auth=False)
 def reset_password(ctx: Ctx) -> Result:
     """Mail a reset link; 431 for an unknown email or too many resets in a minute."""
     world = ctx.world

@@ -7,7 +7,6 @@ from typing import Final
 from fleep_async.testing._handlers.account import find_pending, parse_emails
 from fleep_async.testing._http.errors import business
 from fleep_async.testing._http.routing import Ctx, Result, handler
-from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.state import AccountState, Alias, Record
 from fleep_async.testing._world.world import World
 
@@ -21,7 +20,7 @@ def _alias_stream(world: World, me: AccountState) -> list[Record]:
     for alias in me.aliases:
         alias_account = world.accounts.get(alias.alias_account_id)
         if alias_account is not None:
-            record = rec.contact(alias_account, me)
+            record = world.contact_for(alias_account, me)
             record["mk_account_status"] = "alias" if alias.confirmed else "new"
             out.append(record)
     return out

@@ -12,7 +12,7 @@ RESET_VELOCITY: Final = 5
 RESET_WINDOW: Final = 60.0
 
 
-@handler("avatar/upload", body="upload", idempotent_key=False)
+@handler("avatar/upload", body="upload")
 async def avatar_upload(ctx: Ctx) -> Result:
     """Upload an avatar (multipart ``files`` or raw PUT)."""
     from fleep_async.testing._handlers.file import read_uploads

@@ -7,7 +7,6 @@ from typing import Final
 
 from fleep_async.testing._http.errors import bad_request, business
 from fleep_async.testing._http.routing import Ctx, Result, handler
-from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.state import AccountState
 from fleep_async.testing._world.world import World
 
@@ -45,7 +44,7 @@ def contact_hide(ctx: Ctx) -> Result:
         if contact_id in world.accounts and contact_id != me.account_id:
             me.hidden_contacts.add(contact_id)
             hidden.append(contact_id)
-            world.emit(me.account_id, [rec.contact(world.accounts[contact_id], me)])
+            world.emit(me.account_id, [world.contact_for(world.accounts[contact_id], me)])
     return {"contacts": hidden}
 
 
@@ -84,7 +83,7 @@ def contact_import(ctx: Ctx) -> Result:
                 descr if isinstance(descr, str) else None,
                 phone if isinstance(phone, str) else None,
             )
-        stream.append(rec.contact(account, me))
+        stream.append(world.contact_for(account, me))
     world.emit(me.account_id, list(stream))
     return {"stream": stream}
 
@@ -115,12 +114,13 @@ def contact_sync_all(ctx: Ctx) -> Result:
     out = []
     for contact_id in world.contacts_of(me):
         account = world.accounts[contact_id]
-        if contact_id in ignore or contact_id in me.hidden_contacts:
+        if contact_id in ignore:
+            # Hidden contacts stay listed, flagged ``is_hidden_for_add`` (Fleep Support is one).
             continue
         haystack = f"{account.display_name} {account.email} {account.fleep_address or ''}"
         if needle and needle not in haystack.lower():
             continue
-        out.append(rec.contact(account, me))
+        out.append(world.contact_for(account, me))
     return {"contacts": out}
 
 

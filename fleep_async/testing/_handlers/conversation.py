@@ -17,7 +17,7 @@ from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.state import Conversation, Message, Record
 from fleep_async.testing._world.world import World
 
-ALERT_LEVELS: Final = ("default", "never")
+ALERT_LEVELS: Final = ("default", "never", "passive")
 HOOK_TYPES: Final = (
     "bitbucket",
     "confluence",
@@ -73,22 +73,32 @@ def cs(
     conv: Conversation,
     *,
     before: int,
-    partial: bool = False,
+    shape: str = "full",
+    with_result: bool = True,
 ) -> Result:
     """The conversation/sync-shaped answer after a change.
 
     Without ``from_message_nr``: the header plus the records changed since flow position
-    ``before``. With it: a normal forward sync from there.
+    ``before``. With it: a normal forward sync from there. ``shape`` picks the header the real
+    server answers with: ``full``, ``store`` (the counters: message/store, read state) or
+    ``send`` (the counters and the conversation's identity: message/send, member changes). A
+    member who has left always gets the header without the fields of the live flow.
     """
     world, viewer = ctx.world, ctx.me.account_id
     from_nr = ctx.params.integer("from_message_nr")
     after = from_nr if from_nr is not None else before
     header = world.full_header(conv, viewer)
+    if not conv.memberships[viewer].active:
+        header = rec.conv_left(header)
+    elif shape == "store":
+        header = rec.conv_partial(header)
+    elif shape == "send":
+        header = rec.conv_partial(header, rec.SEND_KEYS)
     result: Result = {
-        "header": rec.conv_partial(header) if partial else header,
+        "header": header,
         "stream": message_records(world, conv, forward(world, conv, viewer, after), viewer),
     }
-    if conv.last_message_nr > before:
+    if with_result and conv.last_message_nr > before:
         result["result_message_nr"] = conv.last_message_nr
     return result
 
@@ -152,7 +162,7 @@ def create(ctx: Ctx) -> Result:
         world.post(conv, me.account_id, text, upload_urls=attachments, subject=p.text("subject"))
     if fwd is not None:
         copy_message(world, fwd[0], conv, me.account_id, fwd[1])
-    return cs(ctx, conv, before=0)
+    return cs(ctx, conv, before=0, with_result=False)
 
 
 def copy_message(
@@ -178,7 +188,7 @@ def add_members(ctx: Ctx) -> Result:
     before = conv.last_message_nr
     ids = ctx.world.resolve_emails(ctx.params.req_text("emails"))
     ctx.world.add_members(conv, ctx.me.account_id, ids)
-    return cs(ctx, conv, before=before)
+    return cs(ctx, conv, before=before, shape="send")
 
 
 @handler("conversation/remove_members", path_id="conversation")
@@ -192,7 +202,7 @@ def remove_members(ctx: Ctx) -> Result:
         if account is not None:
             ids.append(account.account_id)
     ctx.world.remove_members(conv, ctx.me.account_id, ids)
-    return cs(ctx, conv, before=before)
+    return cs(ctx, conv, before=before, shape="send")
 
 
 @handler("conversation/leave", path_id="conversation")
@@ -340,14 +350,16 @@ def set_topic(ctx: Ctx) -> Result:
 
 @handler("conversation/mark_read", path_id="conversation")
 def mark_read(ctx: Ctx) -> Result:
-    """Mark everything read."""
-    conv = any_conv(ctx)
+    """Mark everything read (a member who left gets 431, as on the real server)."""
+    conv = member_conv(ctx)
     mode = ctx.params.text("mk_init_mode") or "ic_tiny"
     if mode not in ("ic_tiny", "ic_full"):
         raise bad_request("Invalid value for mk_init_mode.")
     ctx.world.mark_read(conv, ctx.me.account_id, conv.last_message_nr, back=False)
     header = ctx.world.full_header(conv, ctx.me.account_id)
-    return {"header": rec.conv_tiny(header) if mode == "ic_tiny" else header, "stream": []}
+    if mode == "ic_tiny":
+        header = rec.conv_tiny_full(header, is_full=False)
+    return {"header": header, "stream": []}
 
 
 @handler("conversation/poke", path_id="conversation")
@@ -364,20 +376,21 @@ def poke(ctx: Ctx) -> Result:
     if ctx.params.flag("is_bg_poke"):
         record["is_bg_poke"] = True
     ctx.world.emit(ctx.me.account_id, [record])
-    return cs(ctx, conv, before=conv.last_message_nr, partial=True)
+    return cs(ctx, conv, before=conv.last_message_nr, shape="store")
 
 
 @handler("conversation/show_activity", path_id="conversation")
 def show_activity(ctx: Ctx) -> Result:
-    """Writing status; the other members get an ``activity`` record."""
+    """Report the caller's writing state; answer the *other* members' activity.
+
+    A member with full privacy shows nothing, neither in the answer nor in the others' streams.
+    """
+    world, me = ctx.world, ctx.me
     conv = member_conv(ctx)
-    record = ctx.world.activity(
-        conv,
-        ctx.me.account_id,
-        is_writing=ctx.params.flag("is_writing"),
-        message_nr=ctx.params.integer("message_nr"),
-    )
-    return {"stream": [record]}
+    writing = ctx.params.flag("is_writing")
+    if writing is not None:
+        world.set_writing(conv, me.account_id, writing, message_nr=ctx.params.integer("message_nr"))
+    return {"stream": world.activity_of_others(conv, me.account_id)}
 
 
 @handler("conversation/unsubscribe", path_id="conversation")
@@ -408,12 +421,19 @@ def store(ctx: Ctx) -> Result:
         m.mk_alert_level, mine = level, True
     if p.has("snooze_interval"):
         m.snooze_interval = p.req_integer("snooze_interval")
-        m.snooze_time = world.now() + max(m.snooze_interval, 0) if m.snooze_interval else 0
+        m.snooze_time = world.now() + m.snooze_interval if m.snooze_interval > 0 else 0
+        if m.snooze_interval < 0:
+            # Snoozing "forever" is muting (Fleep's server tests: alert level ``never``).
+            m.mk_alert_level = "never"
         mine = True
     if p.has("hide_message_nr"):
         m.hide_message_nr, mine = p.req_integer("hide_message_nr"), True
     if p.has("label_ids") or p.has("labels"):
         m.label_ids, mine = _labels(ctx), True
+        spam = world.system_label(me, "spam").label_id
+        if spam in m.label_ids:
+            # Marking a conversation as spam mutes it for good (Fleep's server tests).
+            m.mk_alert_level, m.snooze_interval = "never", -1
     if p.flag("is_deleted"):
         m.is_deleted, mine = True, True
     if m.active:
@@ -468,8 +488,10 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> None:
         world.remove_members(conv, me.account_id, remove)
     for team_id in p.uuids("add_team_ids") or []:
         team = world.teams.get(team_id)
-        if team is None:
+        if team is None or team.is_deleted:
             raise business("unknown_team", "Unknown team.")
+        if me.account_id not in team.members:
+            raise business("not_team_member", "Only a member of the team can add it.")
         world.add_team_to_conversation(conv, me.account_id, team)
     for team_id in p.uuids("remove_team_ids") or []:
         team = world.teams.get(team_id)
@@ -607,7 +629,7 @@ def sync_teams(ctx: Ctx) -> Result:
     return {"stream": stream}
 
 
-@handler("conversation/list", idempotent_key=False)
+@handler("conversation/list")
 def conversation_list(ctx: Ctx) -> Result:
     """Legacy paged list: stop when ``conversations`` comes back empty."""
     world, me = ctx.world, ctx.me

@@ -53,7 +53,7 @@ async def read_uploads(ctx: Ctx) -> list[Upload]:
     return uploads
 
 
-@handler("file/upload", path_id="optional_conversation", body="upload", idempotent_key=False)
+@handler("file/upload", path_id="optional_conversation", body="upload")
 async def upload(ctx: Ctx) -> Result:
     """Upload files; pass the returned ``upload_url`` values as message ``attachments``."""
     uploads = await read_uploads(ctx)

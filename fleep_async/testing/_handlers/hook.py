@@ -67,7 +67,10 @@ def create_hook(ctx: Ctx) -> Result:
     if p.flag("outgoing_disabled") is not None:
         hook.outgoing_disabled = bool(p.flag("outgoing_disabled"))
     result = cs(ctx, conv, before=before)
-    result["hook_info"] = rec.hook(hook, ctx.me.account_id, base_url=ctx.world.config.base_url)
+    info = rec.hook(hook, ctx.me.account_id, base_url=ctx.world.config.base_url)
+    # The real answer carries the hook in its stream too (Fleep's server tests).
+    result["stream"].append(info)
+    result["hook_info"] = info
     return result
 
 
@@ -86,7 +89,9 @@ def configure_hook(ctx: Ctx) -> Result:
     if p.flag("outgoing_disabled") is not None:
         hook.outgoing_disabled = bool(p.flag("outgoing_disabled"))
     world.emit_each(conv.members, lambda v: [rec.hook(hook, v, base_url=world.config.base_url)])
-    return cs(ctx, conv, before=conv.last_message_nr)
+    result = cs(ctx, conv, before=conv.last_message_nr)
+    result["stream"].append(rec.hook(hook, ctx.me.account_id, base_url=world.config.base_url))
+    return result
 
 
 @handler("conversation/drop_hook", path_id="conversation")
@@ -94,8 +99,11 @@ def drop_hook(ctx: Ctx) -> Result:
     """Deactivate a hook (an ``unhook`` system message)."""
     conv = member_conv(ctx)
     before = conv.last_message_nr
-    ctx.world.drop_hook(conv, ctx.me.account_id, ctx.params.req_text("hook_key"))
-    return cs(ctx, conv, before=before)
+    hook = ctx.world.drop_hook(conv, ctx.me.account_id, ctx.params.req_text("hook_key"))
+    result = cs(ctx, conv, before=before)
+    base_url = ctx.world.config.base_url
+    result["stream"].append(rec.hook(hook, ctx.me.account_id, base_url=base_url))
+    return result
 
 
 @handler("conversation/show_hooks", path_id="conversation")

@@ -8,7 +8,7 @@ from fleep_async.testing._handlers.poll import conv_records, init_mode
 from fleep_async.testing._http.errors import business
 from fleep_async.testing._http.routing import Ctx, Result, handler
 from fleep_async.testing._world import records as rec
-from fleep_async.testing._world.state import AccountState, Label, Record
+from fleep_async.testing._world.state import AccountState, Conversation, Label, Membership, Record
 from fleep_async.testing._world.world import World
 
 MAX_EXTERNAL_SIZE: Final = 1024**3
@@ -59,22 +59,62 @@ def label_conversations(world: World, me: AccountState, label_id: str) -> list[s
     for conv_id in world.convs_of.get(me.account_id, []):
         conv = world.conversations[conv_id]
         m = conv.memberships[me.account_id]
-        if lab.mk_label_subtype == "unread":
-            if conv.unread_count(me.account_id, m.read_message_nr) > 0:
-                out.append(conv_id)
-        elif label_id in m.label_ids:
+        if _in_label(world, conv, m, lab):
             out.append(conv_id)
     return out
 
 
-@handler("label/sync_conversations", idempotent_key=False)
+def _in_label(world: World, conv: Conversation, m: Membership, lab: Label) -> bool:
+    """System labels are views (unread, muted, dialogs...); user labels are explicit."""
+    muted = m.mk_alert_level == "never" or m.snooze_interval != 0
+    archived = m.hide_message_nr is not None
+    match lab.mk_label_subtype:
+        case "unread":
+            return conv.unread_count(m.account_id, m.read_message_nr) > 0
+        case "recent":
+            return m.active and not muted and not archived
+        case "muted":
+            return muted
+        case "1:1 conversations":
+            return conv.dialog_with is not None
+        case "archived":
+            return archived
+        case "email":
+            return any(world.accounts[a].mk_account_status == "new" for a in conv.members)
+        case _:
+            return lab.label_id in m.label_ids
+
+
+@handler("label/sync_conversations")
 def label_sync_conversations(ctx: Ctx) -> Result:
-    """A label and its conversations (tiny headers by default)."""
+    """A label and its conversations.
+
+    By default (``ic_tiny``) as the real server answers: the other members' contacts, the label
+    (with its sync cursor), every header with all its fields but flagged tiny, then each
+    conversation's last message.
+    """
     world, me = ctx.world, ctx.me
     label_id = ctx.params.req_uuid("label_id")
     mode = init_mode(ctx)
     ids = label_conversations(world, me, label_id)
-    stream: list[Record] = [rec.label(me.labels[label_id])]
-    for conv_id in ids:
-        stream.extend(conv_records(world, me.account_id, conv_id, mode))
-    return {"stream": stream}
+    label = rec.label(me.labels[label_id], sync=True)
+    if mode != "ic_tiny":
+        stream: list[Record] = [label]
+        for conv_id in ids:
+            stream.extend(conv_records(world, me.account_id, conv_id, mode))
+        return {"stream": stream}
+    convs = [world.conversations[i] for i in ids]
+    others = dict.fromkeys(
+        a
+        for conv in convs
+        for a in conv.members
+        if a != me.account_id and world.accounts[a].mk_account_status != "new"
+    )
+    headers, messages = [], []
+    for conv in convs:
+        headers.append(rec.conv_tiny_full(world.full_header(conv, me.account_id), is_full=True))
+        for msg in conv.last_visible(conv.memberships[me.account_id], 1):
+            messages.append(rec.message(conv, msg, me.account_id))
+            messages.extend(world.file_records(conv, msg))
+    contacts = [world.contact_for(world.accounts[a], me) for a in others]
+    return {"stream": [*contacts, label, *headers, *messages]}

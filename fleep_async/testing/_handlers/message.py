@@ -20,7 +20,9 @@ def _retry_check(ctx: Ctx, last_message_nr: int) -> None:
         raise business("retry_failed", "Conversation changed since from_message_nr.")
 
 
-@handler("message/send", path_id="conversation")
+# Still de-duplicated until the client's replies move to message/store (issue 12, fid-client):
+# nothing shows the real server de-duplicates message/send.
+@handler("message/send", path_id="conversation", idempotent_key=True)
 def send(ctx: Ctx) -> Result:
     """Post a message (plain text with Fleep markup, plus upload_urls as attachments)."""
     conv = member_conv(ctx)
@@ -32,10 +34,10 @@ def send(ctx: Ctx) -> Result:
         ctx.params.text("message"),
         upload_urls=ctx.params.texts("attachments") or [],
     )
-    return cs(ctx, conv, before=before, partial=True)
+    return cs(ctx, conv, before=before, shape="send")
 
 
-@handler("message/store", path_id="conversation")
+@handler("message/store", path_id="conversation", idempotent_key=True)
 def store(ctx: Ctx) -> Result:
     """New message (no ``message_nr``) or changes to one: edit, delete, pin, task state."""
     world, me, p = ctx.world, ctx.me, ctx.params
@@ -51,7 +53,7 @@ def store(ctx: Ctx) -> Result:
             source = world.conversation(fwd_conv_id)
             world.membership(source, me.account_id)
             copy_message(world, source, conv, me.account_id, world.get_message(source, fwd_nr))
-            return cs(ctx, conv, before=before, partial=True)
+            return cs(ctx, conv, before=before, shape="store")
         world.post(
             conv,
             me.account_id,
@@ -63,13 +65,16 @@ def store(ctx: Ctx) -> Result:
             assignee_ids=p.uuids("assignee_ids"),
             is_url_preview_disabled=p.flag("is_url_preview_disabled"),
         )
-        return cs(ctx, conv, before=before, partial=True)
+        return cs(ctx, conv, before=before, shape="store")
     msg = world.get_message(conv, nr)
     if tags is not None and "is_deleted" in tags:
         # Any member may delete, even someone else's message (FAT message.spec.js).
         world.delete(conv, me.account_id, nr)
-        return cs(ctx, conv, before=before, partial=True)
+        return cs(ctx, conv, before=before, shape="store")
     edits_body = p.has("message") or p.has("attachments") or p.has("subject")
+    retags = tags is not None and bool(
+        set(tags) & _STATE_TAGS or msg.state in ("pinned", "todo", "done")
+    )
     if edits_body:
         world.edit(
             conv,
@@ -78,8 +83,9 @@ def store(ctx: Ctx) -> Result:
             text=p.text("message"),
             upload_urls=p.texts("attachments"),
             subject=p.text("subject"),
+            revise=not retags,
         )
-    if tags is not None and (set(tags) & _STATE_TAGS or msg.state in ("pinned", "todo", "done")):
+    if retags and tags is not None:
         world.set_tags(
             conv,
             me.account_id,
@@ -90,7 +96,7 @@ def store(ctx: Ctx) -> Result:
         )
     elif p.has("pin_weight") and msg.state == "pinned":
         world.set_tags(conv, me.account_id, nr, msg.tags, pin_weight=p.number("pin_weight"))
-    return cs(ctx, conv, before=before, partial=True)
+    return cs(ctx, conv, before=before, shape="store")
 
 
 @handler("message/edit", path_id="conversation")
@@ -105,7 +111,7 @@ def edit(ctx: Ctx) -> Result:
         text=ctx.params.text("message", required=True),
         upload_urls=ctx.params.texts("attachments"),
     )
-    return cs(ctx, conv, before=before, partial=True)
+    return cs(ctx, conv, before=before, shape="store")
 
 
 @handler("message/delete", path_id="conversation")
@@ -119,7 +125,7 @@ def delete(ctx: Ctx) -> Result:
         ctx.params.req_integer("message_nr"),
         attachment_id=ctx.params.text("attachment_id"),
     )
-    return cs(ctx, conv, before=before, partial=True)
+    return cs(ctx, conv, before=before, shape="store")
 
 
 @handler("message/mark_read", path_id="conversation")
@@ -127,7 +133,7 @@ def mark_read(ctx: Ctx) -> Result:
     """Move the read horizon forward (never back)."""
     conv = any_conv(ctx)
     ctx.world.mark_read(conv, ctx.me.account_id, ctx.params.req_integer("message_nr"), back=False)
-    return cs(ctx, conv, before=conv.last_message_nr, partial=True)
+    return cs(ctx, conv, before=conv.last_message_nr, shape="store")
 
 
 @handler("message/mark_unread", path_id="conversation")
@@ -137,7 +143,7 @@ def mark_unread(ctx: Ctx) -> Result:
     nr = ctx.params.req_integer("message_nr")
     ctx.world.get_message(conv, nr)
     ctx.world.mark_read(conv, ctx.me.account_id, nr - 1, back=True)
-    return cs(ctx, conv, before=conv.last_message_nr, partial=True)
+    return cs(ctx, conv, before=conv.last_message_nr, shape="store")
 
 
 @handler("message/copy", path_id="conversation")
@@ -150,4 +156,4 @@ def copy(ctx: Ctx) -> Result:
     world.require_member(target, me.account_id)
     before = target.last_message_nr
     copy_message(world, source, target, me.account_id, msg)
-    return cs(ctx, target, before=before, partial=True)
+    return cs(ctx, target, before=before, shape="store")

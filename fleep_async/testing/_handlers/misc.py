@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from fleep_async.testing._http.errors import not_supported
+from fleep_async.testing._http.errors import bad_request, not_supported
 from fleep_async.testing._http.routing import Ctx, Result, handler
 
 MAX_EXTERNAL_SIZE: Final = 1024**3
 
 
-@handler("classificators", auth=False, idempotent_key=False)
+@handler("classificators", auth=False)
 def classificators(ctx: Ctx) -> Result:
     """The enumerations (ref-classificator.html)."""
     return {
@@ -53,3 +53,12 @@ def external_accounts(ctx: Ctx) -> Result:
 def trello_boards(ctx: Ctx) -> Result:
     """Trello boards are out of scope."""
     raise not_supported("Trello boards")
+
+
+@handler("submit/stats")
+def submit_stats(ctx: Ctx) -> Result:
+    """Client usage statistics: accepted and dropped (the real server answers ``{}``)."""
+    stats = ctx.params.raw("stats")
+    if stats is not None and not isinstance(stats, list):
+        raise bad_request("Invalid value for stats: expected a list.")
+    return {}

@@ -54,7 +54,7 @@ async def park(world: World, account: AccountState, session: Session, horizon: i
         raise unauthorized()
 
 
-@handler("account/poll", idempotent_key=False)
+@handler("account/poll")
 async def poll(ctx: Ctx) -> Result:
     """Events after ``event_horizon``; the initial sync when it is 0 (or a sync cursor < 0)."""
     world, me = ctx.world, ctx.me
@@ -102,7 +102,7 @@ def _sync_order(world: World, me: AccountState, flags: frozenset[str]) -> list[s
 
 def _base_records(world: World, me: AccountState) -> list[Record]:
     out: list[Record] = [world.own_contact(me)]
-    out.extend(rec.contact(world.accounts[c], me) for c in world.contacts_of(me))
+    out.extend(world.contact_for(world.accounts[c], me) for c in world.contacts_of(me))
     out.extend(rec.label(lab) for lab in me.labels.values())
     out.extend(
         rec.team(t, base_url=world.config.base_url)
@@ -159,7 +159,7 @@ def _initial_sync(world: World, me: AccountState, horizon: int, flags: frozenset
     return result
 
 
-@handler("account/sync", idempotent_key=False)
+@handler("account/sync")
 def account_sync(ctx: Ctx) -> Result:
     """The current horizon plus account info (bots that skip history start here)."""
     me = ctx.me
@@ -197,7 +197,7 @@ def init_mode(ctx: Ctx) -> str:
     return mode
 
 
-@handler("account/sync_conversations", idempotent_key=False)
+@handler("account/sync_conversations")
 def sync_conversations(ctx: Ctx) -> Result:
     """Records for given conversations, or the next batch after a ``sync_cursor``."""
     world, me = ctx.world, ctx.me
@@ -226,7 +226,7 @@ def sync_conversations(ctx: Ctx) -> Result:
     return result
 
 
-@handler("account/listen", idempotent_key=False)
+@handler("account/listen")
 async def listen(ctx: Ctx) -> Result:
     """Notification-only long poll: new messages from others since ``event_horizon``."""
     world, me = ctx.world, ctx.me

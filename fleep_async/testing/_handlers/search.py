@@ -54,7 +54,15 @@ def search(ctx: Ctx) -> Result:
         if hit_conv:
             headers[conv_id] = world.full_header(conv, me.account_id)
     matches.sort(key=lambda r: (r["posted_time"], r["message_nr"]), reverse=True)
-    result: Result = {"matches": matches, "headers": list(headers.values())}
+    # The real answer also carries a ``stream`` (the matched messages' authors' contacts, for
+    # the client's cache) and ``suggestions: null`` unless they were asked for.
+    authors = dict.fromkeys(m["account_id"] for m in matches if m["account_id"] in world.accounts)
+    result: Result = {
+        "matches": matches,
+        "headers": list(headers.values()),
+        "stream": [world.contact_for(world.accounts[a], me) for a in authors],
+        "suggestions": None,
+    }
     if p.flag("need_suggestions"):
         result["suggestions"] = _suggest(world, me, words[-1] if words else "")
     return result

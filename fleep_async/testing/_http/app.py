@@ -3,7 +3,8 @@
 Dispatch order for ``POST /api/<area>/<op>[/<id>][/]``: resolve the path (404), check the
 method (405), parse the JSON body (400), check the session (401: ``token_id`` cookie plus the
 matching ``ticket`` in the body, or in the query for uploads), answer a repeated
-``client_req_id`` from the cache, run the handler (its :class:`ApiError` becomes the error body).
+``client_req_id`` from the cache (message/store only, as the real server), run the handler (its
+:class:`ApiError` becomes the error body).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fleep_async.testing._http.errors import ApiError, bad_request, unauthorized
 from fleep_async.testing._http.faults import FaultMiddleware, Faults
@@ -100,8 +102,12 @@ def build_app(
         except ApiError as error:
             return error_response(error)
 
+    async def front(request: Request) -> Response:
+        return _front_page(world)
+
     all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     routes = [
+        Route("/", front, methods=["GET", "HEAD"]),
         Route("/api/{path:path}", api, methods=all_methods),
         Route("/hook/{url_id}", hook, methods=all_methods),
         Route("/hook/{url_id}/", hook, methods=all_methods),
@@ -121,9 +127,41 @@ def build_app(
                 max_upload_bytes=max_upload_bytes,
             ),
             Middleware(FaultMiddleware, faults=faults),
-            Middleware(GZipMiddleware, minimum_size=1024),
+            Middleware(ApiGZipMiddleware),
         ],
     )
+
+
+class ApiGZipMiddleware:
+    """Gzip the API's JSON answers only: downloads are served as their raw bytes.
+
+    The real server compresses answers, not stored files: a client that asks for gzip still
+    gets a file's exact bytes (and ranges of them).
+    """
+
+    def __init__(self, app: ASGIApp, minimum_size: int = 1024) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _front_page(world: World) -> Response:
+    """``GET /`` as the web front end answers it: a page and a fresh anonymous ``token_id``.
+
+    The cookie belongs to no session: an old session cookie is simply replaced.
+    """
+    response = Response(
+        "<!doctype html><title>Fleep</title><p>FakeFleep</p>",
+        200,
+        media_type="text/html; charset=utf-8",
+    )
+    response.set_cookie("token_id", world.ids.secret_uuid(), path="/", httponly=True)
+    return response
 
 
 async def _dispatch(world: World, faults: Faults, request: Request) -> Response:
@@ -278,6 +316,8 @@ async def _hook_post(world: World, request: Request) -> Response:
         hook_key=hook.hook_key,
         sender_name=params.text("user"),
         file_ids=files,
+        # Live hook posts start no new sheet; imported history carries no such flag.
+        is_new_sheet=False,
     )
     return json_response({})
 

@@ -185,7 +185,9 @@ class Spec:
     path_id: PathId = "none"
     auth: bool = True
     body: Literal["json", "upload"] = "json"
-    idempotent_key: bool = True
+    # De-duplicates by ``client_req_id``: only where Fleep's server tests prove the real
+    # server does (message/store); elsewhere a repeated id is a new call.
+    idempotent_key: bool = False
 
     @property
     def is_async(self) -> bool:
@@ -202,7 +204,7 @@ def handler(
     path_id: PathId = "none",
     auth: bool = True,
     body: Literal["json", "upload"] = "json",
-    idempotent_key: bool = True,
+    idempotent_key: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a handler for an API path."""
 

@@ -8,7 +8,6 @@ Unset optional fields are omitted, except the nulls the real stream always carri
 
 from __future__ import annotations
 
-import bisect
 import json
 from typing import Any, Final
 
@@ -29,19 +28,18 @@ from fleep_async.testing._world.state import (
 STATE_URN: Final = "urn:fleep:message:mk_message_state:"
 STORAGE_QUOTA: Final = 10 * 1024**3
 
-# The partial header the real server sends after a message change (docs/fakefleep.md, "Records").
+# The partial headers the real server answers after a message change. Fleep's own server
+# tests show two: ``message/store`` (and the read-state calls) answer the counters only,
+# ``message/send`` adds the conversation's identity fields.
 PARTIAL_KEYS: Final = (
     "mk_rec_type",
     "conversation_id",
     "profile_id",
     "export_files",
     "export_progress",
-    "has_done_notifications",
     "has_pinboard",
     "has_task_archive",
     "has_taskboard",
-    "passive",
-    "pending",
     "inbox_message_nr",
     "inbox_time",
     "is_automute",
@@ -60,8 +58,35 @@ PARTIAL_KEYS: Final = (
     "snooze_time",
     "teams",
     "unread_count",
-    "is_muted",
-    "read_inbox_nr",
+)
+
+SEND_KEYS: Final = (
+    *PARTIAL_KEYS,
+    "admins",
+    "can_post",
+    "creator_id",
+    "has_email_subject",
+    "is_managed",
+    "is_premium",
+    "mk_conv_type",
+    "organisation_id",
+    "topic",
+    "topic_message_nr",
+)
+
+# What a header no longer carries once its viewer has left (leave, remove_members).
+LEFT_DROPS: Final = (
+    "autojoin_url",
+    "begin_message_nr",
+    "bw_message_nr",
+    "cmail",
+    "fw_message_nr",
+    "is_full",
+    "is_init",
+    "is_tiny",
+    "mk_init_mode",
+    "pin_cursor",
+    "pin_sync_state",
 )
 
 TINY_KEYS: Final = (
@@ -91,7 +116,6 @@ def conv_full(
     is_init: bool = True,
 ) -> Record:
     """The full ConvInfo for one member (``mk_init_mode: ic_full``)."""
-    read_inbox_nr = bisect.bisect_right(conv.inbox_nrs, m.read_message_nr)
     last_nr = (
         m.left_message_nr
         if not m.active and m.left_message_nr is not None
@@ -109,23 +133,19 @@ def conv_full(
         "admins": list(conv.admins),
         "guests": [],
         "default_members": list(conv.default_members),
-        "passive": [],
-        "pending": [],
         "teams": list(conv.teams),
         "label_ids": list(m.label_ids),
         "autojoin_url": f"{base_url}/chat/{conv.autojoin_key}",
         "cmail": conv.cmail,
-        "begin_message_nr": max(m.join_message_nr, 1),
+        "begin_message_nr": m.rejoin_message_nr or max(m.join_message_nr, 1),
         "bw_message_nr": max(m.join_message_nr, 1),
         "fw_message_nr": last_nr,
         "join_message_nr": m.join_message_nr,
         "last_message_nr": last_nr,
         "read_message_nr": m.read_message_nr,
-        "send_message_nr": m.send_message_nr,
         "show_message_nr": min(conv.last_visible_nr, last_nr),
         "inbox_message_nr": conv.inbox_message_nr,
         "last_inbox_nr": conv.last_inbox_nr,
-        "read_inbox_nr": read_inbox_nr,
         "unread_count": conv.unread_count(m.account_id, m.read_message_nr),
         "inbox_time": conv.last_message_time,
         "last_message_time": conv.last_message_time,
@@ -139,22 +159,26 @@ def conv_full(
         "organisation_id": None,
         "export_files": [],
         "export_progress": "1",
-        "has_done_notifications": False,
-        "has_email_subject": False,
+        "has_email_subject": conv.has_email_subject,
         "has_pinboard": bool(conv.pinned),
         "has_task_archive": False,
         "has_taskboard": bool(conv.tasks),
         "is_automute": False,
         "is_list": conv.is_list,
         "is_managed": conv.is_managed,
-        "is_mark_unread": m.is_mark_unread,
-        "is_muted": m.mk_alert_level == "never" or m.snooze_interval != 0,
         "is_premium": False,
         "pin_cursor": None,
         "pin_sync_state": None,
         "snooze_interval": m.snooze_interval,
         "snooze_time": m.snooze_time,
     }
+    if m.is_mark_unread is not None:
+        rec["is_mark_unread"] = m.is_mark_unread
+    if m.send_message_nr is not None:
+        rec["send_message_nr"] = m.send_message_nr
+    if conv.dialog_with is not None:
+        # A 1:1 conversation is named after the other party until it gets a topic.
+        rec["default_topic"] = conv.dialog_topic(m.account_id)
     if m.label_ids:
         rec["labels"] = [labels[i].label for i in m.label_ids if i in labels]
     if m.hide_message_nr is not None:
@@ -170,9 +194,26 @@ def conv_full(
     return rec
 
 
-def conv_partial(full: Record) -> Record:
+def conv_partial(full: Record, keys: tuple[str, ...] = PARTIAL_KEYS) -> Record:
     """Only the counters a message change touches (clients must merge, not replace)."""
-    return {key: full[key] for key in PARTIAL_KEYS}
+    return {key: full[key] for key in keys if key in full}
+
+
+def conv_left(full: Record) -> Record:
+    """The header a member gets back after leaving (or being removed)."""
+    return {key: value for key, value in full.items() if key not in LEFT_DROPS}
+
+
+def conv_tiny_full(full: Record, *, is_full: bool) -> Record:
+    """Every field of the full header, flagged tiny (``mark_read``, label syncs)."""
+    rec = dict(full)
+    # Only the last message comes along, so the backward position is the forward one.
+    rec.update(is_tiny=True, mk_init_mode="ic_tiny", bw_message_nr=rec["show_message_nr"])
+    rec.pop("pin_cursor", None)
+    rec.pop("pin_sync_state", None)
+    if not is_full:
+        rec.pop("is_full", None)
+    return rec
 
 
 def conv_tiny(full: Record) -> Record:
@@ -211,6 +252,7 @@ def message(conv: Conversation, msg: Message, viewer: str) -> Record:
         "is_new_sheet": msg.is_new_sheet,
         "assignee_ids": msg.assignee_ids,
         "is_url_preview_disabled": msg.is_url_preview_disabled,
+        "mk_msg_sub_type": msg.mk_msg_sub_type,
     }
     rec.update({key: value for key, value in optional.items() if value is not None})
     return rec
@@ -261,14 +303,13 @@ def avatar_urls(account: AccountState) -> str | None:
 
 def own_contact(account: AccountState, alias_ids: list[str]) -> Record:
     """The owner's own ContactInfo (the login ``profiles[0]`` shape)."""
-    autogen = (account.fleep_address or account.email.split("@", 1)[0]).lower()
     rec: Record = {
         "mk_rec_type": "contact",
         "account_id": account.account_id,
         "email": account.email,
         "display_name": account.display_name,
         "fleep_address": account.fleep_address,
-        "fleep_autogen": autogen,
+        "fleep_autogen": account.fleep_autogen or account.fleep_address,
         "mk_account_status": account.mk_account_status,
         "client_flags": list(account.client_flags),
         "connected_email": "",
@@ -281,14 +322,14 @@ def own_contact(account: AccountState, alias_ids: list[str]) -> Record:
         "is_premium": False,
         "mk_email_interval": account.mk_email_interval,
         "organisation_id": None,
-        "sleep_interval": 1,
-        "storage_quota_bytes": STORAGE_QUOTA,
-        "storage_used_bytes": account.storage_used_bytes,
         "activated_time": account.activated_time,
         "trial_end_time": account.created_time + 30 * 86400,
-        "is_full_privacy": account.is_full_privacy,
-        "is_newsletter_disabled": account.is_newsletter_disabled,
     }
+    # Settings the account never changed are not in the record (Fleep's server tests).
+    if account.is_full_privacy is not None:
+        rec["is_full_privacy"] = account.is_full_privacy
+    if account.is_newsletter_disabled is not None:
+        rec["is_newsletter_disabled"] = account.is_newsletter_disabled
     if account.phone_nr is not None:
         rec["phone_nr"] = account.phone_nr
     if account.client_settings is not None:
@@ -301,8 +342,17 @@ def own_contact(account: AccountState, alias_ids: list[str]) -> Record:
     return rec
 
 
-def contact(account: AccountState, viewer: AccountState) -> Record:
-    """Another account's ContactInfo as ``viewer`` sees it."""
+def storage(account: AccountState) -> Record:
+    """The storage fields ``contact/sync`` adds to the own contact."""
+    return {
+        "sleep_interval": 1,
+        "storage_quota_bytes": STORAGE_QUOTA,
+        "storage_used_bytes": account.storage_used_bytes,
+    }
+
+
+def contact(account: AccountState, viewer: AccountState, *, dialog_id: str | None = None) -> Record:
+    """Another account's ContactInfo as ``viewer`` sees it (``dialog_id``: their 1:1 chat)."""
     if account.mk_account_status == "new":
         rec: Record = {
             "mk_rec_type": "contact",
@@ -320,7 +370,7 @@ def contact(account: AccountState, viewer: AccountState) -> Record:
             "display_name": account.display_name,
             "email": account.email,
             "fleep_address": account.fleep_address,
-            "dialog_id": None,
+            "dialog_id": dialog_id,
             "activity_time": account.activity_time,
             "is_hidden_for_add": account.account_id in viewer.hidden_contacts,
             "mk_account_status": account.mk_account_status,
@@ -333,14 +383,18 @@ def contact(account: AccountState, viewer: AccountState) -> Record:
     name, phone = viewer.contact_notes.get(account.account_id, (None, None))
     if name is not None:
         rec["contact_name"] = name
+    phone = phone if phone is not None else account.phone_nr
     if phone is not None:
         rec["phone_nr"] = phone
     return rec
 
 
-def label(lab: Label) -> Record:
-    """A LabelInfo."""
-    return {
+def label(lab: Label, *, sync: bool = False) -> Record:
+    """A LabelInfo; ``sync`` adds the cursor fields ``label/sync_conversations`` answers with.
+
+    A removed label has no name any more.
+    """
+    rec: Record = {
         "mk_rec_type": "label",
         "label_id": lab.label_id,
         "label": lab.label,
@@ -351,9 +405,12 @@ def label(lab: Label) -> Record:
         "is_on_left_pane": lab.is_on_left_pane,
         "is_in_muted": lab.is_in_muted,
         "is_in_recent": lab.is_in_recent,
-        "sync_cursor": "{}",
-        "sync_inbox_time": 0,
     }
+    if lab.mk_label_status == "removed":
+        del rec["label"]
+    if sync:
+        rec.update(sync_cursor="{}", sync_inbox_time=0)
+    return rec
 
 
 def team(t: Team, *, base_url: str) -> Record:
@@ -372,7 +429,8 @@ def team(t: Team, *, base_url: str) -> Record:
         "is_tiny": False,
         "mk_sync_mode": "tsm_full",
         "organisation_id": None,
-        "pending": [],
+        # Fleep's server tests show ``null`` here (no pending invitations outside orgs).
+        "pending": None,
         "team_version_nr": t.team_version_nr,
     }
 

@@ -142,16 +142,17 @@ class AccountState:
     password: str | None = attrs.field(repr=False)
     fleep_address: str | None
     created_time: int
+    # The address the server generated from the e-mail; it stays reachable besides a chosen one.
+    fleep_autogen: str | None = None
     mk_account_status: str = "active"
     activated_time: int = 0
     activity_time: int = 0
     phone_nr: str | None = None
-    client_flags: list[str] = attrs.field(
-        factory=lambda: ["emoticons_old", "send_email_on_enter", "show_onboarding"]
-    )
+    client_flags: list[str] = attrs.field(factory=lambda: ["emoticons_old", "show_onboarding"])
     client_settings: str | None = None
-    is_full_privacy: bool = False
-    is_newsletter_disabled: bool = True
+    # None until set: the real own-contact record carries these only once configured.
+    is_full_privacy: bool | None = None
+    is_newsletter_disabled: bool | None = None
     is_automute_enabled: bool = True
     mk_email_interval: str = "never"
     avatar_file_id: str | None = None
@@ -246,6 +247,8 @@ class Message:
     is_new_sheet: bool | None = None
     assignee_ids: list[str] | None = None
     is_url_preview_disabled: bool | None = None
+    # ``mst_unpin`` on a pin that was archived from the pinboard.
+    mk_msg_sub_type: str | None = None
     attachment_ids: list[str] = attrs.field(factory=list)
 
     @property
@@ -268,9 +271,16 @@ class Membership:
     snooze_time: int = 0
     hide_message_nr: int | None = None
     is_deleted: bool = False
-    is_mark_unread: bool = False
+    # None until the member first sets its read state (the real header omits the field).
+    is_mark_unread: bool | None = None
     label_ids: list[str] = attrs.field(factory=list)
-    send_message_nr: int = 1
+    # None for a conversation the server opened for the member (the welcome dialog).
+    send_message_nr: int | None = 1
+    # Where a member who left and came back re-entered the flow (the header's begin).
+    rejoin_message_nr: int | None = None
+    # Presence: None until the member first reports its writing state.
+    is_writing: bool | None = None
+    activity_time: int = 0
 
 
 @attrs.define
@@ -306,6 +316,10 @@ class Conversation:
     is_managed: bool = False
     is_url_preview_disabled: bool = False
     mk_conv_type: str = "cct_default"
+    # An e-mail member makes the conversation a mail thread (its topic becomes a subject).
+    has_email_subject: bool = False
+    # A 1:1 dialog: each member's id -> the other party's display name (its default topic).
+    dialog_with: dict[str, str] | None = None
     admins: list[str] = attrs.field(factory=list)
     teams: list[str] = attrs.field(factory=list)
     default_members: list[str] = attrs.field(factory=list)
@@ -327,6 +341,10 @@ class Conversation:
     change_msg: list[int] = attrs.field(factory=list)
     pinned: set[int] = attrs.field(factory=set)
     tasks: set[int] = attrs.field(factory=set)
+
+    def dialog_topic(self, viewer: str) -> str:
+        """The default topic of a dialog for one member (the other party's name)."""
+        return (self.dialog_with or {}).get(viewer, "")
 
     @property
     def members(self) -> list[str]:
