@@ -495,3 +495,129 @@ async def test_other_calls_do_not_deduplicate_client_req_id(alice: RawUser) -> N
     first = (await alice.call("label/store", body))["stream"][0]
     second = (await alice.call("label/store", body))["stream"][0]
     assert first["label_id"] != second["label_id"]
+
+
+# ------------------------------------------------------------------ mentions, pins, shared edits
+
+
+async def test_a_mention_sets_my_message_nr_and_losing_it_resets_it_to_zero(
+    fake: FakeFleep, alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    bob_address = fake.world.accounts[bob.account_id].fleep_address
+    nr = (await alice.call(f"message/store/{conv}", {"message": f"hi @{bob_address}"}))[
+        "result_message_nr"
+    ]
+    assert fake.header(conv, bob.account_id)["my_message_nr"] == nr
+    assert "my_message_nr" not in fake.header(conv, alice.account_id)
+    await alice.call(f"message/store/{conv}", {"message_nr": nr, "message": "hi all"})
+    assert fake.header(conv, bob.account_id)["my_message_nr"] == 0
+
+
+async def test_adding_members_right_after_create_makes_that_revision_the_topic_message(
+    alice: RawUser, bob: RawUser
+) -> None:
+    conv = (await alice.call("conversation/create", {"topic": "t"}))["header"]["conversation_id"]
+    await alice.call(f"conversation/add_members/{conv}", {"emails": "bob@example.com"})
+    _, records, _ = await alice.initial_sync()
+    header = next(h for h in of_type(records, "conv") if h["conversation_id"] == conv)
+    assert header["topic_message_nr"] == 2
+
+
+async def test_deleting_with_tags_keeps_them_and_adds_is_deleted(alice: RawUser, conv: str) -> None:
+    nr = (await alice.call(f"message/store/{conv}", {"message": "bye"}))["result_message_nr"]
+    gone = await alice.call(f"message/store/{conv}", {"message_nr": nr, "tags": ["is_deleted"]})
+    [record] = [m for m in gone["stream"] if m["message_nr"] == nr]
+    assert (record["message"], record["tags"]) == ("", ["is_deleted", "is_deleted"])
+
+
+async def test_pins_weigh_two_to_the_32_plus_65536_each_and_can_be_placed(
+    alice: RawUser, conv: str
+) -> None:
+    def event(kind: str, req: int, **params: object) -> dict[str, object]:
+        return {
+            "mk_event_type": f"urn:fleep:client:conversation:message:{kind}",
+            "client_req_id": f"{req:08d}-0000-4000-8000-000000000000",
+            "params": {"conversation_id": conv, **params},
+        }
+
+    pins = []
+    for n in range(4):
+        answer = await alice.call("event/store", {"stream": [event("add_pin", n, message=f"p{n}")]})
+        pins.append(of_type(answer["stream"], "message")[0])
+    assert [p["pin_weight"] for p in pins] == [2**32 + 65536 * n for n in range(4)]
+    assert pins[0]["mk_message_state"] == "urn:fleep:msgstate:pinned"
+    placed = await alice.call(
+        "event/store",
+        {
+            "stream": [
+                event(
+                    "pos_pin",
+                    9,
+                    message_nr=pins[0]["message_nr"],
+                    prev_message_nr=pins[3]["message_nr"],
+                )
+            ]
+        },
+    )
+    moved = of_type(placed["stream"], "message")[0]
+    # Just below the top pin: halfway between the top two.
+    assert moved["pin_weight"] == (pins[3]["pin_weight"] + pins[2]["pin_weight"]) / 2
+
+
+async def test_the_older_event_family_calls_a_plain_message_text(alice: RawUser, conv: str) -> None:
+    answer = await alice.call(
+        "event/store",
+        {
+            "stream": [
+                {
+                    "mk_event_type": "urn:fleep:client:conversation:message:add_text",
+                    "client_req_id": "88888888-8888-4888-8888-888888888888",
+                    "params": {"conversation_id": conv, "message": "old style"},
+                }
+            ]
+        },
+    )
+    assert of_type(answer["stream"], "message")[0]["mk_message_state"] == "urn:fleep:msgstate:text"
+
+
+async def test_any_member_may_edit_a_pin_or_task_but_only_the_author_a_text(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    pin = (await alice.call(f"message/store/{conv}", {"message": "p", "tags": ["pin"]}))[
+        "result_message_nr"
+    ]
+    text = (await alice.call(f"message/store/{conv}", {"message": "t"}))["result_message_nr"]
+    edited = await bob.call(f"message/store/{conv}", {"message_nr": pin, "message": "p by bob"})
+    assert [m["message"] for m in edited["stream"] if m["message_nr"] == pin] == [
+        "<msg><p>p by bob</p></msg>"
+    ]
+    refused = await bob.raw(f"message/store/{conv}", {"message_nr": text, "message": "no"})
+    assert refused.status_code == 431
+
+
+async def test_describing_a_contact_renames_it_for_the_describer_only(
+    fake: FakeFleep, alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    described = await alice.call(
+        "contact/describe", {"contact_id": bob.account_id, "contact_name": "Bobby"}
+    )
+    assert described["stream"][0]["display_name"] == "Bobby"
+    carol = fake.create_account("carol@example.com", "pw", "Carol")
+    seen_by_carol = fake.world.contact_for(
+        fake.world.accounts[bob.account_id], fake.world.accounts[carol.account_id]
+    )
+    assert seen_by_carol["display_name"] == "Bob Marley"
+
+
+async def test_other_members_get_the_full_header_with_their_first_unread_inbox_message(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    horizon = (await bob.call("account/sync"))["event_horizon"]
+    first = (await alice.call(f"message/store/{conv}", {"message": "one"}))["result_message_nr"]
+    await alice.call(f"message/store/{conv}", {"message": "two"})
+    _, records = await bob.drain(horizon)
+    header = of_type(records, "conv")[-1]
+    assert header["topic"] == "test"  # the full header, not only the counters
+    assert (header["inbox_message_nr"], header["unread_count"]) == (first, 2)
+    mine = (await alice.call(f"message/store/{conv}", {"message": "three"}))["header"]
+    assert mine["inbox_message_nr"] == mine["last_message_nr"]  # all read: the last one

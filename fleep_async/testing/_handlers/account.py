@@ -166,10 +166,12 @@ def reset_password(ctx: Ctx) -> Result:
     if account is None or account.mk_account_status != "active":
         raise business("unknown_email", "No account with this email.")
     now = world.now()
-    recent = [t for t in world.reset_times.get(account.account_id, []) if now - t < RESET_WINDOW]
+    # The limit counts per address asked for, as the real one does.
+    key = email.strip().lower()
+    recent = [t for t in world.reset_times.get(key, []) if now - t < RESET_WINDOW]
     if len(recent) >= RESET_VELOCITY:
         raise business("velocity", "Too many password reset requests, try again later.")
-    world.reset_times[account.account_id] = [*recent, now]
+    world.reset_times[key] = [*recent, now]
     world.new_pending(
         "reset_password",
         account.email,

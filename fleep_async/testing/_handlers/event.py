@@ -32,7 +32,10 @@ _ALIASES: Final = {
     "set_pin": "set_pinned",
     "set_unpin": "set_unpinned",
     "delete": "del",
+    "pos_pin": "pos_pinned",
 }
+# The older event family (``urn:fleep:client:conversation:message:*``) calls plain "text".
+_OLD_PREFIX: Final = "urn:fleep:client:conversation:message:"
 _OPS: Final = frozenset(
     {
         "add_plain",
@@ -64,9 +67,10 @@ def _operation(mk_event_type: str) -> str:
     raise bad_request(f"Unknown mk_event_type: {mk_event_type}.")
 
 
-def _event_message(conv: Conversation, msg: Message, viewer: str) -> Record:
+def _event_message(conv: Conversation, msg: Message, viewer: str, *, old: bool = False) -> Record:
     record = rec.message(conv, msg, viewer)
-    record["mk_message_state"] = MSGSTATE_URN + msg.state
+    state = "text" if old and msg.state == "plain" else msg.state
+    record["mk_message_state"] = MSGSTATE_URN + state
     return record
 
 
@@ -98,6 +102,8 @@ def _apply(ctx: Ctx, op: str, params: Params) -> tuple[Conversation, Message]:
         if msg.state != "pinned":
             raise _invalid("Only a pinned message can be unpinned.")
         world.set_tags(conv, me, msg.message_nr, [])
+    elif op == "pos_pinned" and not params.has("pin_weight"):
+        world.place_pin(conv, me, msg.message_nr, params.integer("prev_message_nr"))
     elif op in ("pos_task", "pos_pinned"):
         weight = params.number("pin_weight") or params.number("task_weight")
         world.set_tags(conv, me, msg.message_nr, list(msg.tags), pin_weight=weight)
@@ -131,7 +137,7 @@ def _store_one(ctx: Ctx, event: Any) -> list[Record]:
     key = (me, client_req_id)
     seen = world.event_requests.get(key)
     if seen is not None:
-        return [dict(seen), *_current(world, seen, me)]
+        return [dict(seen), *_current(world, seen, me, old=mk_event_type.startswith(_OLD_PREFIX))]
     request: Record = {
         "mk_rec_type": "request",
         "client_req_id": client_req_id,
@@ -148,10 +154,11 @@ def _store_one(ctx: Ctx, event: Any) -> list[Record]:
         identifier={"conversation_id": conv.conversation_id, "message_nr": msg.message_nr},
     )
     world.event_requests[key] = request
-    return [dict(request), _event_message(conv, msg, me), *world.file_records(conv, msg)]
+    old = mk_event_type.startswith(_OLD_PREFIX)
+    return [dict(request), _event_message(conv, msg, me, old=old), *world.file_records(conv, msg)]
 
 
-def _current(world: World, request: Record, viewer: str) -> list[Record]:
+def _current(world: World, request: Record, viewer: str, *, old: bool) -> list[Record]:
     ident = request.get("identifier")
     if not isinstance(ident, dict) or not is_uuid(ident.get("conversation_id")):
         return []
@@ -159,7 +166,7 @@ def _current(world: World, request: Record, viewer: str) -> list[Record]:
     msg = conv.messages.get(ident["message_nr"]) if conv is not None else None
     if conv is None or msg is None:
         return []
-    return [_event_message(conv, msg, viewer)]
+    return [_event_message(conv, msg, viewer, old=old)]
 
 
 @handler("event/store")

@@ -3,11 +3,12 @@
 Every builder takes the *viewer*: ``profile_id`` is the viewing account, and per-member fields
 (read horizon, unread count, labels, alert level) come from the viewer's membership.
 Unset optional fields are omitted, except the nulls the real stream always carries
-(``lock_account_id`` on messages, ``organisation_id`` on conv/contact, ``pin_cursor``).
+(``lock_account_id`` on messages, ``organisation_id`` on conv/contact).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 from typing import Any, Final
 
@@ -144,7 +145,7 @@ def conv_full(
         "last_message_nr": last_nr,
         "read_message_nr": m.read_message_nr,
         "show_message_nr": min(conv.last_visible_nr, last_nr),
-        "inbox_message_nr": conv.inbox_message_nr,
+        "inbox_message_nr": _inbox_position(conv, m.read_message_nr),
         "last_inbox_nr": conv.last_inbox_nr,
         "unread_count": conv.unread_count(m.account_id, m.read_message_nr),
         "inbox_time": conv.last_message_time,
@@ -167,8 +168,6 @@ def conv_full(
         "is_list": conv.is_list,
         "is_managed": conv.is_managed,
         "is_premium": False,
-        "pin_cursor": None,
-        "pin_sync_state": None,
         "snooze_interval": m.snooze_interval,
         "snooze_time": m.snooze_time,
     }
@@ -176,6 +175,8 @@ def conv_full(
         rec["is_mark_unread"] = m.is_mark_unread
     if m.send_message_nr is not None:
         rec["send_message_nr"] = m.send_message_nr
+    if m.my_message_nr is not None:
+        rec["my_message_nr"] = m.my_message_nr
     if conv.dialog_with is not None:
         # A 1:1 conversation is named after the other party until it gets a topic.
         rec["default_topic"] = conv.dialog_topic(m.account_id)
@@ -194,6 +195,14 @@ def conv_full(
     return rec
 
 
+def _inbox_position(conv: Conversation, read_nr: int) -> int:
+    """The member's first unread alerting message, or the last one when all are read."""
+    i = bisect.bisect_right(conv.inbox_nrs, read_nr)
+    if i < len(conv.inbox_nrs):
+        return conv.inbox_nrs[i]
+    return conv.inbox_nrs[-1] if conv.inbox_nrs else conv.inbox_message_nr
+
+
 def conv_partial(full: Record, keys: tuple[str, ...] = PARTIAL_KEYS) -> Record:
     """Only the counters a message change touches (clients must merge, not replace)."""
     return {key: full[key] for key in keys if key in full}
@@ -209,8 +218,6 @@ def conv_tiny_full(full: Record, *, is_full: bool) -> Record:
     rec = dict(full)
     # Only the last message comes along, so the backward position is the forward one.
     rec.update(is_tiny=True, mk_init_mode="ic_tiny", bw_message_nr=rec["show_message_nr"])
-    rec.pop("pin_cursor", None)
-    rec.pop("pin_sync_state", None)
     if not is_full:
         rec.pop("is_full", None)
     return rec
@@ -255,6 +262,9 @@ def message(conv: Conversation, msg: Message, viewer: str) -> Record:
         "mk_msg_sub_type": msg.mk_msg_sub_type,
     }
     rec.update({key: value for key, value in optional.items() if value is not None})
+    if msg.is_deleted:
+        # A deleted message keeps who deleted it and when, not its flow position.
+        rec.pop("flow_message_nr", None)
     return rec
 
 
@@ -382,7 +392,9 @@ def contact(account: AccountState, viewer: AccountState, *, dialog_id: str | Non
             rec["avatar_urls"] = avatars
     name, phone = viewer.contact_notes.get(account.account_id, (None, None))
     if name is not None:
+        # The describer sees the contact under the name it gave (Fleep's server tests).
         rec["contact_name"] = name
+        rec["display_name"] = name
     phone = phone if phone is not None else account.phone_nr
     if phone is not None:
         rec["phone_nr"] = phone

@@ -276,6 +276,8 @@ class Membership:
     label_ids: list[str] = attrs.field(factory=list)
     # None for a conversation the server opened for the member (the welcome dialog).
     send_message_nr: int | None = 1
+    # The last message that @mentions the member (0 once that mention is gone).
+    my_message_nr: int | None = None
     # Where a member who left and came back re-entered the flow (the header's begin).
     rejoin_message_nr: int | None = None
     # Presence: None until the member first reports its writing state.
@@ -340,6 +342,8 @@ class Conversation:
     change_flow: list[int] = attrs.field(factory=list)
     change_msg: list[int] = attrs.field(factory=list)
     pinned: set[int] = attrs.field(factory=set)
+    # Pins ever made here: a new pin weighs 2**32 + 65536 * its number (the real weights).
+    pin_count: int = 0
     tasks: set[int] = attrs.field(factory=set)
 
     def dialog_topic(self, viewer: str) -> str:

@@ -70,6 +70,7 @@ WELCOME_MESSAGE: Final = (
 )
 
 _TASK_FLAGS: Final = ("is_shared", "is_task")
+_MENTION: Final = re.compile(r"@([a-z0-9.]+[a-z0-9])")
 _EMAIL: Final = re.compile(r"[^\s,;<>\"']+@[^\s,;<>\"']+\.[^\s,;<>\"']+")
 _ADDRESS_CHARS: Final = re.compile(r"[^a-z0-9.]+")
 
@@ -774,7 +775,7 @@ class World:
             sender_name=sender_name,
             is_new_sheet=is_new_sheet,
             is_url_preview_disabled=is_url_preview_disabled,
-            pin_weight=pin_weight if state == "pinned" else None,
+            pin_weight=(pin_weight or self.next_pin_weight(conv)) if state == "pinned" else None,
             assignee_ids=assignee_ids,
         )
         refs = [(u.file_id, u.name, u.file_type) for u in uploads]
@@ -835,8 +836,22 @@ class World:
             raise business("invalid_attachment", "Unknown upload url in attachments.")
         return upload
 
+    def _mentions(self, conv: Conversation, msg: Message) -> None:
+        """Track ``my_message_nr``: the last message that @mentions each member."""
+        if msg.state == "system":
+            return
+        words = set() if msg.is_deleted else set(_MENTION.findall(msg.text.lower()))
+        for m in conv.memberships.values():
+            account = self.accounts[m.account_id]
+            names = {account.fleep_address, account.fleep_autogen} - {None}
+            if words & names:
+                m.my_message_nr = msg.message_nr
+            elif m.my_message_nr == msg.message_nr:
+                m.my_message_nr = 0
+
     def _flow_changed(self, conv: Conversation, msg: Message) -> None:
         """A message was added or changed: every member gets it plus a header."""
+        self._mentions(conv, msg)
         for viewer in conv.members:
             m = conv.memberships[viewer]
             revived = m.is_deleted or (
@@ -847,7 +862,9 @@ class World:
                 m.is_deleted = False
                 m.hide_message_nr = None
             out = [rec.message(conv, msg, viewer), *self.file_records(conv, msg)]
-            if revived:
+            # The other members get the full header (Fleep's server tests find the topic and
+            # counters in it); the actor, whose answer already had the counters, a partial one.
+            if revived or viewer != (msg.edit_account_id or msg.account_id):
                 out.append(self.full_header(conv, viewer))
             else:
                 out.append(self.partial_header(conv, viewer))
@@ -881,7 +898,8 @@ class World:
             raise business("invalid_edit", "System messages cannot be edited.")
         if msg.is_deleted:
             raise business("invalid_edit", "Deleted messages cannot be edited.")
-        if msg.account_id != actor_id:
+        if msg.account_id != actor_id and msg.state not in ("pinned", "todo", "done"):
+            # Pins and tasks are shared: any member may edit them (Fleep's server tests).
             raise business("invalid_edit", "You can only edit your own messages.")
         uploads = [self._upload(url) for url in upload_urls or []]
         if text is not None:
@@ -921,6 +939,7 @@ class World:
         message_nr: int,
         *,
         attachment_id: str | None = None,
+        tags: list[str] | None = None,
     ) -> Message:
         """Delete a message (any member may), or only one of its attachments."""
         msg = self.get_message(conv, message_nr)
@@ -938,6 +957,8 @@ class World:
             self._delete_attachment(conv, att_id, actor_id)
         msg.state = "deleted"
         msg.body = ""
+        if tags is not None:
+            msg.tags = tags
         if msg.inbox_nr > 0:
             conv.drop_inbox(msg.message_nr, msg.account_id)
         self._revise(conv, msg, actor_id)
@@ -968,7 +989,10 @@ class World:
         elif "pin" in wanted:
             msg.state = "pinned"
             msg.mk_msg_sub_type = None
-            msg.pin_weight = pin_weight if pin_weight is not None else msg.pin_weight or 1.0
+            if pin_weight is not None:
+                msg.pin_weight = pin_weight
+            elif msg.pin_weight is None:
+                msg.pin_weight = self.next_pin_weight(conv)
             msg.ref_message_nr = msg.message_nr
         elif "is_done" in wanted or "is_todo" in wanted:
             msg.state = "done" if "is_done" in wanted else "todo"
@@ -977,6 +1001,35 @@ class World:
         msg.tags = wanted
         if assignee_ids is not None:
             msg.assignee_ids = assignee_ids
+        self._revise(conv, msg, actor_id)
+        return msg
+
+    def next_pin_weight(self, conv: Conversation) -> float:
+        """The weight of a new pin: above every earlier one (Fleep's server tests' values)."""
+        weight = float(2**32 + 65536 * conv.pin_count)
+        conv.pin_count += 1
+        return weight
+
+    def place_pin(
+        self, conv: Conversation, actor_id: str, message_nr: int, after_nr: int | None
+    ) -> Message:
+        """Move a pin to just below ``after_nr`` on the pinboard (weights sort descending)."""
+        msg = self.get_message(conv, message_nr)
+        if msg.state != "pinned":
+            raise ApiError(400, "invalid_call", "Only a pinned message can be placed.")
+        others = sorted(
+            (m for n in conv.pinned if n != message_nr and (m := conv.messages[n]).pin_weight),
+            key=lambda m: m.pin_weight or 0.0,
+            reverse=True,
+        )
+        weights = [m.pin_weight or 0.0 for m in others]
+        nrs = [m.message_nr for m in others]
+        if after_nr is None or after_nr not in nrs:
+            msg.pin_weight = (weights[0] + 65536.0) if weights else float(2**32)
+        else:
+            i = nrs.index(after_nr)
+            below = weights[i + 1] if i + 1 < len(weights) else weights[i] - 65536.0
+            msg.pin_weight = (weights[i] + below) / 2
         self._revise(conv, msg, actor_id)
         return msg
 
@@ -1099,6 +1152,8 @@ class World:
             msg, join_at = first, 1
             self._mail_thread(conv, newcomers, conv.last_message_nr + 1)
             self._revise(conv, first, actor_id)
+            # The create message carries the topic: its new revision is the topic message.
+            conv.topic_message_nr = first.flow_message_nr or conv.topic_message_nr
         else:
             msg = self._append(
                 conv,
@@ -1175,6 +1230,8 @@ class World:
             m.active = False
             m.left_message_nr = msg.message_nr
             m.send_message_nr = msg.message_nr
+            if m.is_mark_unread:
+                m.is_mark_unread = False
         self.emit_each(
             audience,
             lambda viewer: [rec.message(conv, msg, viewer), self.full_header(conv, viewer)],
