@@ -621,3 +621,13 @@ async def test_other_members_get_the_full_header_with_their_first_unread_inbox_m
     assert (header["inbox_message_nr"], header["unread_count"]) == (first, 2)
     mine = (await alice.call(f"message/store/{conv}", {"message": "three"}))["header"]
     assert mine["inbox_message_nr"] == mine["last_message_nr"]  # all read: the last one
+
+
+async def test_message_send_does_not_deduplicate_client_req_id(
+    fake: FakeFleep, alice: RawUser, conv: str
+) -> None:
+    body = {"message": "said twice", "client_req_id": "99999999-9999-4999-8999-999999999999"}
+    first = await alice.call(f"message/send/{conv}", body)
+    again = await alice.call(f"message/send/{conv}", body)
+    assert again["result_message_nr"] == first["result_message_nr"] + 1
+    assert [m["message"] for m in fake.messages(conv)].count("<msg><p>said twice</p></msg>") == 2

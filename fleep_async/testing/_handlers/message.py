@@ -20,9 +20,8 @@ def _retry_check(ctx: Ctx, last_message_nr: int) -> None:
         raise business("retry_failed", "Conversation changed since from_message_nr.")
 
 
-# Still de-duplicated until the client's replies move to message/store (issue 12, fid-client):
-# nothing shows the real server de-duplicates message/send.
-@handler("message/send", path_id="conversation", idempotent_key=True)
+# Not de-duplicated by client_req_id: nothing shows the real server does (message/store is).
+@handler("message/send", path_id="conversation")
 def send(ctx: Ctx) -> Result:
     """Post a message (plain text with Fleep markup, plus upload_urls as attachments)."""
     conv = member_conv(ctx)
