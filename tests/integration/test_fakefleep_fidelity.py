@@ -631,3 +631,17 @@ async def test_message_send_does_not_deduplicate_client_req_id(
     again = await alice.call(f"message/send/{conv}", body)
     assert again["result_message_nr"] == first["result_message_nr"] + 1
     assert [m["message"] for m in fake.messages(conv)].count("<msg><p>said twice</p></msg>") == 2
+
+
+async def test_a_member_who_comes_back_has_seen_what_was_said_while_away(
+    fake: FakeFleep, alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    await alice.call(f"message/send/{conv}", {"message": "before"})
+    await bob.call(f"conversation/leave/{conv}")
+    await alice.call(f"message/send/{conv}", {"message": "while away"})
+    back = await alice.call(f"conversation/store/{conv}", {"add_account_ids": [bob.account_id]})
+    rejoin = back["result_message_nr"]
+    header = fake.header(conv, bob.account_id)
+    assert (header["read_message_nr"], header["begin_message_nr"]) == (rejoin - 1, rejoin)
+    assert header["send_message_nr"] == rejoin
+    assert header["unread_count"] == 0

@@ -1177,6 +1177,8 @@ class World:
                 self.convs_of[account_id].append(conv.conversation_id)
             elif not m.active:
                 m.send_message_nr = m.rejoin_message_nr = join
+                # What was said while away counts as seen (Fleep's server tests).
+                m.read_message_nr = max(m.read_message_nr, join - 1)
                 m.active = True
                 m.left_message_nr = None
                 m.is_deleted = False
