@@ -645,3 +645,39 @@ async def test_a_member_who_comes_back_has_seen_what_was_said_while_away(
     assert (header["read_message_nr"], header["begin_message_nr"]) == (rejoin - 1, rejoin)
     assert header["send_message_nr"] == rejoin
     assert header["unread_count"] == 0
+
+
+async def test_event_copy_goes_into_the_events_conversation_and_tasks_get_weights(
+    fake: FakeFleep, alice: RawUser, conv: str
+) -> None:
+    other = (await alice.call("conversation/create", {"topic": "other"}))["header"]
+    source = (await alice.call(f"message/store/{conv}", {"message": "copy me"}))[
+        "result_message_nr"
+    ]
+    copied = await alice.call(
+        "event/store",
+        {
+            "stream": [
+                {
+                    "mk_event_type": "urn:fleep:client:message:copy",
+                    "client_req_id": "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+                    "params": {
+                        "conversation_id": other["conversation_id"],
+                        "copy_conversation_id": conv,
+                        "copy_message_nr": source,
+                    },
+                }
+            ]
+        },
+    )
+    record = of_type(copied["stream"], "message")[0]
+    assert record["conversation_id"] == other["conversation_id"]
+    assert record["message"] == "<msg><p>copy me</p></msg>"
+    assert "lock_account_id" not in record
+    tasks = []
+    for text in ("t1", "t2"):
+        nr = (await alice.call(f"message/store/{conv}", {"message": text, "tags": ["is_todo"]}))[
+            "result_message_nr"
+        ]
+        tasks.append(next(m for m in fake.messages(conv) if m["message_nr"] == nr))
+    assert [t["task_weight"] for t in tasks] == [2**32, 2**32 + 65536]

@@ -69,6 +69,8 @@ def _operation(mk_event_type: str) -> str:
 
 def _event_message(conv: Conversation, msg: Message, viewer: str, *, old: bool = False) -> Record:
     record = rec.message(conv, msg, viewer)
+    # This API's records carry no lock_account_id (Fleep's server tests).
+    record.pop("lock_account_id", None)
     state = "text" if old and msg.state == "plain" else msg.state
     record["mk_message_state"] = MSGSTATE_URN + state
     return record
@@ -83,6 +85,12 @@ def _apply(ctx: Ctx, op: str, params: Params) -> tuple[Conversation, Message]:
     world, me = ctx.world, ctx.me.account_id
     conv = world.conversation(params.req_uuid("conversation_id"))
     world.require_member(conv, me)
+    if op == "copy" and params.has("copy_conversation_id"):
+        # The event's conversation is the target; the source is named by copy_*.
+        source = world.conversation(params.req_uuid("copy_conversation_id"))
+        world.membership(source, me)
+        original = world.get_message(source, params.req_integer("copy_message_nr"))
+        return conv, copy_message(world, source, conv, me, original)
     if op.startswith("add_"):
         tags = {"add_plain": [], "add_todo": ["is_todo"], "add_pinned": ["pin"]}[op]
         return conv, world.post(conv, me, params.text("message"), tags=tags)
@@ -102,7 +110,7 @@ def _apply(ctx: Ctx, op: str, params: Params) -> tuple[Conversation, Message]:
         if msg.state != "pinned":
             raise _invalid("Only a pinned message can be unpinned.")
         world.set_tags(conv, me, msg.message_nr, [])
-    elif op == "pos_pinned" and not params.has("pin_weight"):
+    elif op in ("pos_pinned", "pos_task") and params.has("prev_message_nr"):
         world.place_pin(conv, me, msg.message_nr, params.integer("prev_message_nr"))
     elif op in ("pos_task", "pos_pinned"):
         weight = params.number("pin_weight") or params.number("task_weight")
@@ -117,7 +125,7 @@ def _apply(ctx: Ctx, op: str, params: Params) -> tuple[Conversation, Message]:
         )
     elif op == "disable_preview":
         world.disable_preview(conv, me, msg.message_nr)
-    else:  # copy
+    else:  # copy, into the event's conversation (or the older ``to_conv_id``)
         target = world.conversation(params.req_uuid("to_conv_id"))
         world.require_member(target, me)
         return target, copy_message(world, conv, target, me, msg)

@@ -256,6 +256,7 @@ def message(conv: Conversation, msg: Message, viewer: str) -> Record:
         "sender_name": msg.sender_name,
         "subject": msg.subject,
         "pin_weight": msg.pin_weight,
+        "task_weight": msg.task_weight,
         "is_new_sheet": msg.is_new_sheet,
         "assignee_ids": msg.assignee_ids,
         "is_url_preview_disabled": msg.is_url_preview_disabled,

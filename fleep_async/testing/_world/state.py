@@ -247,6 +247,8 @@ class Message:
     is_new_sheet: bool | None = None
     assignee_ids: list[str] | None = None
     is_url_preview_disabled: bool | None = None
+    # A task's place on the taskboard (weights sort descending, as pins).
+    task_weight: float | None = None
     # ``mst_unpin`` on a pin that was archived from the pinboard.
     mk_msg_sub_type: str | None = None
     attachment_ids: list[str] = attrs.field(factory=list)
@@ -342,8 +344,9 @@ class Conversation:
     change_flow: list[int] = attrs.field(factory=list)
     change_msg: list[int] = attrs.field(factory=list)
     pinned: set[int] = attrs.field(factory=set)
-    # Pins ever made here: a new pin weighs 2**32 + 65536 * its number (the real weights).
+    # Pins (tasks) ever made here: a new one weighs 2**32 + 65536 * its number (the real weights).
     pin_count: int = 0
+    task_count: int = 0
     tasks: set[int] = attrs.field(factory=set)
 
     def dialog_topic(self, viewer: str) -> str:

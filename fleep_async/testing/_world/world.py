@@ -758,8 +758,10 @@ class World:
             state = "done"
         elif "is_todo" in tag_list:
             state = "todo"
+        task_weight = None
         if state in ("todo", "done"):
             tag_list = ["is_shared", "is_task", *[t for t in tag_list if t not in _TASK_FLAGS]]
+            task_weight = self.next_task_weight(conv)
         msg = self._append(
             conv,
             author_id,
@@ -777,6 +779,7 @@ class World:
             is_url_preview_disabled=is_url_preview_disabled,
             pin_weight=(pin_weight or self.next_pin_weight(conv)) if state == "pinned" else None,
             assignee_ids=assignee_ids,
+            task_weight=task_weight,
         )
         refs = [(u.file_id, u.name, u.file_type) for u in uploads]
         refs.extend((fid, name, self.files[fid].file_type) for fid, name in file_ids)
@@ -996,6 +999,8 @@ class World:
             msg.ref_message_nr = msg.message_nr
         elif "is_done" in wanted or "is_todo" in wanted:
             msg.state = "done" if "is_done" in wanted else "todo"
+            if msg.task_weight is None:
+                msg.task_weight = self.next_task_weight(conv)
             # A task is shared with the conversation and flagged as one.
             wanted = ["is_shared", "is_task", *[t for t in wanted if t not in _TASK_FLAGS]]
         msg.tags = wanted
@@ -1010,26 +1015,35 @@ class World:
         conv.pin_count += 1
         return weight
 
+    def next_task_weight(self, conv: Conversation) -> float:
+        """The weight of a new task, on the same scale as pins."""
+        weight = float(2**32 + 65536 * conv.task_count)
+        conv.task_count += 1
+        return weight
+
     def place_pin(
         self, conv: Conversation, actor_id: str, message_nr: int, after_nr: int | None
     ) -> Message:
-        """Move a pin to just below ``after_nr`` on the pinboard (weights sort descending)."""
+        """Move a pin or task to just below ``after_nr`` on its board (weights sort descending)."""
         msg = self.get_message(conv, message_nr)
-        if msg.state != "pinned":
-            raise ApiError(400, "invalid_call", "Only a pinned message can be placed.")
-        others = sorted(
-            (m for n in conv.pinned if n != message_nr and (m := conv.messages[n]).pin_weight),
-            key=lambda m: m.pin_weight or 0.0,
+        task = msg.state in ("todo", "done")
+        if msg.state != "pinned" and not task:
+            raise ApiError(400, "invalid_call", "Only a pin or a task can be placed.")
+        board = conv.tasks if task else conv.pinned
+        field = "task_weight" if task else "pin_weight"
+        ranked = sorted(
+            ((getattr(conv.messages[n], field) or 0.0, n) for n in board if n != message_nr),
             reverse=True,
         )
-        weights = [m.pin_weight or 0.0 for m in others]
-        nrs = [m.message_nr for m in others]
+        weights = [w for w, _ in ranked]
+        nrs = [n for _, n in ranked]
         if after_nr is None or after_nr not in nrs:
-            msg.pin_weight = (weights[0] + 65536.0) if weights else float(2**32)
+            weight = (weights[0] + 65536.0) if weights else float(2**32)
         else:
             i = nrs.index(after_nr)
             below = weights[i + 1] if i + 1 < len(weights) else weights[i] - 65536.0
-            msg.pin_weight = (weights[i] + below) / 2
+            weight = (weights[i] + below) / 2
+        setattr(msg, field, weight)
         self._revise(conv, msg, actor_id)
         return msg
 
