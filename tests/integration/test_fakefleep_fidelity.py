@@ -681,3 +681,21 @@ async def test_event_copy_goes_into_the_events_conversation_and_tasks_get_weight
         ]
         tasks.append(next(m for m in fake.messages(conv) if m["message_nr"] == nr))
     assert [t["task_weight"] for t in tasks] == [2**32, 2**32 + 65536]
+
+
+# ------------------------------------------------------------------ beyond the seeds
+
+
+async def test_the_organisation_api_is_refused_with_a_clear_not_supported_error(
+    alice: RawUser,
+) -> None:
+    org = "12345678-1234-4234-8234-123456789abc"
+    for path in ("business/create", f"business/sync/{org}", f"business/diff_team/{org}"):
+        refused = await alice.raw(path, {})
+        assert refused.status_code == 431
+        assert refused.json()["error_id"] == "not_supported_by_fakefleep"
+    assert (await alice.raw("business/sync/not-a-uuid", {})).status_code == 400
+
+
+async def test_mail_list_answers_an_empty_stream(alice: RawUser, conv: str) -> None:
+    assert await alice.call("mail/list", {"conversation_id": conv}) == {"stream": []}

@@ -11,6 +11,7 @@ AREAS = (
     "account",
     "alias",
     "avatar",
+    "business",
     "contact",
     "conversation",
     "event",

@@ -181,9 +181,9 @@ async def _dispatch(world: World, faults: Faults, request: Request) -> Response:
         path_id = path_id.lower()
     if spec.path_id == "conversation" and path_id is None:
         raise bad_request("Missing conversation id in the URL.")
-    if spec.path_id == "team":
+    if spec.path_id in ("team", "organisation"):
         if path_id is None or not is_uuid(path_id):
-            raise bad_request("Missing or invalid team id in the URL.")
+            raise bad_request(f"Missing or invalid {spec.path_id} id in the URL.")
         path_id = path_id.lower()
     body: dict[str, Any] = {}
     if spec.body == "json":

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from fleep_async.testing._world.state import AccountState, Session
     from fleep_async.testing._world.world import World
 
-PathId = Literal["none", "conversation", "team", "optional_conversation"]
+PathId = Literal["none", "conversation", "team", "organisation", "optional_conversation"]
 Result = dict[str, Any]
 Handler = Callable[["Ctx"], Result | Awaitable[Result]]
 
