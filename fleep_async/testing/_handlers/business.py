@@ -42,7 +42,13 @@ def _refuse(ctx: Ctx) -> Result:
 
 
 for _path, _with_id in BUSINESS_PATHS:
-    handler(_path, path_id="organisation" if _with_id else "none")(_refuse)
+    handler(
+        _path,
+        path_id="organisation" if _with_id else "none",
+        # The logo is a multipart upload; declining an invitation works from its mail link.
+        body="upload" if _path == "business/avatar/upload" else "json",
+        auth=_path != "business/decline_invite",
+    )(_refuse)
 
 
 @handler("mail/list")
