@@ -18,22 +18,6 @@ from fleep_async.testing._world.state import Conversation, Message, Record
 from fleep_async.testing._world.world import World
 
 ALERT_LEVELS: Final = ("default", "never", "passive")
-HOOK_TYPES: Final = (
-    "bitbucket",
-    "confluence",
-    "github",
-    "gitlab",
-    "ifttt",
-    "jira",
-    "newrelic",
-    "pivotaltracker",
-    "plain",
-    "sameroom",
-    "slack",
-    "trello",
-    "zapier",
-    "import",
-)
 SYNC_PAGE: Final = 50
 DIRECTIONS: Final = (
     "ic_header",

@@ -14,7 +14,6 @@ from fleep_async.testing._http.errors import (
 from fleep_async.testing._http.routing import Ctx, Result, handler
 from fleep_async.testing._world import records as rec
 
-ALERT_LEVELS: Final = ("default", "never")
 HOOK_TYPES: Final = (
     "bitbucket",
     "confluence",
@@ -30,19 +29,6 @@ HOOK_TYPES: Final = (
     "trello",
     "zapier",
     "import",
-)
-SYNC_PAGE: Final = 50
-DIRECTIONS: Final = (
-    "ic_header",
-    "ic_tiny",
-    "ic_full",
-    "ic_flow",
-    "ic_end",
-    "ic_backward",
-    "ic_forward",
-    "ic_files",
-    "ic_pinboard",
-    "ic_tasks",
 )
 
 
