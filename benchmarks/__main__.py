@@ -2,7 +2,7 @@
 
 ::
 
-    python -m benchmarks                  # all five (P1..P5), full sizes: a few minutes
+    python -m benchmarks                  # all of them (P1..P5, P7), full sizes: minutes
     python -m benchmarks --quick          # tiny sizes: checks that everything runs
     python -m benchmarks --only P1,P3     # a subset
 
@@ -20,7 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_api, bench_bots, bench_dispatch, bench_e2e, bench_memory
+from benchmarks import (
+    bench_api,
+    bench_bots,
+    bench_dispatch,
+    bench_e2e,
+    bench_failover,
+    bench_memory,
+)
 from benchmarks._report import BenchResult, machine_info, render_markdown, to_json
 
 __all__ = ["BENCHMARKS", "main", "run_suite"]
@@ -32,6 +39,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], BenchResult]]] = {
     "P3": ("API calls", lambda quick: bench_api.run(quick=quick)),
     "P4": ("memory", lambda quick: bench_memory.run(quick=quick)),
     "P5": ("many bots", lambda quick: bench_bots.run(quick=quick)),
+    "P7": ("poller failover", lambda quick: bench_failover.run(quick=quick)),
 }
 
 HERE = Path(__file__).resolve().parent

@@ -11,6 +11,8 @@
     fleep-async send CONV "hello"          # or: echo hello | fleep-async send CONV -
     fleep-async upload CONV report.pdf --message "the report"
     fleep-async listen [--json] [--skip-backlog]
+    fleep-async cluster poller --nats nats://127.0.0.1:4222   # docs/cluster.md
+    fleep-async cluster status --nats nats://127.0.0.1:4222
 
 Exit codes: 0 ok, 1 API error, 2 bad arguments, 3 authentication failed (or not logged in),
 4 network error (cannot reach the server), 5 a local file or port cannot be used,
@@ -297,6 +299,32 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="every record kind (default: messages and files)",
         )
+
+    # The NATS JetStream tier: a group of its own, each subcommand one register function.
+    cluster = sub.add_parser(
+        "cluster",
+        help="the NATS JetStream tier: pollers with failover, workers that scale out",
+        description="The NATS JetStream tier (docs/cluster.md); needs the nats extra.",
+        epilog=EXIT_CODES_HELP,
+    )
+    cluster_sub = cluster.add_subparsers(dest="cluster_command", metavar="COMMAND", required=True)
+
+    def cluster_command(
+        name: str,
+        handler: Callable[..., int],
+        help_text: str,
+        which: Collection[str] = _CONNECTION,
+        **kw: Any,
+    ) -> Any:
+        p = cluster_sub.add_parser(name, help=help_text, description=help_text, **kw)
+        _global_options(p, top=False, which=which)
+        p.set_defaults(handler=handler)
+        return p
+
+    from fleep_async._cli._cluster import SUBCOMMANDS
+
+    for register in SUBCOMMANDS:
+        register(cluster_command)
     return parser
 
 

@@ -18,9 +18,10 @@
     ├── ResponseTooLargeError        a response exceeded ``max_response_bytes``
     ├── DecodeError                  bad JSON, a record or a checkpoint that cannot be decoded
     ├── StoreLockedError             a checkpoint store is owned by another engine (process)
+    │   └── FencedError              a fenced KV write lost: another process took over (also
+    │                                a ClusterError)
     ├── ClusterError                 the NATS JetStream tier (``fleep_async.cluster``) failed
-    │   ├── ClusterUnavailableError  NATS cannot be reached, or JetStream is not enabled
-    │   └── FencedError              a fenced write lost: another process holds the lease now
+    │   └── ClusterUnavailableError  NATS cannot be reached, or JetStream is not enabled
     └── UsageError (also ValueError) bad arguments, raised before any request
 
 Classification (:func:`classify`) looks at the ``error_id`` first, then the HTTP status, and falls
@@ -382,22 +383,24 @@ class ClusterUnavailableError(ClusterError):
         return (_rebuild, (type(self), self.__dict__, self.args))
 
 
-class FencedError(ClusterError):
+class FencedError(ClusterError, StoreLockedError):
     """A fenced write lost its compare-and-set: another process took over.
 
-    Raised by a checkpoint save (or a lease renewal) whose expected revision is no longer the
-    latest: a successor holds the lease and has written since. The holder must stop: anything it
-    would still commit could overwrite its successor's progress.
+    Raised by a checkpoint save whose expected revision is no longer the latest: a successor
+    holds the lease and has written since. The holder must stop: anything it would still commit
+    could overwrite its successor's progress. A :class:`StoreLockedError` too (the store has
+    another owner now), so an :class:`~fleep_async.events.EventEngine` on a
+    ``JetStreamHorizonStore`` stops on it.
 
     Attributes:
-        key: the KV key written.
+        key: the KV key written (also ``path``).
         expected: the revision the write expected to replace (``None``: expected no entry).
     """
 
     def __init__(self, message: str, *, key: str, expected: int | None) -> None:
         self.key = key
         self.expected = expected
-        super().__init__(message)
+        StoreLockedError.__init__(self, message, path=key, owner=None)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.__dict__, self.args))

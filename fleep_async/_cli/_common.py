@@ -30,6 +30,7 @@ from fleep_async._retry import RetryPolicy
 from fleep_async._session import SessionState
 from fleep_async.errors import (
     AuthenticationError,
+    ClusterUnavailableError,
     FleepAPIError,
     FleepError,
     TransportError,
@@ -104,7 +105,7 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_LOCAL
     if isinstance(exc, AuthenticationError):
         return EXIT_AUTH
-    if isinstance(exc, TransportError):
+    if isinstance(exc, TransportError | ClusterUnavailableError):
         return EXIT_NETWORK
     if isinstance(exc, UsageError):
         return EXIT_USAGE

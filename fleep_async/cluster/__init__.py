@@ -6,6 +6,7 @@ package; it builds on :mod:`fleep_async.events`.
 
 from __future__ import annotations
 
+from fleep_async.cluster._lease import Lease, process_id
 from fleep_async.cluster._nats import (
     CHECKPOINTS_BUCKET,
     DEAD_STREAM,
@@ -23,6 +24,7 @@ from fleep_async.cluster._nats import (
     HEADER_HORIZON,
     HEADER_MSG_ID,
     HEADER_ORIGINAL_SUBJECT,
+    HEADER_PUBLISHER,
     LEASES_BUCKET,
     Buckets,
     connect,
@@ -37,6 +39,8 @@ from fleep_async.cluster._nats import (
     record_partition,
     worker_key,
 )
+from fleep_async.cluster._poller import AccountPoller, ClusterPoller
+from fleep_async.cluster._store import JetStreamHorizonStore
 from fleep_async.errors import ClusterError, ClusterUnavailableError, FencedError
 
 __all__ = [
@@ -45,6 +49,13 @@ __all__ = [
     "ensure_stream",
     "ensure_buckets",
     "Buckets",
+    # the poller
+    "ClusterPoller",
+    "AccountPoller",
+    # leases and checkpoints
+    "Lease",
+    "process_id",
+    "JetStreamHorizonStore",
     # names
     "EVENTS_STREAM",
     "EVENTS_SUBJECT_PREFIX",
@@ -59,6 +70,7 @@ __all__ = [
     "HEADER_ERROR",
     "HEADER_DELIVERIES",
     "HEADER_ORIGINAL_SUBJECT",
+    "HEADER_PUBLISHER",
     "DEFAULT_PARTITIONS",
     "DEFAULT_LEASE_TTL",
     "DUPLICATE_WINDOW",

@@ -46,6 +46,7 @@ __all__ = [
     "HEADER_HORIZON",
     "HEADER_MSG_ID",
     "HEADER_ORIGINAL_SUBJECT",
+    "HEADER_PUBLISHER",
     "LEASES_BUCKET",
     "Buckets",
     "connect",
@@ -77,6 +78,8 @@ HEADER_HORIZON: Final = "Fleep-Horizon"
 HEADER_ERROR: Final = "Fleep-Error"
 HEADER_DELIVERIES: Final = "Fleep-Deliveries"
 HEADER_ORIGINAL_SUBJECT: Final = "Fleep-Original-Subject"
+HEADER_PUBLISHER: Final = "Fleep-Publisher"
+"""Which poller process published a record (its lease holder id): for operators and audits."""
 
 DEFAULT_PARTITIONS: Final = 16
 DEFAULT_LEASE_TTL: Final = 5.0
@@ -88,8 +91,9 @@ DEFAULT_EFFECTS_TTL: Final = 7 * 24 * 3600.0
 # A subject token: no dots, wildcards or whitespace. Fleep ids and record kinds already fit;
 # anything else is mapped, never allowed to split or widen a subject.
 _UNSAFE_TOKEN: Final = re.compile(r"[^A-Za-z0-9_\-]")
-# JetStream's "insufficient resources" (not enough servers for the replicas asked).
-_INSUFFICIENT_RESOURCES: Final = 10023
+# JetStream's "insufficient resources" (not enough servers for the replicas asked) and
+# "replicas > 1 not supported in non-clustered mode" (a single server).
+_TOO_FEW_SERVERS: Final = frozenset({10023, 10074})
 _STREAM_NAME_IN_USE: Final = 10058
 
 
@@ -186,7 +190,11 @@ async def connect(
     async def on_error(exc: Exception) -> None:
         logger.warning("NATS: %s", redact(str(exc)) or type(exc).__name__)
 
+    made: list[NATS] = []
+
     async def on_disconnected() -> None:
+        if made and made[0].is_closed:
+            return  # our own close()
         logger.warning("NATS: disconnected; reconnecting")
 
     async def on_reconnected() -> None:
@@ -216,6 +224,7 @@ async def connect(
             f"cannot connect to NATS at {', '.join(shown)}: {reason}",
             servers=shown,
         ) from exc
+    made.append(client)
     client.options["max_reconnect_attempts"] = options.get("max_reconnect_attempts", -1)
     try:
         await client.jetstream(timeout=connect_timeout).account_info()
@@ -237,17 +246,13 @@ async def _add_stream(js: JetStreamContext, replicas: int | None, **config: Any)
     for count in tried:
         try:
             await js.add_stream(num_replicas=count, **config)
-        except nats.js.errors.BadRequestError as exc:
+        except nats.js.errors.APIError as exc:
             if exc.err_code == _STREAM_NAME_IN_USE:
                 # Exists with another config: keep its replica count, update the rest.
                 info = await js.stream_info(config["name"])
                 await js.update_stream(num_replicas=info.config.num_replicas, **config)
                 return info.config.num_replicas or 1
-            if exc.err_code == _INSUFFICIENT_RESOURCES and count != tried[-1]:
-                continue
-            raise
-        except nats.js.errors.ServiceUnavailableError:
-            if count != tried[-1]:
+            if exc.err_code in _TOO_FEW_SERVERS and count != tried[-1]:
                 continue
             raise
         return count

@@ -30,7 +30,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import contextlib
 import random as _random
 import time
 from collections import deque
@@ -46,9 +45,7 @@ from anyio._core._eventloop import get_async_backend  # see _burst
 from fleep_async._converter import parse_record
 from fleep_async._retry import RetryPolicy
 from fleep_async.errors import (
-    AuthenticationError,
     DecodeError,
-    FleepAPIError,
     FleepError,
     StoreLockedError,
     UsageError,
@@ -58,7 +55,6 @@ from fleep_async.events._context import Context, ErrorEvent
 from fleep_async.events._dedup import (
     Deduplicator,
     flow_position,
-    message_position,
     snapshot_state,
 )
 from fleep_async.events._dispatcher import (
@@ -70,6 +66,7 @@ from fleep_async.events._dispatcher import (
 from fleep_async.events._items import Item, call_hook, lane_of
 from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
 from fleep_async.events._positions import Positions
+from fleep_async.events._resync import backfill, beyond_positions
 from fleep_async.events._router import Router
 from fleep_async.events._store import Checkpoint, HorizonStore, MemoryStore
 from fleep_async.events._stream import EventStream, check_kinds
@@ -720,86 +717,18 @@ class EventEngine(Generic[ClientT]):
             self._backfill_due = False  # the sync after the resync is complete
 
     def _beyond_positions(self, stream: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
-        """A resync's sync page without the messages at or below the engine's positions.
-
-        The sync brings each conversation's latest messages again: those the engine handled,
-        and for a conversation idle since the start, messages that preceded the starting point.
-        Neither is delivered (again); what follows a position is, once.
-        """
-        positions = self._positions
-        kept: list[dict[str, Any]] = []
-        dropped = 0
-        for raw in stream:
-            found = message_position(raw)
-            known = positions.get(found[0]) if found is not None else None
-            if found is not None and known is not None and found[1] <= known:
-                dropped += 1
-                continue
-            kept.append(raw)
-        if dropped:
-            logger.info(
-                "resync: %d messages of the sync at or below the engine's positions not "
-                "delivered again",
-                dropped,
-            )
-        return kept
+        """A resync's sync page without the messages at or below the engine's positions."""
+        return beyond_positions(stream, self._positions)
 
     async def _backfill(
         self,
         stream: Sequence[dict[str, Any]],
         admit: Callable[[Sequence[dict[str, Any]]], Awaitable[None]],
     ) -> None:
-        """Admit the messages a resync's initial sync skips, for the conversations in ``stream``.
-
-        The sync brings a conversation's header and its latest messages; the messages between
-        the engine's position in that conversation and the first one the sync brings are
-        fetched and admitted now, so that they are handled before the sync's own, in order.
-        """
+        """Admit the messages a resync's initial sync skips, for the conversations in ``stream``."""
         poller = self._poller
         assert poller is not None
-        latest: dict[str, int] = {}
-        first: dict[str, int] = {}
-        for raw in stream:
-            conversation_id = raw.get("conversation_id")
-            if not isinstance(conversation_id, str):
-                continue
-            kind = raw.get("mk_rec_type")
-            number = raw.get("last_message_nr") if kind == "conv" else raw.get("message_nr")
-            if not isinstance(number, int) or isinstance(number, bool):
-                continue
-            if kind == "conv":
-                latest[conversation_id] = max(number, latest.get(conversation_id, 0))
-            elif kind == "message" and number < first.get(conversation_id, number + 1):
-                first[conversation_id] = number
-        for conversation_id, last in latest.items():
-            known = self._positions.get(conversation_id)
-            before = first.get(conversation_id)
-            if known is None or last <= known or (before is not None and before <= known + 1):
-                continue  # never seen (nothing to go by), nothing new, or no gap
-            fetched = 0
-            try:
-                pages = poller.backfill(conversation_id, known, before=before)
-                async with contextlib.aclosing(pages):  # closed now also when cancelled
-                    async for page in pages:
-                        fetched += len(page)
-                        await admit(page)
-            except AuthenticationError:
-                raise
-            except (FleepAPIError, UsageError) as exc:
-                logger.warning(
-                    "after a resync, the messages of conversation %s after position %d could "
-                    "not be fetched: %s",
-                    conversation_id,
-                    known,
-                    exc,
-                )
-                continue
-            logger.info(
-                "after a resync: %d records of conversation %s fetched (after position %d)",
-                fetched,
-                conversation_id,
-                known,
-            )
+        await backfill(poller, self._positions, stream, admit)
 
     def _track(self, items: list[Item]) -> None:
         """Count admitted records: their batch and the queue depth (one page's items)."""

@@ -64,6 +64,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def _quiet(exc: Exception) -> None:
+    """An error callback that says nothing (nats-py logs a traceback by default)."""
+
+
 class NatsCluster:
     """``nodes`` nats-server processes with JetStream, routed into one cluster on loopback.
 
@@ -186,9 +190,14 @@ class NatsCluster:
         """
         import asyncio
 
-        asyncio.run(self._wait_ready(timeout))
+        asyncio.run(self.ready(timeout))
 
-    async def _wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109 (a deadline, sync caller)
+    async def ready(self, timeout: float = _READY_TIMEOUT) -> None:  # noqa: ASYNC109 (a deadline)
+        """:meth:`wait_ready` for async code (asyncio).
+
+        Raises:
+            TimeoutError: not ready in time (the nodes' logs are in the message).
+        """
         import asyncio
 
         import nats
@@ -208,6 +217,7 @@ class NatsCluster:
                         connect_timeout=1,
                         allow_reconnect=False,
                         max_reconnect_attempts=0,
+                        error_cb=_quiet,  # a node still starting is expected here
                     )
                 except (OSError, TimeoutError, nats.errors.Error) as exc:
                     last_error = exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import pytest
 
@@ -60,3 +62,18 @@ async def test_unreachable_nats_is_a_clear_error() -> None:
         await connect(url, connect_timeout=1.0)
     assert "cannot connect to NATS" in str(info.value)
     assert "secret" not in str(info.value)
+
+
+async def test_a_single_node_gets_r1_streams_and_buckets(tmp_path: Path) -> None:
+    with NatsCluster(tmp_path / "one", nodes=1) as single:
+        with anyio.fail_after(30):
+            await single.ready()
+            nc = await connect(single.urls)
+            try:
+                js = nc.jetstream()
+                assert await ensure_stream(js) == 1
+                assert await ensure_stream(js) == 1  # again: idempotent
+                buckets = await ensure_buckets(js)
+                assert (await buckets.checkpoints.status()).stream_info.config.num_replicas == 1
+            finally:
+                await nc.close()

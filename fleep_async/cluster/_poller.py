@@ -1,0 +1,432 @@
+"""The cluster poller: one active poller per account, publish every record, then commit.
+
+Per account, any number of replicas (in this process or others) run the same loop:
+
+1. **Lease.** Take ``poller.<account>`` in ``fleep_leases`` (create-if-absent); renew it every
+   third of its TTL by a CAS on its revision. Whoever does not hold it waits and retries.
+2. **Claim.** Re-write the account's checkpoint in ``fleep_checkpoints`` by a CAS
+   (:meth:`JetStreamHorizonStore.claim`): from now on a paused predecessor's commits fail.
+3. **Poll** ``account/poll`` with the engine's :class:`~fleep_async.events.Poller` (pacing,
+   backoff, rewinds, resyncs), from the checkpoint's horizon (or, without one, from the current
+   horizon: the backlog is skipped, as the engine does, and the starting point is saved first).
+4. **Publish** every record of the answer to ``fleep.events.<account>.<partition>.<kind>`` with
+   ``Nats-Msg-Id`` = ``<account>:<idempotency key>`` and wait for every acknowledgement. Within
+   a partition records are published one after another (a retried record can never land after
+   a later one of its conversation); partitions go in parallel. A failed publish (a full
+   stream, a NATS node down, a leader election) is retried with backoff while the lease is
+   valid: nothing is dropped, and polling waits meanwhile.
+5. **Commit** the horizon (with the per-conversation positions a resync needs) by a CAS on the
+   checkpoint's revision. A lost CAS (:class:`~fleep_async.errors.FencedError`) means a
+   successor took over: this replica drops the lease and goes back to step 1.
+
+Before every publish and every commit the replica checks that its lease is still valid by its
+own monotonic clock (renewed within the TTL): a process that was paused past the TTL stops
+before it sends anything. A resync (horizon 0) follows the engine's rules
+(:mod:`fleep_async.events._resync`): messages at or below the published positions are not
+published again, the gaps the sync leaves are fetched with ``conversation/sync`` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import anyio.abc
+import orjson
+
+from fleep_async._retry import RetryPolicy
+from fleep_async.cluster._lease import Lease, process_id
+from fleep_async.cluster._nats import (
+    DEFAULT_PARTITIONS,
+    HEADER_ACCOUNT,
+    HEADER_HORIZON,
+    HEADER_MSG_ID,
+    HEADER_PUBLISHER,
+    Buckets,
+    event_subject,
+    message_id,
+    poller_lease_key,
+    record_partition,
+)
+from fleep_async.cluster._store import JetStreamHorizonStore
+from fleep_async.errors import AuthenticationError, FencedError, FleepAPIError, UsageError
+from fleep_async.events._dedup import message_position
+from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
+from fleep_async.events._positions import Positions
+from fleep_async.events._resync import backfill, beyond_positions
+from fleep_async.events._store import Checkpoint
+from fleep_async.events._types import Backlog, Requester
+
+if TYPE_CHECKING:
+    from nats.js.client import JetStreamContext
+
+__all__ = ["AccountPoller", "ClusterPoller"]
+
+logger = logging.getLogger("fleep_async.cluster")
+
+_PUBLISH_BACKOFF: Final = RetryPolicy(base_delay=0.05, max_delay=2.0)
+_MAX_CONVERSATIONS: Final = 10_000
+
+
+class _LeaseLost(Exception):
+    """Internal: the replica may no longer act (lease expired or lost, or fenced)."""
+
+
+class AccountPoller:
+    """The poll-publish-commit loop of one account (one replica of it).
+
+    Usually made by :class:`ClusterPoller`; usable alone.
+
+    Args:
+        js: the JetStream context.
+        buckets: the tier's buckets (:func:`~fleep_async.cluster.ensure_buckets`).
+        requester: a started client of the account (:class:`~fleep_async.FleepClient`).
+        holder: this process's id in the lease (:func:`~fleep_async.cluster.process_id`).
+        partitions: P, the number of partitions (the same for every process of the tier).
+        backlog: without a checkpoint, ``"skip"`` (or ``"resume"``) starts at the current
+            horizon; ``"full"`` publishes a full initial sync.
+        min_poll_interval: the least time between two polls that bring nothing.
+        publish_timeout: seconds to wait for one acknowledgement before retrying it.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        buckets: Buckets,
+        requester: Requester,
+        *,
+        holder: str,
+        partitions: int = DEFAULT_PARTITIONS,
+        backlog: Backlog = "resume",
+        min_poll_interval: float = 0.5,
+        poll_timeout: float | None = 300.0,
+        publish_timeout: float = 5.0,
+    ) -> None:
+        account_id = requester.account_id
+        if account_id is None:
+            raise UsageError("start (log in) the client before giving it to the cluster poller")
+        if partitions < 1:
+            raise UsageError("partitions must be >= 1")
+        self.js = js
+        self.buckets = buckets
+        self.requester = requester
+        self.account_id = account_id
+        self.partitions = partitions
+        self.backlog = backlog
+        self.min_poll_interval = min_poll_interval
+        self.poll_timeout = poll_timeout
+        self.publish_timeout = publish_timeout
+        self.lease = Lease(
+            buckets.leases, poller_lease_key(account_id), holder, ttl=buckets.lease_ttl
+        )
+        self.store = JetStreamHorizonStore(buckets.checkpoints, account_id)
+        self.positions = Positions(_MAX_CONVERSATIONS)
+        self.published = 0
+        """Records acknowledged by the stream (repeats stored once included)."""
+        self.duplicates = 0
+        """Of those, the ones the stream already had (a re-publish after a failover)."""
+        self.commits = 0
+        self.horizon: int | None = None
+        """The last committed horizon."""
+        self.active = False
+        self.state = "idle"
+
+    def __repr__(self) -> str:
+        return f"AccountPoller({self.account_id!r}, {self.state}, horizon={self.horizon})"
+
+    async def run(self) -> None:
+        """Wait for the lease, poll while holding it, wait again when it is lost; forever.
+
+        Raises:
+            AuthenticationError: the account's session is gone and cannot be renewed.
+            FleepAPIError: the server refused the poll for good (not retried).
+        """
+        announced: str | None = None
+        while True:
+            self.state = "standby"
+            try:
+                acquired = await self.lease.try_acquire()
+            except (TimeoutError, _nats_error()) as exc:
+                logger.warning("lease %s: NATS failed (%s); retrying", self.lease.key, exc)
+                acquired = False
+            if not acquired:
+                holder = await self._holder_or_none()
+                if holder != announced:
+                    logger.info(
+                        "account %s: standby in %s, the poller lease is held by %s",
+                        self.account_id,
+                        self.lease.holder,
+                        holder,
+                    )
+                    announced = holder
+                await anyio.sleep(self.lease.renew_interval)
+                continue
+            announced = None
+            try:
+                await self._hold()
+            finally:
+                self.active = False
+
+    async def _holder_or_none(self) -> str | None:
+        try:
+            return await self.lease.current_holder()
+        except (TimeoutError, _nats_error()):
+            return None
+
+    async def _hold(self) -> None:
+        """Run the active loop while the lease is renewed; return when it is lost."""
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def keep() -> None:
+                    await self._keep_lease()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(keep)
+                try:
+                    await self._active()
+                except _LeaseLost as exc:
+                    self.lease.lost(str(exc))
+                except FencedError as exc:
+                    self.lease.lost(f"fenced: {exc}")
+                tg.cancel_scope.cancel()
+        finally:
+            if self.lease.revision is not None:
+                # Ended by an error or a cancellation (shutdown): give the lease back, so a
+                # standby takes over now rather than after the TTL.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+                    await self.lease.release()
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await anyio.sleep(self.lease.renew_interval)
+            try:
+                if not await self.lease.renew():
+                    return
+            except (TimeoutError, _nats_error()) as exc:
+                if not self.lease.valid():
+                    self.lease.lost(f"renewal failed past the TTL: {exc}")
+                    return
+                logger.warning("lease %s: renewal failed (%s); retrying", self.lease.key, exc)
+
+    def _check_lease(self) -> None:
+        if not self.lease.valid():
+            raise _LeaseLost("not renewed within its TTL")
+
+    async def _active(self) -> None:
+        self.state = "claiming"
+        checkpoint = await self.store.claim()
+        self._check_lease()
+        self.active = True
+        if checkpoint is not None and checkpoint.account_id not in (None, self.account_id):
+            raise UsageError(f"checkpoint {self.account_id!r} holds another account's horizon")
+        poller = Poller(
+            self.requester,
+            backoff=DEFAULT_POLL_BACKOFF,
+            min_interval=self.min_poll_interval,
+            poll_timeout=self.poll_timeout,
+            sleep=anyio.sleep,
+            clock=time.monotonic,
+        )
+        self.positions = Positions(_MAX_CONVERSATIONS)
+        if checkpoint is not None and checkpoint.positions:
+            self.positions.update_many(checkpoint.positions)
+        stored = checkpoint.horizon if checkpoint is not None else None
+        if stored is not None and stored > 0 and self.backlog != "full":
+            poller.horizon = stored
+            self.horizon = stored
+            logger.info(
+                "account %s: %s polls from the committed horizon %d",
+                self.account_id,
+                self.lease.holder,
+                stored,
+            )
+        elif self.backlog == "full":
+            poller.horizon = 0
+        else:
+            captured = await poller.conversation_positions()
+            if captured:
+                self.positions.update_many(captured)
+            current = await poller.current_horizon()
+            poller.horizon = current
+            if current > 0:
+                await self._commit(current)
+            logger.info(
+                "account %s: no checkpoint; %s starts at the current horizon %d",
+                self.account_id,
+                self.lease.holder,
+                current,
+            )
+        backfill_due = False
+        while True:
+            self.state = "polling"
+            try:
+                batch = await poller.poll()
+            except (AuthenticationError, FleepAPIError):
+                raise
+            self._check_lease()
+            if batch.resync:
+                backfill_due = True
+            stream: Sequence[dict[str, Any]] = batch.stream
+            if backfill_due and batch.syncing:
+                stream = beyond_positions(stream, self.positions)
+
+                async def publish_page(
+                    page: Sequence[dict[str, Any]], b: PollBatch = batch
+                ) -> None:
+                    await self._publish(page, b.horizon)
+
+                await backfill(poller, self.positions, stream, publish_page)
+            await self._publish(stream, batch.horizon)
+            if batch.horizon > 0:
+                backfill_due = False
+                if batch.horizon != self.horizon or batch.stream:
+                    await self._commit(batch.horizon)
+
+    async def _commit(self, horizon: int) -> None:
+        self._check_lease()
+        self.state = "committing"
+        await self.store.save(
+            Checkpoint(
+                horizon=horizon,
+                account_id=self.account_id,
+                positions=self.positions.as_dict(),
+            )
+        )
+        self.horizon = horizon
+        self.commits += 1
+
+    async def _publish(self, records: Sequence[dict[str, Any]], horizon: int) -> None:
+        """Publish ``records`` and wait for every acknowledgement (order kept per partition)."""
+        if not records:
+            return
+        self.state = "publishing"
+        lanes: dict[int, list[dict[str, Any]]] = {}
+        for raw in records:
+            lanes.setdefault(record_partition(raw, self.partitions), []).append(raw)
+        async with anyio.create_task_group() as tg:
+            for partition, lane in lanes.items():
+                tg.start_soon(self._publish_lane, partition, lane, horizon)
+        page_positions: dict[str, int] = {}
+        for raw in records:
+            found = message_position(raw)
+            if found is not None and found[1] > page_positions.get(found[0], -1):
+                page_positions[found[0]] = found[1]
+        if page_positions:
+            self.positions.update_many(page_positions)
+
+    async def _publish_lane(
+        self, partition: int, records: Sequence[dict[str, Any]], horizon: int
+    ) -> None:
+        import nats.js.errors
+
+        for raw in records:
+            kind = raw.get("mk_rec_type")
+            subject = event_subject(
+                self.account_id, partition, kind if isinstance(kind, str) else "unknown"
+            )
+            headers = {
+                HEADER_MSG_ID: message_id(self.account_id, raw),
+                HEADER_ACCOUNT: self.account_id,
+                HEADER_HORIZON: str(horizon),
+                HEADER_PUBLISHER: self.lease.holder,
+            }
+            payload = orjson.dumps(raw)
+            attempt = 0
+            while True:
+                self._check_lease()
+                try:
+                    ack = await self.js.publish(
+                        subject, payload, timeout=self.publish_timeout, headers=headers
+                    )
+                except (TimeoutError, _nats_error()) as exc:
+                    attempt += 1
+                    full = isinstance(exc, nats.js.errors.APIError) and _is_full(exc)
+                    delay = _PUBLISH_BACKOFF.delay(attempt)
+                    log = (
+                        logger.warning if attempt in (1, 10) or attempt % 100 == 0 else logger.debug
+                    )
+                    log(
+                        "account %s: publish to %s failed (%s, attempt %d)%s; retrying in %.2fs",
+                        self.account_id,
+                        subject,
+                        exc,
+                        attempt,
+                        ": the stream is full, polling waits" if full else "",
+                        delay,
+                    )
+                    await anyio.sleep(delay)
+                    continue
+                break
+            self.published += 1
+            if ack.duplicate:
+                self.duplicates += 1
+
+
+def _nats_error() -> type[Exception]:
+    import nats.errors
+
+    return nats.errors.Error
+
+
+def _is_full(exc: Any) -> bool:
+    description = str(getattr(exc, "description", "") or "").lower()
+    return "maximum" in description or "insufficient" in description
+
+
+class ClusterPoller:
+    """Polls many accounts and publishes their records to JetStream, one active replica each.
+
+    Run the same ``ClusterPoller`` (same accounts) in two or more processes: for every account
+    one holds the lease and polls, the others stand by and take over within the lease TTL.
+
+    Args:
+        js: the JetStream context (``nc.jetstream()``).
+        buckets: the tier's buckets (:func:`~fleep_async.cluster.ensure_buckets`).
+        clients: started clients, one per account.
+        holder: this process's id (default :func:`~fleep_async.cluster.process_id`).
+        **options: :class:`AccountPoller` options (``partitions``, ``backlog``, ...).
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        buckets: Buckets,
+        clients: Sequence[Requester],
+        *,
+        holder: str | None = None,
+        **options: Any,
+    ) -> None:
+        self.holder = holder or process_id()
+        self.accounts: dict[str, AccountPoller] = {}
+        for client in clients:
+            poller = AccountPoller(js, buckets, client, holder=self.holder, **options)
+            if poller.account_id in self.accounts:
+                raise UsageError(f"account {poller.account_id} given twice")
+            self.accounts[poller.account_id] = poller
+
+    def __repr__(self) -> str:
+        active = sum(p.active for p in self.accounts.values())
+        return f"ClusterPoller({self.holder!r}, {active}/{len(self.accounts)} active)"
+
+    def status(self) -> Mapping[str, str]:
+        """Per account, this replica's state (``standby``, ``polling``, ``publishing`` ...)."""
+        return {account: poller.state for account, poller in self.accounts.items()}
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run every account's loop until cancelled (or one fails for good).
+
+        Raises:
+            AuthenticationError: an account's session is gone (the others stop too: a
+                supervisor restarts the process once the operator fixed it).
+        """
+        logger.info("cluster poller %s: %d accounts", self.holder, len(self.accounts))
+        async with anyio.create_task_group() as tg:
+            for poller in self.accounts.values():
+                tg.start_soon(poller.run)
+            task_status.started()

@@ -1,0 +1,189 @@
+"""Leases and fenced checkpoints against a real 3-node JetStream cluster."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import anyio.abc
+import pytest
+from nats.aio.client import Client as NATS
+
+from fleep_async.cluster import (
+    Buckets,
+    FencedError,
+    JetStreamHorizonStore,
+    Lease,
+    connect,
+    ensure_buckets,
+    ensure_stream,
+    poller_lease_key,
+)
+from fleep_async.events import Checkpoint
+from fleep_async.testing.nats import NatsCluster
+
+pytestmark = pytest.mark.anyio
+
+TTL = 1.0
+
+
+@pytest.fixture
+async def nc(nats_cluster: NatsCluster) -> AsyncIterator[NATS]:
+    client = await connect(nats_cluster.urls)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def buckets(nc: NATS) -> Buckets:
+    js = nc.jetstream()
+    await ensure_stream(js)
+    return await ensure_buckets(js, lease_ttl=TTL)
+
+
+async def test_one_holder_at_a_time_and_the_next_takes_over_after_the_ttl(
+    buckets: Buckets, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="fleep_async.cluster")
+    key = poller_lease_key("acc-1")
+    first = Lease(buckets.leases, key, "proc-a", ttl=buckets.lease_ttl)
+    second = Lease(buckets.leases, key, "proc-b", ttl=buckets.lease_ttl)
+    with anyio.fail_after(20):
+        assert await first.try_acquire()
+        assert first.valid()
+        assert not await second.try_acquire()
+        assert await second.current_holder() == "proc-a"
+        before = first.revision
+        assert await first.renew()
+        assert first.revision is not None
+        assert before is not None
+        assert first.revision > before
+        assert not await second.try_acquire()
+        # proc-a stops renewing (a crash): the key expires server-side, proc-b gets it.
+        while not await second.try_acquire():
+            await anyio.sleep(0.05)
+        assert await second.current_holder() == "proc-b"
+        # proc-a wakes up: its renewal loses the CAS; it knows it no longer holds the lease.
+        assert not await first.renew()
+        assert not first.valid()
+        assert second.valid()
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"lease {key} acquired by proc-a" in " ".join(messages)
+    assert any(f"lease {key} lost by proc-a (held by proc-b)" in m for m in messages)
+
+
+async def test_a_released_lease_is_taken_at_once(buckets: Buckets) -> None:
+    key = poller_lease_key("acc-2")
+    first = Lease(buckets.leases, key, "proc-a", ttl=60.0)
+    second = Lease(buckets.leases, key, "proc-b", ttl=60.0)
+    with anyio.fail_after(10):
+        assert await first.try_acquire()
+        assert not await second.try_acquire()
+        await first.release()
+        assert not first.valid()
+        assert await second.try_acquire()
+
+
+async def test_validity_is_local_and_ends_with_the_ttl(buckets: Buckets) -> None:
+    now = [100.0]
+    lease = Lease(buckets.leases, poller_lease_key("acc-3"), "p", ttl=5.0, clock=lambda: now[0])
+    with anyio.fail_after(10):
+        assert await lease.try_acquire()
+    now[0] += 4.4
+    assert lease.valid()
+    now[0] += 0.2  # a pause past the TTL since the last renewal started: no longer valid
+    assert not lease.valid()
+
+
+async def test_a_stale_holders_save_is_fenced(buckets: Buckets) -> None:
+    old = JetStreamHorizonStore(buckets.checkpoints, "acc-4")
+    new = JetStreamHorizonStore(buckets.checkpoints, "acc-4")
+    with anyio.fail_after(10):
+        assert await old.load() is None
+        await old.save(Checkpoint(horizon=10, account_id="acc-4"))
+        await old.save(Checkpoint(horizon=20, account_id="acc-4"))
+        claimed = await new.claim()
+        assert claimed is not None
+        assert claimed.horizon == 20
+        with pytest.raises(FencedError) as info:
+            await old.save(Checkpoint(horizon=30, account_id="acc-4"))
+        assert info.value.key == "acc-4"
+        await new.save(Checkpoint(horizon=25, account_id="acc-4"))
+        # The independent judge: the bucket itself.
+        entry = await buckets.checkpoints.get("acc-4")
+        assert entry.value is not None
+        assert Checkpoint.from_json(entry.value).horizon == 25
+        assert entry.revision == new.revision
+
+
+async def test_claim_fences_a_holder_that_never_saved(buckets: Buckets) -> None:
+    old = JetStreamHorizonStore(buckets.checkpoints, "acc-5")
+    new = JetStreamHorizonStore(buckets.checkpoints, "acc-5")
+    with anyio.fail_after(10):
+        assert await old.load() is None
+        assert await new.claim() is None
+        with pytest.raises(FencedError):
+            await old.save(Checkpoint(horizon=5, account_id="acc-5"))
+        stored = await JetStreamHorizonStore(buckets.checkpoints, "acc-5").load()
+        assert stored == Checkpoint(account_id="acc-5")
+
+
+async def test_a_damaged_checkpoint_is_an_error_that_names_the_key(buckets: Buckets) -> None:
+    from fleep_async.errors import DecodeError
+
+    with anyio.fail_after(10):
+        await buckets.checkpoints.put("acc-6", b"{not json")
+        with pytest.raises(DecodeError, match="acc-6"):
+            await JetStreamHorizonStore(buckets.checkpoints, "acc-6").load()
+
+
+async def test_an_engine_on_a_jetstream_store_stops_when_another_process_claims_it(
+    buckets: Buckets,
+) -> None:
+    from fleep_async import FleepClient
+    from fleep_async.events import EventEngine
+    from fleep_async.testing import FakeFleep
+
+    fake = FakeFleep(hold_seconds=0.2, seed=3)
+    bot = fake.create_account("bot@example.com", "pw", "Bot")
+    human = fake.create_account("human@example.com", "pw", "Human")
+    cid = fake.create_conversation(human, "ops", [bot])
+    handled: list[str] = []
+    client = FleepClient(
+        "bot@example.com",
+        "pw",
+        base_url=fake.base_url,
+        transport=fake.transport(),
+        allow_insecure_http=True,  # in-process ASGI transport: nothing leaves the process
+    )
+    store = JetStreamHorizonStore(buckets.checkpoints, bot.account_id)
+    async with client:
+        engine: EventEngine[FleepClient] = EventEngine(client, store=store, min_poll_interval=0.01)
+
+        @engine.router.message()
+        async def handler(message: object, ctx: object) -> None:
+            handled.append(str(getattr(message, "message_nr", "")))
+
+        stopped: list[BaseException] = []
+
+        async def run_engine(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            try:
+                await engine.run(task_status=task_status)
+            except FencedError as exc:
+                stopped.append(exc)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                await tg.start(run_engine)
+                await fake.post_as(human, cid, "one")
+                while not handled:
+                    await anyio.sleep(0.02)
+                # Another process takes the checkpoint over (a successor after a lease).
+                await JetStreamHorizonStore(buckets.checkpoints, bot.account_id).claim()
+                await fake.post_as(human, cid, "two")
+                while not stopped:
+                    await anyio.sleep(0.02)
+        assert not engine.running
+        assert isinstance(stopped[0], FencedError)
