@@ -297,7 +297,8 @@ def file(att: Attachment, stored: StoredFile) -> Record:
         "sender_name": att.sender_name,
         "posted_time": att.posted_time,
     }
-    if stored.width is not None:
+    # The real server previews images and PDFs (a thumbnail of the first page).
+    if stored.width is not None or stored.file_type == "application/pdf":
         base = f"/thumb/{att.url_key}/01/{att.attachment_id}"
         rec["thumb_url_50"] = f"{base}/thumb50"
         rec["thumb_url_100"] = f"{base}/thumb100"

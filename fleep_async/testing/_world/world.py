@@ -1384,7 +1384,12 @@ class World:
             "file_type": stored.file_type,
             "file_sha256": stored.file_sha256,
         }
-        if stored.width is not None:
+        # The upload answer reads dimensions only from headers that carry them up front (PNG's
+        # IHDR, GIF's screen descriptor); a JPEG's come later, in the file record. Only a GIF
+        # can be animated, so only a GIF's answer says whether it is.
+        if stored.file_type == "image/png":
+            info.update(width=stored.width, height=stored.height)
+        elif stored.file_type == "image/gif" and stored.width is not None:
             info.update(width=stored.width, height=stored.height, is_animated=stored.is_animated)
         return info
 
