@@ -11,7 +11,9 @@ login, and enough logins lock an account. The first re-login after a login is im
 further one within :data:`RELOGIN_MAX_INTERVAL` of the previous login must wait twice as long as
 the last (from :data:`RELOGIN_MIN_INTERVAL`); a call that would need one sooner fails at once
 with :class:`~fleep_async.errors.RateLimitError` (``error_id="relogin_rate_limited"``,
-``retry_after`` set), which the poller waits out like a 429.
+``retry_after`` set), which the poller waits out like a 429. A re-login whose repeated call
+succeeds resets that backoff: the session had only expired, and a server that expires sessions
+often (each new one working) must not lock the client out.
 """
 
 from __future__ import annotations
@@ -503,6 +505,11 @@ class Session:
             generation = self._generation
             # Exactly one repeat: a second 401 propagates instead of looping.
             result = await send(state)
+            # The re-login healed the call: the session had expired, the server is not
+            # rejecting fresh sessions. The backoff is for the latter only: without this reset a
+            # server that expires sessions every few seconds (while each new one works) would
+            # lock the client out for minutes, and a bot's handlers would give their records up.
+            self._relogin_streak = 0
         await self._absorb_token(result.token_id, generation)
         return result.data
 

@@ -375,3 +375,27 @@ async def test_a_session_that_lives_resets_the_relogin_backoff() -> None:
                 fake.expire_session(alice)
                 await session.call(f"message/send/{cid}", {"message": "b"})
     assert session.generation == 5
+
+
+async def test_sessions_expired_every_few_seconds_are_healed_every_time() -> None:
+    # Found by the long chaos profiles: a server that expires the session every ten seconds,
+    # while each new session works, is not a login storm. Before, the re-login backoff grew
+    # (5, 10, 20, 40 s ...) and calls failed with relogin_rate_limited for minutes, so a bot's
+    # handlers dead-lettered their records. A re-login whose repeated call succeeds resets it.
+    fake = FakeFleep(hold_seconds=0.2, seed=13)
+    alice = fake.create_account("alice@example.com", "alice's password 1", "Alice")
+    cid = fake.create_conversation(alice, "churn")
+    clock = Clock()
+    async with Transport(base_url=fake.base_url, transport=fake.transport()) as transport:
+        session = Session(
+            transport,
+            Credentials(email="alice@example.com", password="alice's password 1"),
+            clock=clock,
+        )
+        with anyio.fail_after(GUARD):
+            await session.call(f"message/send/{cid}", {"message": "a"})
+            for _ in range(8):
+                clock.now += 10
+                fake.expire_session(alice)
+                await session.call(f"message/send/{cid}", {"message": "b"})
+    assert session.generation == 9
