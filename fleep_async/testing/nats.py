@@ -230,12 +230,65 @@ class NatsCluster:
                 finally:
                     await client.close()
             if not pending:
-                return
+                break
             if time.monotonic() > deadline:
                 logs = "\n".join(f"--- n{i}\n{self.log(i)[-1500:]}" for i in sorted(pending))
                 raise TimeoutError(
                     f"NATS nodes {sorted(pending)} not ready in {timeout}s "
                     f"({last_error!r}):\n{logs}"
+                )
+            await asyncio.sleep(0.1)  # a poll interval, not a synchronisation
+        await self._placement_ready(deadline)
+
+    async def _placement_ready(self, deadline: float) -> None:
+        """Wait until a stream replicated on every running node can be placed (bounded).
+
+        A node answers ``account_info`` as soon as there is a meta leader, but the leader may
+        not yet count the other peers as current: creating an R3 stream then fails with "no
+        suitable peers for placement". Creating (and deleting) a small probe stream with one
+        replica per running node is what a test's own streams need, so that is the check.
+        """
+        import asyncio
+
+        import nats
+        import nats.errors
+        from nats.js.api import StorageType, StreamConfig
+
+        replicas = len(self.running())
+        if replicas == 0:
+            return
+        last_error: BaseException | None = None
+        while True:
+            try:
+                client = await nats.connect(
+                    self.urls[self.running()[0]],
+                    connect_timeout=1,
+                    allow_reconnect=False,
+                    max_reconnect_attempts=0,
+                    error_cb=_quiet,
+                )
+            except (OSError, TimeoutError, nats.errors.Error) as exc:
+                last_error = exc
+            else:
+                try:
+                    js = client.jetstream(timeout=2)
+                    config = StreamConfig(
+                        name="FLEEP_READY_PROBE",
+                        subjects=["fleep.ready.probe"],
+                        num_replicas=replicas,
+                        storage=StorageType.MEMORY,
+                    )
+                    await js.add_stream(config)
+                    await js.delete_stream("FLEEP_READY_PROBE")
+                    return
+                except (TimeoutError, nats.errors.Error) as exc:
+                    last_error = exc
+                finally:
+                    await client.close()
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"--- n{i}\n{self.log(i)[-1500:]}" for i in self.running())
+                raise TimeoutError(
+                    f"NATS cluster cannot place an R{replicas} stream yet ({last_error!r}):\n{logs}"
                 )
             await asyncio.sleep(0.1)  # a poll interval, not a synchronisation
 
