@@ -30,7 +30,9 @@ Guarantees:
 
 from __future__ import annotations
 
+import asyncio
 import random as _random
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -39,8 +41,8 @@ from typing import Any, Final, Generic, TypeVar, cast
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import attrs
-from anyio._core._eventloop import get_async_backend  # see _burst
 
 from fleep_async._converter import parse_record
 from fleep_async._retry import RetryPolicy
@@ -97,6 +99,24 @@ _RETRY: Final = object()
 _DONE: Final = object()
 _ABANDON: Final = object()
 _LANE_BURST = 32
+
+
+def _loop_primitives() -> tuple[Callable[[], float], Callable[[], Awaitable[None]]]:
+    """The running event loop's clock and cancellation check, chosen once per burst.
+
+    anyio's ``current_time`` and ``lowlevel.checkpoint_if_cancelled`` find the backend on every
+    call (a sniffio look-up); the clock is read for every record with a handler timeout. The
+    backend is told apart by anyio's public ``get_cancelled_exc_class``: on asyncio the clock
+    is the loop's (what anyio's scope deadlines are in), on trio both are trio's own public
+    functions. Any other backend gets anyio's.
+    """
+    cancelled = anyio.get_cancelled_exc_class()
+    if cancelled is asyncio.CancelledError:
+        return asyncio.get_running_loop().time, anyio.lowlevel.checkpoint_if_cancelled
+    trio = sys.modules.get("trio")
+    if trio is not None and cancelled is trio.Cancelled:
+        return trio.current_time, trio.lowlevel.checkpoint_if_cancelled
+    return anyio.current_time, anyio.lowlevel.checkpoint_if_cancelled
 
 
 def _restore_flow_order(items: list[Item], disordered: set[str]) -> None:
@@ -816,20 +836,21 @@ class EventEngine(Generic[ClientT]):
         try:
             while True:
                 with anyio.CancelScope() as scope:
-                    # The running backend's clock and cancellation check, looked up once per
-                    # burst: anyio's public functions find the backend on every call, which
-                    # costs more than the call itself (anyio.current_time and
-                    # anyio.lowlevel.checkpoint_if_cancelled are these two, plus the lookup).
-                    backend = get_async_backend()
-                    guard = TimeoutGuard(scope, backend.current_time)
-                    checkpoint = backend.checkpoint_if_cancelled
+                    clock, checkpoint = _loop_primitives()
+                    guard = TimeoutGuard(scope, clock)
                     requester = self.requester
                     own = requester.account_id
                     cache = self.cache
                     feed = self._dispatcher.feed
                     for _ in range(_LANE_BURST):
-                        # Per record: a cancelled engine starts no new record, also when its
-                        # handlers never suspend (so never see the cancellation themselves).
+                        # Per record, not per burst: a cancelled engine starts no new record.
+                        # A cancellation requested while the previous handler ran (by that
+                        # handler, or by another task while it awaited something that finished
+                        # without reaching the event loop, e.g. an in-process ASGI call) is
+                        # delivered at the next suspension only; a handler that never suspends
+                        # would never see it, and a check per burst would start up to
+                        # _LANE_BURST - 1 more records (replies sent after the kill). See
+                        # "Cancellation" in docs/architecture.md.
                         await checkpoint()
                         item = lane[0]
                         if self._draining:
