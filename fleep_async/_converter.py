@@ -397,6 +397,12 @@ _LENIENT: Final[dict[str, _StructureFn]] = {
     rec_type: _make_decoder(cls) for rec_type, cls in RECORD_TYPES.items()
 }
 converter.register_structure_hook_factory(_is_record_class, lambda cls: _LENIENT[cls.REC_TYPE])
+#: The specialised functions of every modelled record type by key layout (the same dicts as
+#: ``_SHAPES``, filled by the decoders): parse_record looks a record's layout up itself, one
+#: call level less than going through the decoder.
+_SHAPES_BY_TYPE: Final[dict[str, dict[tuple[str, ...], _StructureFn]]] = {
+    rec_type: _SHAPES[cls] for rec_type, cls in RECORD_TYPES.items()
+}
 converter.register_unstructure_hook_factory(_is_record_class, _make_unstructure_fn)
 converter.register_structure_hook(UnknownRecord, _structure_unknown)
 converter.register_unstructure_hook(UnknownRecord, _unstructure_unknown)
@@ -528,9 +534,20 @@ def parse_record(raw: Mapping[str, Any], *, strict: bool = False) -> Record:
         DecodeError: not an object, ``mk_rec_type`` missing or not a string, a required field
             missing, or a field of the wrong type.
     """
-    if raw.__class__ is not dict and not isinstance(raw, Mapping):
+    if raw.__class__ is dict:
+        rec_type = raw.get("mk_rec_type")
+        if not strict and rec_type.__class__ is str:
+            # The hot path: a layout seen before has its own function (see _make_decoder).
+            shapes = _SHAPES_BY_TYPE.get(rec_type)
+            if shapes is not None:
+                fn = shapes.get(tuple(raw))
+                if fn is not None:
+                    result: Record = fn(raw)
+                    return result
+    elif not isinstance(raw, Mapping):
         _not_object("a record", raw)
-    rec_type = raw.get("mk_rec_type")
+    else:
+        rec_type = raw.get("mk_rec_type")
     if rec_type.__class__ is not str:
         msg = "cannot decode a record: 'mk_rec_type' is missing or not a string"
         raise DecodeError(msg)
@@ -538,11 +555,11 @@ def parse_record(raw: Mapping[str, Any], *, strict: bool = False) -> Record:
         cls = RECORD_TYPES.get(rec_type, UnknownRecord)
         record: Record = structure(raw, cls, strict=True)  # type: ignore[assignment]
         return record
-    fn = _LENIENT.get(rec_type)
-    if fn is None:
+    decode = _LENIENT.get(rec_type)
+    if decode is None:
         return UnknownRecord(mk_rec_type=rec_type, raw=raw)
-    result: Record = fn(raw)
-    return result
+    decoded: Record = decode(raw)
+    return decoded
 
 
 def parse_stream(
