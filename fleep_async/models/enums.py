@@ -52,6 +52,7 @@ class MessageType(enum.StrEnum):
     TOPIC = "topic"
     ALERTS = "alerts"
     DISCLOSE = "disclose"
+    DISCLOSE_V2 = "discloseV2"
     HOOK = "hook"
     UNHOOK = "unhook"
     ADD_TEAM = "add_team"

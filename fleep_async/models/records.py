@@ -481,7 +481,8 @@ def _quoted(value: object) -> str:
 def _system_text(kind: str | None, body: dict[str, Any] | None) -> str:
     body = body or {}
     sysmsg = body.get("sysmsg_text")
-    if isinstance(sysmsg, str) and sysmsg:
+    # A ``{placeholder}`` template (discloseV2) is for the client to fill: describe it instead.
+    if isinstance(sysmsg, str) and sysmsg and "{" not in sysmsg:
         return sysmsg
     if kind == "create":
         return "created the conversation" + _quoted(body.get("topic"))
@@ -510,6 +511,17 @@ def _system_text(kind: str | None, body: dict[str, Any] | None) -> str:
         return "closed the conversation" + _quoted(body.get("topic"))
     if kind == "disclose":
         return "disclosed the conversation history"
+    if kind == "discloseV2":
+        teams = body.get("team_names")
+        names = [f"'{t}'" for t in teams if isinstance(t, str)] if isinstance(teams, list) else []
+        audience = [f"team{'s' if len(names) > 1 else ''} {', '.join(names)}"] if names else []
+        if body.get("members"):
+            audience.append(_count(body.get("members"), "member"))
+        return (
+            "disclosed the conversation history"
+            + (" to " if audience else "")
+            + (" and ".join(audience))
+        )
     if kind == "signin":
         return "signed in"
     return ""

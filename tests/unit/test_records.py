@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import attrs
@@ -374,3 +375,19 @@ def test_contact_record_keeps_owner_fields() -> None:
     assert own.storage_quota_bytes == 10737418240
     assert own.client_flags == ("emoticons_old", "send_email_on_enter", "show_onboarding")
     assert own.export_progress == "1"
+
+
+def test_disclose_v2_text_names_the_teams_and_counts_the_people() -> None:
+    template = "{author} disclosed previous messages to {teamsAndMembers} starting from {x}."
+    body = {"members": [ex.BOB], "team_ids": ["t1"], "team_names": ["crew"]}
+    raw = {
+        **ex.MESSAGE_SYSTEM_ADD,
+        "mk_message_type": "discloseV2",
+        "ref_message_nr": 1,
+        "message": json.dumps({**body, "sysmsg_text": template}),
+    }
+    record = _message(raw)
+    assert record.is_system
+    assert record.text == "disclosed the conversation history to team 'crew' and 1 member"
+    teams_only = _message({**raw, "message": json.dumps({"team_names": ["a", "b"]})})
+    assert teams_only.text == "disclosed the conversation history to teams 'a', 'b'"

@@ -14,7 +14,7 @@ from fleep_async.testing._http.errors import (
 )
 from fleep_async.testing._http.routing import Ctx, Result, handler
 from fleep_async.testing._world import records as rec
-from fleep_async.testing._world.state import Conversation, Message, Record
+from fleep_async.testing._world.state import Conversation, Message, Record, Team
 from fleep_async.testing._world.world import World
 
 ALERT_LEVELS: Final = ("default", "never", "passive")
@@ -221,21 +221,22 @@ def _disclose(ctx: Ctx, *, use_message_nr: bool) -> Result:
     conv = member_conv(ctx)
     before = conv.last_message_nr
     ids = _targets(ctx, emails_key="emails", ids_key="account_ids")
-    for team_id in ctx.params.uuids("team_ids") or []:
-        team = ctx.world.teams.get(team_id)
-        if team is None:
-            raise business("unknown_team", "Unknown team.")
-        ids.extend(team.members)
+    teams = _teams(ctx, "team_ids")
     if use_message_nr:
         ctx.params.integer("message_nr")
-    ctx.world.add_members(
-        conv,
-        ctx.me.account_id,
-        list(dict.fromkeys(ids)),
-        disclose_from=1,
-        mk_message_type="disclose",
-    )
+    ctx.world.disclose(conv, ctx.me.account_id, ids, teams, disclose_from=1)
     return cs(ctx, conv, before=before)
+
+
+def _teams(ctx: Ctx, key: str) -> list[Team]:
+    """The live teams named by ``key``; an unknown (or deleted) one is an error."""
+    teams = []
+    for team_id in ctx.params.uuids(key) or []:
+        team = ctx.world.teams.get(team_id)
+        if team is None or team.is_deleted:
+            raise business("unknown_team", "Unknown team.")
+        teams.append(team)
+    return teams
 
 
 @handler("conversation/disclose", path_id="conversation")
@@ -453,15 +454,18 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> None:
     add = _targets(ctx, emails_key="add_emails", ids_key="add_account_ids")
     if add:
         world.add_members(conv, me.account_id, add)
-    disclose = _targets(ctx, emails_key="disclose_emails", ids_key="disclose_account_ids")
-    for team_id in p.uuids("disclose_team_ids") or []:
+    # People first, then teams, then the disclosure to both (the real server's order).
+    for team_id in p.uuids("add_team_ids") or []:
         team = world.teams.get(team_id)
-        if team is not None:
-            disclose.extend(team.members)
-    if disclose:
-        world.add_members(
-            conv, me.account_id, disclose, disclose_from=1, mk_message_type="disclose"
-        )
+        if team is None or team.is_deleted:
+            raise business("unknown_team", "Unknown team.")
+        if me.account_id not in team.members:
+            raise business("not_team_member", "Only a member of the team can add it.")
+        world.add_team_to_conversation(conv, me.account_id, team)
+    disclose = _targets(ctx, emails_key="disclose_emails", ids_key="disclose_account_ids")
+    disclose_teams = _teams(ctx, "disclose_team_ids")
+    if disclose or disclose_teams:
+        world.disclose(conv, me.account_id, disclose, disclose_teams, disclose_from=1)
     remove = []
     for part in (p.text("remove_emails") or "").replace(";", ",").split(","):
         account = world.find_account(part.strip()) if part.strip() else None
@@ -470,13 +474,6 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> None:
     remove += (p.uuids("remove_account_ids") or []) + (p.uuids("kick_account_ids") or [])
     if remove:
         world.remove_members(conv, me.account_id, remove)
-    for team_id in p.uuids("add_team_ids") or []:
-        team = world.teams.get(team_id)
-        if team is None or team.is_deleted:
-            raise business("unknown_team", "Unknown team.")
-        if me.account_id not in team.members:
-            raise business("not_team_member", "Only a member of the team can add it.")
-        world.add_team_to_conversation(conv, me.account_id, team)
     for team_id in p.uuids("remove_team_ids") or []:
         team = world.teams.get(team_id)
         if team is not None:

@@ -69,6 +69,10 @@ WELCOME_MESSAGE: Final = (
     'I can, but I am only human <emo kind="esmile">:)</emo><br/></p><p>Happy Fleeping!</p></msg>'
 )
 
+# The sentence a client renders for a discloseV2 message; the server sends the template.
+DISCLOSE_V2_TEXT: Final = (
+    "{author} disclosed previous messages to {teamsAndMembers} starting from {disclose_time}."
+)
 _TASK_FLAGS: Final = ("is_shared", "is_task")
 _MENTION: Final = re.compile(r"@([a-z0-9.]+[a-z0-9])")
 _EMAIL: Final = re.compile(r"[^\s,;<>\"']+@[^\s,;<>\"']+\.[^\s,;<>\"']+")
@@ -1136,8 +1140,12 @@ class World:
         *,
         disclose_from: int | None = None,
         mk_message_type: str = "add",
+        body: dict[str, Any] | None = None,
     ) -> list[str]:
-        """Add (or re-add) members; ``disclose_from`` lets them see history from that nr."""
+        """Add (or re-add) members; ``disclose_from`` lets them see history from that nr.
+
+        ``body`` replaces the system message's default body (``{"members": newcomers}``).
+        """
         newcomers = []
         for account_id in account_ids:
             m = conv.memberships.get(account_id)
@@ -1173,8 +1181,9 @@ class World:
                 conv,
                 actor_id,
                 mk_message_type,
-                rec.system_body(members=newcomers),
+                rec.system_body(**(body if body is not None else {"members": newcomers})),
                 state="system",
+                ref_message_nr=disclose_from if mk_message_type == "discloseV2" else None,
             )
             join_at = msg.message_nr
             self._mail_thread(conv, newcomers, msg.message_nr)
@@ -1212,6 +1221,44 @@ class World:
                     [*contacts, rec.message(conv, msg, viewer), self.full_header(conv, viewer)],
                 )
         return newcomers
+
+    def disclose(
+        self,
+        conv: Conversation,
+        actor_id: str,
+        account_ids: Iterable[str],
+        teams: Iterable[Team] = (),
+        *,
+        disclose_from: int = 1,
+    ) -> list[str]:
+        """Show the history from ``disclose_from`` to accounts and to the members of teams.
+
+        Disclosing to people only posts a ``disclose`` message naming them. Once teams are
+        involved the real server posts one ``discloseV2`` message instead: the people named
+        directly in ``members``, the teams by id and name, the client's sentence template in
+        ``sysmsg_text`` and the first disclosed message in ``ref_message_nr`` (Fleep's tests).
+        """
+        direct = list(dict.fromkeys(account_ids))
+        teams = list(teams)
+        everyone = list(dict.fromkeys([*direct, *(a for t in teams for a in t.members)]))
+        if not teams:
+            return self.add_members(
+                conv, actor_id, everyone, disclose_from=disclose_from, mk_message_type="disclose"
+            )
+        body = {
+            "members": direct,
+            "team_ids": [t.team_id for t in teams],
+            "team_names": [t.team_name for t in teams],
+            "sysmsg_text": DISCLOSE_V2_TEXT,
+        }
+        return self.add_members(
+            conv,
+            actor_id,
+            everyone,
+            disclose_from=disclose_from,
+            mk_message_type="discloseV2",
+            body=body,
+        )
 
     def _mail_thread(self, conv: Conversation, newcomers: list[str], flow_nr: int) -> None:
         """An e-mail-only member turns the topic into a mail subject (a topic change)."""
@@ -1411,8 +1458,12 @@ class World:
             return
         conv.teams.append(t.team_id)
         t.conversations.append(conv.conversation_id)
-        self.system_message(conv, actor_id, "add_team", teams=[t.team_id])
-        self.add_members(conv, actor_id, t.members)
+        # One message links the team and brings in its members (Fleep's tests count one).
+        joined = self.add_members(
+            conv, actor_id, t.members, mk_message_type="add_team", body={"teams": [t.team_id]}
+        )
+        if not joined:
+            self.system_message(conv, actor_id, "add_team", teams=[t.team_id])
 
     def remove_team_from_conversation(self, conv: Conversation, actor_id: str, t: Team) -> None:
         """Unlink a team from a conversation (its members stay)."""

@@ -1,0 +1,129 @@
+"""FakeFleep links teams to conversations and discloses to them as the real server does.
+
+Facts from Fleep's public server tests, restated in our own words: disclosing a conversation's
+history to a team posts one ``discloseV2`` system message (the people named directly under
+``members``, the teams by ``team_ids`` and ``team_names``, the sentence template in
+``sysmsg_text``, the first disclosed message in ``ref_message_nr``); disclosing to people alone
+keeps the ``disclose`` message; adding a team is one message; a ``conversation/store`` with people,
+teams and disclosures adds the people, then the teams, then discloses once.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fleep_async.testing import FakeFleep, RawUser
+from tests.integration.conftest import LoginFn, Record, of_type
+
+pytestmark = pytest.mark.asyncio
+
+
+async def user(fake: FakeFleep, login: LoginFn, name: str) -> RawUser:
+    """Another account, logged in."""
+    email = f"{name.lower()}@example.com"
+    fake.create_account(email, "pw", name)
+    return await login(email)
+
+
+TEMPLATE = (
+    "{author} disclosed previous messages to {teamsAndMembers} starting from {disclose_time}."
+)
+
+
+def system(records: list[Record]) -> list[tuple[str, dict[str, object], Record]]:
+    """(type, decoded body, record) of each system message, in message order."""
+    msgs = sorted(of_type(records, "message"), key=lambda r: r["message_nr"])
+    return [
+        (m["mk_message_type"], json.loads(m["message"]), m)
+        for m in msgs
+        if m["mk_message_state"].endswith(":system")
+    ]
+
+
+async def test_disclosing_to_a_team_posts_one_disclose_v2_message(
+    fake: FakeFleep, alice: RawUser, login: LoginFn
+) -> None:
+    carol = await user(fake, login, "Carol")
+    dave = await user(fake, login, "Dave")
+    conv = (await alice.call("conversation/create", {"topic": "history"}))["header"]
+    cid = conv["conversation_id"]
+    await alice.call(f"message/store/{cid}", {"message": "before the team"})
+    team = (
+        await alice.call(
+            "team/create", {"team_name": "reviewers", "account_ids": [carol.account_id]}
+        )
+    )["stream"][0]
+    answer = await alice.call(
+        f"conversation/disclose/{cid}",
+        {"team_ids": [team["team_id"]], "account_ids": [dave.account_id], "message_nr": 2},
+    )
+    (kind, body, msg), *rest = system(answer["stream"])
+    assert rest == []
+    assert kind == "discloseV2"
+    assert body == {
+        "members": [dave.account_id],
+        "team_ids": [team["team_id"]],
+        "team_names": ["reviewers"],
+        "sysmsg_text": TEMPLATE,
+    }
+    assert msg["ref_message_nr"] == 1
+    # The team's members (and the person named) now read the history from the start.
+    synced = await carol.call(f"conversation/sync/{cid}")
+    texts = [m["message"] for m in of_type(synced["stream"], "message")]
+    assert "<msg><p>before the team</p></msg>" in texts
+
+
+async def test_disclosing_to_people_only_keeps_the_disclose_message(
+    alice: RawUser, bob: RawUser
+) -> None:
+    cid = (await alice.call("conversation/create", {"topic": "plain"}))["header"]["conversation_id"]
+    await alice.call(f"message/store/{cid}", {"message": "hi"})
+    answer = await alice.call(f"conversation/disclose_all/{cid}", {"account_ids": [bob.account_id]})
+    [(kind, body, msg)] = system(answer["stream"])
+    assert (kind, body) == ("disclose", {"members": [bob.account_id]})
+    assert msg.get("ref_message_nr") is None
+
+
+async def test_adding_a_team_is_one_message(
+    fake: FakeFleep, alice: RawUser, login: LoginFn
+) -> None:
+    carol = await user(fake, login, "Carol")
+    cid = (await alice.call("conversation/create", {"topic": "t"}))["header"]["conversation_id"]
+    await alice.call(f"message/store/{cid}", {"message": "one"})
+    team = (
+        await alice.call("team/create", {"team_name": "crew", "account_ids": [carol.account_id]})
+    )["stream"][0]
+    before = (await alice.call(f"conversation/sync/{cid}"))["header"]["last_message_nr"]
+    stored = await alice.call(f"conversation/store/{cid}", {"add_team_ids": [team["team_id"]]})
+    assert stored["header"]["last_message_nr"] == before + 1
+    assert carol.account_id in stored["header"]["members"]
+
+
+async def test_store_adds_people_then_teams_then_discloses_once(
+    fake: FakeFleep, alice: RawUser, bob: RawUser, login: LoginFn
+) -> None:
+    carol = await user(fake, login, "Carol")
+    cid = (await alice.call("conversation/create", {"topic": "t"}))["header"]["conversation_id"]
+    for text in ("m1", "m2", "m3"):
+        await alice.call(f"message/store/{cid}", {"message": text})
+    team = (
+        await alice.call("team/create", {"team_name": "crew", "account_ids": [carol.account_id]})
+    )["stream"][0]
+    stored = await alice.call(
+        f"conversation/store/{cid}",
+        {
+            "add_account_ids": [bob.account_id],
+            "add_team_ids": [team["team_id"]],
+            "disclose_account_ids": [bob.account_id],
+            "disclose_team_ids": [team["team_id"]],
+        },
+    )
+    synced = await alice.call(f"conversation/sync/{cid}", {"mk_direction": "ic_backward"})
+    kinds = [(m["message_nr"], kind) for kind, _, m in system(synced["stream"])]
+    assert kinds[-3:] == [(5, "add"), (6, "add_team"), (7, "discloseV2")]
+    assert stored["header"]["last_message_nr"] == 7
+    disclosure = system(synced["stream"])[-1][1]
+    assert disclosure["members"] == [bob.account_id]
+    assert disclosure["team_ids"] == [team["team_id"]]
