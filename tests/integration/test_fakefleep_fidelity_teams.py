@@ -4,8 +4,11 @@ Facts from Fleep's public server tests, restated in our own words: disclosing a 
 history to a team posts one ``discloseV2`` system message (the people named directly under
 ``members``, the teams by ``team_ids`` and ``team_names``, the sentence template in
 ``sysmsg_text``, the first disclosed message in ``ref_message_nr``); disclosing to people alone
-keeps the ``disclose`` message; adding a team is one message; a ``conversation/store`` with people,
-teams and disclosures adds the people, then the teams, then discloses once.
+keeps the ``disclose`` message; adding a team is one message; a ``conversation/store`` with
+people, teams and disclosures adds the people, then the teams, then discloses once. Its answer
+leaves the team-link message out (the poll brings it) and carries an ``activity`` record with
+the new join position of each person named in a disclosure. Every member of a team has a
+``team_label`` system label on the team's conversations.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ async def user(fake: FakeFleep, login: LoginFn, name: str) -> RawUser:
     """Another account, logged in."""
     email = f"{name.lower()}@example.com"
     fake.create_account(email, "pw", name)
-    return await login(email)
+    return await login(email, "pw")
 
 
 TEMPLATE = (
@@ -127,3 +130,49 @@ async def test_store_adds_people_then_teams_then_discloses_once(
     disclosure = system(synced["stream"])[-1][1]
     assert disclosure["members"] == [bob.account_id]
     assert disclosure["team_ids"] == [team["team_id"]]
+    # The answer leaves the team-link message to the poll and tells where the person named now
+    # joins the history.
+    assert [m["message_nr"] for m in of_type(stored["stream"], "message")] == [5, 7]
+    [shown] = of_type(stored["stream"], "activity")
+    assert (shown["account_id"], shown["join_message_nr"]) == (bob.account_id, 1)
+
+
+async def test_adding_a_team_answers_no_message_the_poll_brings_it(
+    fake: FakeFleep, alice: RawUser, login: LoginFn
+) -> None:
+    carol = await user(fake, login, "Carol")
+    cid = (await alice.call("conversation/create", {"topic": "t"}))["header"]["conversation_id"]
+    horizon, _, _ = await alice.initial_sync()
+    team = (
+        await alice.call("team/create", {"team_name": "crew", "account_ids": [carol.account_id]})
+    )["stream"][0]
+    stored = await alice.call(f"conversation/store/{cid}", {"add_team_ids": [team["team_id"]]})
+    assert of_type(stored["stream"], "message") == []
+    _, polled = await alice.drain(horizon)
+    kinds = [m["mk_message_type"] for m in of_type(polled, "message")]
+    assert "add_team" in kinds
+
+
+async def test_team_members_get_a_team_label_on_the_teams_conversations(
+    fake: FakeFleep, alice: RawUser, login: LoginFn
+) -> None:
+    carol = await user(fake, login, "Carol")
+    created = await alice.call("team/create", {"team_name": "crew"})
+    team = created["stream"][0]
+    assert of_type(created["stream"], "label") == []  # the label travels through the poll
+    cid = (await alice.call("conversation/create", {"topic": "t"}))["header"]["conversation_id"]
+    stored = await alice.call(f"conversation/store/{cid}", {"add_team_ids": [team["team_id"]]})
+    await alice.call(f"team/configure/{team['team_id']}", {"add_account_ids": [carol.account_id]})
+    for member, header in (
+        (alice, stored["header"]),
+        (carol, (await carol.call(f"conversation/sync/{cid}"))["header"]),
+    ):
+        labels = of_type((await member.initial_sync())[1], "label")
+        [team_label] = [x for x in labels if x.get("team_id") == team["team_id"]]
+        assert team_label["label"] == "crew"
+        assert (team_label["mk_label_type"], team_label["mk_label_subtype"]) == (
+            "system_label",
+            "team_label",
+        )
+        assert team_label["is_on_left_pane"] is False
+        assert team_label["label_id"] in header["label_ids"]

@@ -4,7 +4,10 @@ The hook management calls (``conversation/*_hook*``) live in :mod:`.hook`."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import Final
+
+import attrs
 
 from fleep_async.testing._http.errors import (
     bad_request,
@@ -59,6 +62,8 @@ def cs(
     before: int,
     shape: str = "full",
     with_result: bool = True,
+    extra: Iterable[Record] = (),
+    omit: Collection[int] = (),
 ) -> Result:
     """The conversation/sync-shaped answer after a change.
 
@@ -66,7 +71,8 @@ def cs(
     ``before``. With it: a normal forward sync from there. ``shape`` picks the header the real
     server answers with: ``full``, ``store`` (the counters: message/store, read state) or
     ``send`` (the counters and the conversation's identity: message/send, member changes). A
-    member who has left always gets the header without the fields of the live flow.
+    member who has left always gets the header without the fields of the live flow. ``omit``
+    leaves those message numbers out of the stream, ``extra`` records are added after it.
     """
     world, viewer = ctx.world, ctx.me.account_id
     from_nr = ctx.params.integer("from_message_nr")
@@ -80,7 +86,15 @@ def cs(
         header = rec.conv_partial(header, rec.SEND_KEYS)
     result: Result = {
         "header": header,
-        "stream": message_records(world, conv, forward(world, conv, viewer, after), viewer),
+        "stream": [
+            *message_records(
+                world,
+                conv,
+                [m for m in forward(world, conv, viewer, after) if m.message_nr not in omit],
+                viewer,
+            ),
+            *extra,
+        ],
     }
     if with_result and conv.last_message_nr > before:
         result["result_message_nr"] = conv.last_message_nr
@@ -224,8 +238,8 @@ def _disclose(ctx: Ctx, *, use_message_nr: bool) -> Result:
     teams = _teams(ctx, "team_ids")
     if use_message_nr:
         ctx.params.integer("message_nr")
-    ctx.world.disclose(conv, ctx.me.account_id, ids, teams, disclose_from=1)
-    return cs(ctx, conv, before=before)
+    shown = ctx.world.disclose(conv, ctx.me.account_id, ids, teams, disclose_from=1)
+    return cs(ctx, conv, before=before, extra=shown)
 
 
 def _teams(ctx: Ctx, key: str) -> list[Team]:
@@ -421,13 +435,15 @@ def store(ctx: Ctx) -> Result:
             m.mk_alert_level, m.snooze_interval = "never", -1
     if p.flag("is_deleted"):
         m.is_deleted, mine = True, True
-    if m.active:
-        _store_shared(ctx, conv)
-    elif any(p.has(k) for k in ("topic", "add_emails", "add_account_ids", "remove_account_ids")):
+    shared = _store_shared(ctx, conv) if m.active else None
+    keys = ("topic", "add_emails", "add_account_ids", "remove_account_ids")
+    if shared is None and any(p.has(k) for k in keys):
         world.require_member(conv, me.account_id)
     if mine:
         world.header_changed(conv, [me.account_id])
-    return cs(ctx, conv, before=before)
+    if shared is None:
+        return cs(ctx, conv, before=before)
+    return cs(ctx, conv, before=before, extra=shared.activity, omit=shared.team_links)
 
 
 def _labels(ctx: Ctx) -> list[str]:
@@ -447,8 +463,20 @@ def _labels(ctx: Ctx) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _store_shared(ctx: Ctx, conv: Conversation) -> None:
+@attrs.frozen
+class _Shared:
+    """What a shared ``conversation/store`` change adds to or leaves out of its answer."""
+
+    # The real answer leaves the team-link messages out (they reach the poll) and carries the
+    # activity (new join position) of the people named in a disclosure (Fleep's tests).
+    team_links: frozenset[int]
+    activity: list[Record]
+
+
+def _store_shared(ctx: Ctx, conv: Conversation) -> _Shared:
     world, me, p = ctx.world, ctx.me, ctx.params
+    team_links: set[int] = set()
+    shown: list[Record] = []
     if p.has("topic") and p.raw("topic") != conv.topic:
         world.set_topic(conv, me.account_id, p.req_text("topic"))
     add = _targets(ctx, emails_key="add_emails", ids_key="add_account_ids")
@@ -461,11 +489,13 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> None:
             raise business("unknown_team", "Unknown team.")
         if me.account_id not in team.members:
             raise business("not_team_member", "Only a member of the team can add it.")
+        linked_after = conv.last_message_nr
         world.add_team_to_conversation(conv, me.account_id, team)
+        team_links.update(range(linked_after + 1, conv.last_message_nr + 1))
     disclose = _targets(ctx, emails_key="disclose_emails", ids_key="disclose_account_ids")
     disclose_teams = _teams(ctx, "disclose_team_ids")
     if disclose or disclose_teams:
-        world.disclose(conv, me.account_id, disclose, disclose_teams, disclose_from=1)
+        shown = world.disclose(conv, me.account_id, disclose, disclose_teams, disclose_from=1)
     remove = []
     for part in (p.text("remove_emails") or "").replace(";", ",").split(","):
         account = world.find_account(part.strip()) if part.strip() else None
@@ -501,6 +531,7 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> None:
         world.header_changed(conv, conv.members)
     if p.flag("can_post") is False:
         world.remove_members(conv, me.account_id, [me.account_id], mk_message_type="leave")
+    return _Shared(team_links=frozenset(team_links), activity=shown)
 
 
 # ---------------------------------------------------------------------- sync family

@@ -420,6 +420,8 @@ def label(lab: Label, *, sync: bool = False) -> Record:
         "is_in_muted": lab.is_in_muted,
         "is_in_recent": lab.is_in_recent,
     }
+    if lab.team_id is not None:
+        rec["team_id"] = lab.team_id
     if lab.mk_label_status == "removed":
         del rec["label"]
     if sync:

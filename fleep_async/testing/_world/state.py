@@ -95,6 +95,8 @@ class Label:
     is_on_left_pane: bool = True
     is_in_muted: bool = True
     is_in_recent: bool = True
+    # A team's label (``team_label``): it marks the conversations linked to that team.
+    team_id: str | None = None
 
 
 @attrs.define

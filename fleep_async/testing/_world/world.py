@@ -641,6 +641,8 @@ class World:
             ),
             state="system",
         )
+        for team_id in conv.teams:
+            self.sync_team_labels(self.teams[team_id])
         for account_id in members:
             viewer = self.accounts[account_id]
             contacts = [
@@ -1230,9 +1232,10 @@ class World:
         teams: Iterable[Team] = (),
         *,
         disclose_from: int = 1,
-    ) -> list[str]:
+    ) -> list[Record]:
         """Show the history from ``disclose_from`` to accounts and to the members of teams.
 
+        Returns the activity records (new ``join_message_nr``) of the people named directly.
         Disclosing to people only posts a ``disclose`` message naming them. Once teams are
         involved the real server posts one ``discloseV2`` message instead: the people named
         directly in ``members``, the teams by id and name, the client's sentence template in
@@ -1242,23 +1245,26 @@ class World:
         teams = list(teams)
         everyone = list(dict.fromkeys([*direct, *(a for t in teams for a in t.members)]))
         if not teams:
-            return self.add_members(
+            shown = self.add_members(
                 conv, actor_id, everyone, disclose_from=disclose_from, mk_message_type="disclose"
             )
-        body = {
-            "members": direct,
-            "team_ids": [t.team_id for t in teams],
-            "team_names": [t.team_name for t in teams],
-            "sysmsg_text": DISCLOSE_V2_TEXT,
-        }
-        return self.add_members(
-            conv,
-            actor_id,
-            everyone,
-            disclose_from=disclose_from,
-            mk_message_type="discloseV2",
-            body=body,
-        )
+        else:
+            body = {
+                "members": direct,
+                "team_ids": [t.team_id for t in teams],
+                "team_names": [t.team_name for t in teams],
+                "sysmsg_text": DISCLOSE_V2_TEXT,
+            }
+            shown = self.add_members(
+                conv,
+                actor_id,
+                everyone,
+                disclose_from=disclose_from,
+                mk_message_type="discloseV2",
+                body=body,
+            )
+        # The people named directly get an activity record with their new join position.
+        return [self.activity(conv, a) for a in direct if a in shown]
 
     def _mail_thread(self, conv: Conversation, newcomers: list[str], flow_nr: int) -> None:
         """An e-mail-only member turns the topic into a mail subject (a topic change)."""
@@ -1447,10 +1453,48 @@ class World:
         return list(dict.fromkeys([t.creator_id, *t.members]))
 
     def emit_team(self, t: Team, extra: Iterable[str] = ()) -> Record:
-        """Send a team record to its members (and ``extra``)."""
+        """Send a team record to its members (and ``extra``); keep their team labels current."""
         record = rec.team(t, base_url=self.config.base_url)
         self.emit_each([*self.team_audience(t), *extra], lambda _viewer: [dict(record)])
+        self.sync_team_labels(t)
         return record
+
+    def sync_team_labels(self, t: Team) -> None:
+        """Give each member of a live team its team label, on every conversation of the team.
+
+        The real server keeps one ``team_label`` system label per team for each member (off the
+        left pane, named after the team) and puts it in ``label_ids`` of the team's
+        conversations (Fleep's tests). New or renamed labels and relabelled headers reach the
+        member through the poll; answers carry them in their headers.
+        """
+        if t.is_deleted:
+            return
+        for account_id in t.members:
+            account = self.accounts.get(account_id)
+            if account is None:
+                continue
+            lab = next((x for x in account.labels.values() if x.team_id == t.team_id), None)
+            if lab is None or lab.label != t.team_name:
+                if lab is None:
+                    lab = Label(
+                        label_id=self.ids.uuid(),
+                        label=t.team_name,
+                        index=len(account.labels),
+                        mk_label_type="system_label",
+                        mk_label_subtype="team_label",
+                        is_on_left_pane=False,
+                        team_id=t.team_id,
+                    )
+                    account.labels[lab.label_id] = lab
+                lab.label = t.team_name
+                self.emit(account_id, [rec.label(lab)])
+            for conv_id in t.conversations:
+                conv = self.conversations.get(conv_id)
+                m = conv.memberships.get(account_id) if conv is not None else None
+                if conv is None or m is None or not m.active or lab.label_id in m.label_ids:
+                    continue
+                m.label_ids.append(lab.label_id)
+                self.emit(account_id, [self.full_header(conv, account_id)])
 
     def add_team_to_conversation(self, conv: Conversation, actor_id: str, t: Team) -> None:
         """Link a team to a conversation; its members join."""
@@ -1464,6 +1508,7 @@ class World:
         )
         if not joined:
             self.system_message(conv, actor_id, "add_team", teams=[t.team_id])
+        self.sync_team_labels(t)
 
     def remove_team_from_conversation(self, conv: Conversation, actor_id: str, t: Team) -> None:
         """Unlink a team from a conversation (its members stay)."""
