@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from fleep_async.testing import FakeFleep, RawUser
+from fleep_async.testing._http.errors import ApiError
 from fleep_async.testing.helpers import RawCallError
 from tests.integration.conftest import LoginFn, of_type
 
@@ -245,8 +246,9 @@ async def test_helpers_post_as_wait_for_and_parked_count(
     with pytest.raises(TimeoutError):
         await fake.wait_for(lambda: False, timeout=0.05)
     stranger = fake.create_account("x@example.com", "pw", "X")
-    with pytest.raises(Exception, match="430"):
+    with pytest.raises(ApiError) as refused:
         await fake.post_as(stranger, conv, "not a member")
+    assert refused.value.status == 430
     url = fake.create_hook(human, conv, "Alerts")
     assert (
         await http.post(url.removeprefix(fake.base_url), json={"message": "alert"})
