@@ -1347,10 +1347,15 @@ class World:
         )
         conv.hooks[h.hook_key] = h
         self.hooks_by_url[h.url_id] = h
+        self._announce_hook(conv, actor_id, h, "hook")
+        return h
+
+    def _announce_hook(self, conv: Conversation, actor_id: str, h: Hook, kind: str) -> None:
+        """Post the ``hook``/``unhook`` system message; members get the hook, it and a header."""
         msg = self._append(
             conv,
             actor_id,
-            "hook",
+            kind,
             rec.system_body(hook_key=h.hook_key, hook_name=h.hook_name),
             state="system",
         )
@@ -1362,7 +1367,6 @@ class World:
                 self.partial_header(conv, viewer),
             ],
         )
-        return h
 
     def drop_hook(self, conv: Conversation, actor_id: str, hook_key: str) -> Hook:
         """Deactivate a hook (posting to it then answers 404)."""
@@ -1371,21 +1375,7 @@ class World:
             raise business("invalid_hook", "Unknown hook.")
         h.is_active = False
         self.hooks_by_url.pop(h.url_id, None)
-        msg = self._append(
-            conv,
-            actor_id,
-            "unhook",
-            rec.system_body(hook_key=h.hook_key, hook_name=h.hook_name),
-            state="system",
-        )
-        self.emit_each(
-            conv.members,
-            lambda viewer: [
-                rec.hook(h, viewer, base_url=self.config.base_url),
-                rec.message(conv, msg, viewer),
-                self.partial_header(conv, viewer),
-            ],
-        )
+        self._announce_hook(conv, actor_id, h, "unhook")
         return h
 
     # ------------------------------------------------------------------ files
