@@ -1,0 +1,393 @@
+"""ClusterWorker against a real 3-node JetStream cluster and FakeFleep over loopback.
+
+The records are published the way the contract says a poller publishes them (subject, headers,
+raw bytes); FakeFleep is the judge of what the handlers did: the replies it stored.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import orjson
+import pytest
+from nats.aio.client import Client as NATS
+
+from fleep_async import FleepClient
+from fleep_async._retry import RetryPolicy
+from fleep_async.cluster import (
+    DEAD_STREAM,
+    EVENTS_STREAM,
+    HEADER_DELIVERIES,
+    HEADER_ERROR,
+    HEADER_MSG_ID,
+    HEADER_ORIGINAL_SUBJECT,
+    LEASES_BUCKET,
+    ClusterWorker,
+    EffectLedger,
+    connect,
+    ensure_buckets,
+    ensure_stream,
+)
+from fleep_async.errors import ClusterError
+from fleep_async.events import FromAccount, OfMessageType, Router
+from fleep_async.testing import FakeFleep, FakeFleepServer
+from fleep_async.testing.nats import NatsCluster
+from tests.cluster._support import bot_replies, publish_records, until
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX"),
+]
+
+WAIT = 60.0
+LEASE_TTL = 1.5
+ROOT = Path(__file__).resolve().parents[2]
+FAST_RETRY = RetryPolicy(base_delay=0.05, max_delay=0.1)
+
+
+@pytest.fixture
+async def nc(nats_cluster: NatsCluster) -> AsyncIterator[NATS]:
+    """A connection with the stream and buckets set up (short leases, for quick tests)."""
+    client = await connect(nats_cluster.urls)
+    try:
+        js = client.jetstream()
+        await ensure_stream(js)
+        await ensure_buckets(js, lease_ttl=LEASE_TTL)
+        yield client
+    finally:
+        await client.close()
+
+
+class Bot:
+    """A bot and a human in FakeFleep, with the bot's client logged in."""
+
+    def __init__(self, server: FakeFleepServer) -> None:
+        self.server = server
+        self.fake: FakeFleep = server.fake
+        self.bot = self.fake.create_account("bot@example.com", "pw", "Bot")
+        self.human = self.fake.create_account("human@example.com", "pw", "Human")
+
+    def client(self) -> FleepClient:
+        return FleepClient("bot@example.com", "pw", base_url=self.server.base_url)
+
+    def conversation(self, topic: str) -> str:
+        return self.fake.create_conversation(self.human, topic, [self.bot])
+
+    def replies(self, conversation_id: str) -> list[str]:
+        return bot_replies(self.fake, conversation_id, self.bot.account_id)
+
+    def total_replies(self, conversations: list[str]) -> int:
+        return sum(len(self.replies(cid)) for cid in conversations)
+
+
+def echoed(*texts: str) -> list[str]:
+    return [f"<msg><p>echo {t}</p></msg>" for t in texts]
+
+
+async def test_three_workers_keep_each_conversations_order(
+    nats_cluster: NatsCluster, nc: NATS, fake_server: FakeFleepServer
+) -> None:
+    world = Bot(fake_server)
+    rnd = random.Random(7)
+    convs = [world.conversation(f"c{i}") for i in range(8)]
+    posted: dict[str, list[str]] = {cid: [] for cid in convs}
+    for n in range(12):
+        for cid in convs:
+            text = f"{cid[:6]}-{n}"
+            posted[cid].append(text)
+            await world.fake.post_as(world.human, cid, text)
+    router = Router()
+
+    @router.message(FromAccount(world.human.account_id), OfMessageType("text"))
+    async def echo(message: Any, ctx: Any) -> None:
+        await anyio.sleep(rnd.random() / 100)  # interleave the partitions' handlers
+        await ctx.reply(f"echo {message.text}")
+
+    with anyio.fail_after(WAIT):
+        async with world.client() as client, anyio.create_task_group() as tg:
+            await client.account.sync()
+            workers = []
+            conns = []
+            for _ in range(3):
+                conn = await connect(nats_cluster.urls)
+                conns.append(conn)
+                worker = ClusterWorker(conn, router, {world.bot.account_id: client})
+                workers.append(worker)
+                await tg.start(worker.run)
+            await publish_records(
+                nc.jetstream(), world.bot.account_id, world.fake.events(world.bot)
+            )
+            total = sum(len(texts) for texts in posted.values())
+            await world.fake.wait_for(lambda: world.total_replies(convs) >= total, timeout=WAIT)
+            for worker in workers:
+                worker.stop()
+        for conn in conns:
+            await conn.close()
+
+    for cid in convs:
+        assert world.replies(cid) == echoed(*posted[cid])  # all, once, in order
+    assert sum(w.health.handled for w in workers) == total
+
+
+WORKER_SCRIPT = """
+import sys
+from pathlib import Path
+
+import anyio
+
+from fleep_async import FleepClient
+from fleep_async.cluster import ClusterWorker, connect
+from fleep_async.events import OfMessageType, Router
+
+urls, base_url, marker = sys.argv[1].split(","), sys.argv[2], Path(sys.argv[3])
+router = Router()
+
+
+@router.message(OfMessageType("text"))
+async def echo(message, ctx):
+    await ctx.reply("echo " + message.text)
+    if message.text == "slow":
+        marker.write_text(str(ctx.attempt))
+        await anyio.sleep_forever()  # killed here, its reply already posted
+
+
+async def main():
+    nc = await connect(urls)
+    async with FleepClient("bot@example.com", "pw", base_url=base_url) as client:
+        await client.account.sync()
+        worker = ClusterWorker(nc, router, {client.account_id: client}, ack_wait=2.0)
+        async with anyio.create_task_group() as tg:
+            await tg.start(worker.run)
+            print("ready", flush=True)
+
+
+anyio.run(main)
+"""
+
+
+async def test_a_record_whose_worker_is_killed_is_handled_elsewhere_and_replied_once(
+    nats_cluster: NatsCluster, nc: NATS, fake_server: FakeFleepServer, tmp_path: Path
+) -> None:
+    world = Bot(fake_server)
+    cid = world.conversation("ops")
+    for text in ("first", "slow", "after"):
+        await world.fake.post_as(world.human, cid, text)
+    marker = tmp_path / "slow.attempt"
+    attempts: dict[str, int] = {}
+    router = Router()
+
+    @router.message(FromAccount(world.human.account_id), OfMessageType("text"))
+    async def echo(message: Any, ctx: Any) -> None:
+        attempts[message.text] = ctx.attempt
+        await ctx.reply(f"echo {message.text}")
+
+    with anyio.fail_after(WAIT):
+        process = await anyio.open_process(
+            [sys.executable, "-c", WORKER_SCRIPT, nats_cluster.url, fake_server.base_url, marker],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            await publish_records(
+                nc.jetstream(), world.bot.account_id, world.fake.events(world.bot)
+            )
+            await until(marker.exists)
+            assert marker.read_text() == "1"
+            # Killed mid-handler: its reply to "slow" is posted, "after" is not handled yet.
+            assert world.replies(cid) == echoed("first", "slow")
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            await process.aclose()
+        async with world.client() as client, anyio.create_task_group() as tg:
+            await client.account.sync()
+            worker = ClusterWorker(nc, router, {world.bot.account_id: client}, ack_wait=2.0)
+            await tg.start(worker.run)
+            await world.fake.wait_for(lambda: len(world.replies(cid)) >= 3, timeout=WAIT)
+            worker.stop()
+
+    # The record came again (a second delivery), and its reply, the same request, is stored once.
+    assert attempts == {"slow": 2, "after": 1}
+    assert world.replies(cid) == echoed("first", "slow", "after")
+    assert worker.health.redelivered == 1
+
+
+async def test_a_failing_record_goes_to_the_dead_letters_after_max_deliver(
+    nc: NATS, fake_server: FakeFleepServer
+) -> None:
+    world = Bot(fake_server)
+    cid = world.conversation("ops")
+    for text in ("poison", "next"):
+        await world.fake.post_as(world.human, cid, text)
+    seen: list[tuple[str, int]] = []
+    errors: list[bool] = []
+    router = Router()
+
+    @router.message(FromAccount(world.human.account_id), OfMessageType("text"))
+    async def handler(message: Any, ctx: Any) -> None:
+        seen.append((message.text, ctx.attempt))
+        if message.text == "poison":
+            raise ValueError("cannot handle it; password=hunter2")
+        await ctx.reply(f"echo {message.text}")
+
+    @router.error(ValueError)
+    async def on_error(event: Any) -> None:
+        errors.append(event.will_retry)
+
+    js = nc.jetstream()
+    with anyio.fail_after(WAIT):
+        async with world.client() as client, anyio.create_task_group() as tg:
+            await client.account.sync()
+            worker = ClusterWorker(
+                nc, router, {world.bot.account_id: client}, max_deliver=3, retry_backoff=FAST_RETRY
+            )
+            await tg.start(worker.run)
+            await publish_records(js, world.bot.account_id, world.fake.events(world.bot))
+            await world.fake.wait_for(lambda: len(world.replies(cid)) >= 1, timeout=WAIT)
+            worker.stop()
+        dead = await js.get_last_msg(DEAD_STREAM, f"fleep.dead.{world.bot.account_id}.>")
+
+    # Tried three times, in order before "next"; then moved aside and the partition went on.
+    assert seen == [("poison", 1), ("poison", 2), ("poison", 3), ("next", 1)]
+    assert errors == [True, True, False]
+    assert world.replies(cid) == echoed("next")
+    assert worker.health.dead_lettered == 1
+    record = orjson.loads(dead.data)
+    assert record["message"].endswith("poison</p></msg>") or "poison" in str(record["message"])
+    headers = dead.headers or {}
+    assert headers[HEADER_ERROR] == "ValueError: cannot handle it; password=***"
+    assert headers[HEADER_DELIVERIES] == "3"
+    assert headers[HEADER_ORIGINAL_SUBJECT].startswith(f"fleep.events.{world.bot.account_id}.")
+    assert headers[HEADER_MSG_ID].startswith(f"{world.bot.account_id}:")
+    assert "hunter2" not in dead.data.decode() + str(headers)
+
+
+async def test_partitions_rebalance_when_a_worker_joins(
+    nats_cluster: NatsCluster, nc: NATS, fake_server: FakeFleepServer
+) -> None:
+    world = Bot(fake_server)
+    convs = [world.conversation(f"c{i}") for i in range(24)]
+    for cid in convs:
+        await world.fake.post_as(world.human, cid, f"hello {cid[:6]}")
+    router = Router()
+
+    @router.message(FromAccount(world.human.account_id), OfMessageType("text"))
+    async def echo(message: Any, ctx: Any) -> None:
+        await ctx.reply(f"echo {message.text}")
+
+    kv = await nc.jetstream().key_value(LEASES_BUCKET)
+
+    async def holders() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key in await kv.keys():
+            if key.startswith("partition."):
+                owner = (await kv.get(key)).value or b""
+                counts[owner.decode()] = counts.get(owner.decode(), 0) + 1
+        return counts
+
+    with anyio.fail_after(WAIT):
+        other = await connect(nats_cluster.urls)
+        async with world.client() as client, anyio.create_task_group() as tg:
+            await client.account.sync()
+            accounts = {world.bot.account_id: client}
+            first = ClusterWorker(nc, router, accounts, worker_id="first")
+            await tg.start(first.run)
+            await until(lambda: len(first.health.partitions) == 16)
+            assert await holders() == {"first": 16}
+            second = ClusterWorker(other, router, accounts, worker_id="second")
+            await tg.start(second.run)
+            await until(
+                lambda: len(first.health.partitions) == 8 and len(second.health.partitions) == 8
+            )
+            assert await holders() == {"first": 8, "second": 8}  # what the cluster says
+            await publish_records(
+                nc.jetstream(), world.bot.account_id, world.fake.events(world.bot)
+            )
+            await world.fake.wait_for(lambda: world.total_replies(convs) >= 24, timeout=WAIT)
+            first.stop()
+            second.stop()
+        await other.close()
+
+    for cid in convs:
+        assert world.replies(cid) == echoed(f"hello {cid[:6]}")
+    assert first.health.handled > 0
+    assert second.health.handled > 0
+    assert first.health.handled + second.health.handled == 24
+
+
+async def test_the_effect_ledger_skips_what_a_handler_already_did(
+    nc: NATS, fake_server: FakeFleepServer
+) -> None:
+    world = Bot(fake_server)
+    cid = world.conversation("ops")
+    await world.fake.post_as(world.human, cid, "pay")
+    router = Router()
+
+    @router.message(FromAccount(world.human.account_id), OfMessageType("text"))
+    async def pay(message: Any, ctx: Any) -> None:
+        # An effect Fleep cannot de-duplicate: a fresh client_req_id on every run.
+        await ctx.reply(f"paid {ctx.attempt}", client_req_id=os.urandom(8).hex())
+
+    js = nc.jetstream()
+    records = [r for r in world.fake.events(world.bot) if r.get("mk_rec_type") == "message"]
+    ledger = await EffectLedger.open(js)
+    with anyio.fail_after(WAIT):
+        async with world.client() as client, anyio.create_task_group() as tg:
+            await client.account.sync()
+            worker = ClusterWorker(nc, router, {world.bot.account_id: client}, effects=ledger)
+            await tg.start(worker.run)
+            await publish_records(js, world.bot.account_id, records)
+            await world.fake.wait_for(lambda: len(world.replies(cid)) >= 1, timeout=WAIT)
+            # The same record again, past the stream's de-duplication (another message id).
+            await js.publish(
+                f"fleep.events.{world.bot.account_id}.0.message",
+                orjson.dumps(records[-1]),
+                headers={HEADER_MSG_ID: "again"},
+            )
+            await js.publish(
+                f"fleep.events.{world.bot.account_id}.0.message",
+                orjson.dumps(records[-1]),
+                headers={HEADER_MSG_ID: "and-again"},
+            )
+            await until(lambda: worker.health.deduplicated == 2)
+            worker.stop()
+
+    assert world.replies(cid) == ["<msg><p>paid 1</p></msg>"]
+    assert worker.health.handled == 1
+
+
+async def test_a_stream_deleted_under_a_running_worker_stops_it_with_a_clear_error(
+    nc: NATS, fake_server: FakeFleepServer
+) -> None:
+    world = Bot(fake_server)
+    router = Router()
+
+    @router.message()
+    async def never(message: Any) -> None:  # pragma: no cover - nothing is published
+        raise AssertionError("no record")
+
+    with anyio.fail_after(WAIT):
+        async with world.client() as client:
+            await client.account.sync()
+            worker = ClusterWorker(nc, router, {world.bot.account_id: client})
+
+            async def delete_the_stream() -> None:
+                await until(lambda: len(worker.health.partitions) == 16)
+                await nc.jetstream().delete_stream(EVENTS_STREAM)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(delete_the_stream)
+                with pytest.raises(ClusterError, match=f"{EVENTS_STREAM} was deleted"):
+                    await worker.run()
+    assert not worker.health.running
