@@ -32,6 +32,8 @@ from fleep_async.cluster import (
     LEASES_BUCKET,
     ClusterWorker,
     EffectLedger,
+    dead_letters,
+    replay_dead_letters,
     connect,
     ensure_buckets,
     ensure_stream,
@@ -232,12 +234,13 @@ async def test_a_failing_record_goes_to_the_dead_letters_after_max_deliver(
         await world.fake.post_as(world.human, cid, text)
     seen: list[tuple[str, int]] = []
     errors: list[bool] = []
+    fixed = False
     router = Router()
 
     @router.message(FromAccount(world.human.account_id), OfMessageType("text"))
     async def handler(message: Any, ctx: Any) -> None:
         seen.append((message.text, ctx.attempt))
-        if message.text == "poison":
+        if message.text == "poison" and not fixed:
             raise ValueError("cannot handle it; password=hunter2")
         await ctx.reply(f"echo {message.text}")
 
@@ -255,22 +258,32 @@ async def test_a_failing_record_goes_to_the_dead_letters_after_max_deliver(
             await tg.start(worker.run)
             await publish_records(js, world.bot.account_id, world.fake.events(world.bot))
             await world.fake.wait_for(lambda: len(world.replies(cid)) >= 1, timeout=WAIT)
+            await until(lambda: worker.health.dead_lettered == 1)
+            dead = await dead_letters(js)
+            # The bug is fixed: the replay hands it to the handlers again, after "next".
+            fixed = True
+            assert await replay_dead_letters(js, dead) == 1
+            await world.fake.wait_for(lambda: len(world.replies(cid)) >= 2, timeout=WAIT)
             worker.stop()
-        dead = await js.get_last_msg(DEAD_STREAM, f"fleep.dead.{world.bot.account_id}.>")
+        left = await dead_letters(js)
 
     # Tried three times, in order before "next"; then moved aside and the partition went on.
-    assert seen == [("poison", 1), ("poison", 2), ("poison", 3), ("next", 1)]
+    assert seen[:4] == [("poison", 1), ("poison", 2), ("poison", 3), ("next", 1)]
     assert errors == [True, True, False]
-    assert world.replies(cid) == echoed("next")
-    assert worker.health.dead_lettered == 1
-    record = orjson.loads(dead.data)
-    assert record["message"].endswith("poison</p></msg>") or "poison" in str(record["message"])
-    headers = dead.headers or {}
-    assert headers[HEADER_ERROR] == "ValueError: cannot handle it; password=***"
-    assert headers[HEADER_DELIVERIES] == "3"
-    assert headers[HEADER_ORIGINAL_SUBJECT].startswith(f"fleep.events.{world.bot.account_id}.")
-    assert headers[HEADER_MSG_ID].startswith(f"{world.bot.account_id}:")
-    assert "hunter2" not in dead.data.decode() + str(headers)
+    assert len(dead) == 1
+    letter = dead[0]
+    assert letter.error == "ValueError: cannot handle it; password=***"
+    assert letter.deliveries == 3
+    assert letter.account_id == world.bot.account_id
+    assert letter.original_subject.startswith(f"fleep.events.{world.bot.account_id}.")
+    assert letter.msg_id.startswith(f"{world.bot.account_id}:")
+    poison = [r for r in world.fake.events(world.bot) if "poison" in str(r.get("message"))]
+    assert orjson.loads(letter.data) == poison[0]  # the original record, as published
+    assert "hunter2" not in repr(dead) + letter.data.decode()
+    # Replayed: handled once more (a first delivery of a new message), gone from the stream.
+    assert seen[4:] == [("poison", 1)]
+    assert world.replies(cid) == echoed("next", "poison")
+    assert left == []
 
 
 async def test_partitions_rebalance_when_a_worker_joins(
