@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import attrs
-import nats.js.errors
 
 from fleep_async.cluster._nats import (
     DEAD_STREAM,
@@ -68,6 +67,8 @@ async def dead_letters(js: JetStreamContext, *, limit: int | None = None) -> lis
     Raises:
         ClusterError: the dead-letter stream does not exist (no poller ever set the tier up).
     """
+    import nats.js.errors
+
     found: list[DeadLetter] = []
     sequence = 1
     while limit is None or len(found) < limit:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-import nats.js.errors
 import orjson
 
 from fleep_async.cluster._nats import EFFECTS_BUCKET
@@ -68,6 +67,8 @@ class EffectLedger:
 
     async def done(self, account_id: str | None, idempotency_key: str) -> bool:
         """Whether a handler of this record (for this account) already succeeded."""
+        import nats.js.errors
+
         try:
             await self.kv.get(effect_key(account_id, idempotency_key))
         except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):

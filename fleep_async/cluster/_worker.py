@@ -45,10 +45,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import anyio
 import anyio.abc
 import attrs
-import nats.errors
-import nats.js.errors
 import orjson
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from fleep_async._converter import parse_record
 from fleep_async._retry import RetryPolicy
@@ -80,6 +77,7 @@ from fleep_async.events._types import Requester
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
     from nats.aio.msg import Msg
+    from nats.js.api import ConsumerConfig
     from nats.js.client import JetStreamContext
     from nats.js.kv import KeyValue
 
@@ -150,6 +148,8 @@ class WorkerHealth:
             worker, a lost ack).
         dead_lettered: records moved to the dead-letter stream.
         lease_changes: partitions taken, released or lost by this worker.
+        pending: records waiting in the stream for the partitions this worker holds (as the
+            server reported with the last record of each, 0 after an empty fetch).
     """
 
     worker_id: str
@@ -164,12 +164,22 @@ class WorkerHealth:
     redelivered: int
     dead_lettered: int
     lease_changes: int
+    pending: int
 
 
 class _Partition:
     """A partition lease this worker holds, and the task consuming it."""
 
-    __slots__ = ("account_id", "key", "lost", "number", "release", "renewed", "revision")
+    __slots__ = (
+        "account_id",
+        "key",
+        "lost",
+        "number",
+        "pending",
+        "release",
+        "renewed",
+        "revision",
+    )
 
     def __init__(self, account_id: str, number: int, revision: int, now: float) -> None:
         self.account_id = account_id
@@ -179,6 +189,7 @@ class _Partition:
         self.renewed = now
         self.release = anyio.Event()  # stop after the record in hand
         self.lost = False  # the lease is someone else's now: do not delete the key
+        self.pending = 0  # records after the last one fetched, as the server said
 
 
 class ClusterWorker(Generic[ClientT]):
@@ -306,6 +317,7 @@ class ClusterWorker(Generic[ClientT]):
             redelivered=self._redelivered,
             dead_lettered=self._dead_lettered,
             lease_changes=self._lease_changes,
+            pending=sum(part.pending for part in self._held.values()),
         )
 
     def stop(self) -> None:
@@ -325,6 +337,9 @@ class ClusterWorker(Generic[ClientT]):
                 while running; nothing was acked that was not handled.
             UsageError: already running.
         """
+        # nats-py is imported where it is used: fleep_async.cluster imports without it.
+        import nats.js.errors
+
         if self._running:
             raise UsageError("the worker is already running")
         self._running = True
@@ -414,6 +429,9 @@ class ClusterWorker(Generic[ClientT]):
         return hashlib.blake2b(seed, digest_size=8).digest()
 
     async def _balance_loop(self, consumers: anyio.abc.TaskGroup) -> None:
+        import nats.errors
+        import nats.js.errors
+
         interval = self.lease_ttl / 3
         while not self._stop.is_set():
             try:
@@ -430,6 +448,9 @@ class ClusterWorker(Generic[ClientT]):
                 await self._stop.wait()
 
     async def _balance(self, consumers: anyio.abc.TaskGroup) -> None:
+        import nats.errors
+        import nats.js.errors
+
         kv = self._kv
         assert kv is not None
         await self._register()
@@ -490,6 +511,8 @@ class ClusterWorker(Generic[ClientT]):
     # -- consuming ----------------------------------------------------------------------------
 
     def _consumer_config(self, part: _Partition) -> ConsumerConfig:
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
         return ConsumerConfig(
             durable_name=consumer_name(part.account_id, part.number),
             filter_subject=partition_filter(part.account_id, part.number),
@@ -503,6 +526,9 @@ class ClusterWorker(Generic[ClientT]):
         )
 
     async def _consume(self, part: _Partition) -> None:
+        import nats.errors
+        import nats.js.errors
+
         js = self._js
         assert js is not None
         unit = (part.account_id, part.number)
@@ -518,6 +544,7 @@ class ClusterWorker(Generic[ClientT]):
                     try:
                         msgs = await sub.fetch(1, timeout=self.fetch_timeout)
                     except nats.errors.TimeoutError:
+                        part.pending = 0
                         continue
                 except (nats.errors.Error, OSError) as exc:
                     if await self._stream_gone(exc):
@@ -550,6 +577,9 @@ class ClusterWorker(Generic[ClientT]):
 
     async def _stream_gone(self, exc: BaseException) -> bool:
         """Whether the events stream is gone (then the worker stops with a ClusterError)."""
+        import nats.errors
+        import nats.js.errors
+
         js = self._js
         assert js is not None
         code = getattr(exc, "err_code", None)
@@ -575,6 +605,7 @@ class ClusterWorker(Generic[ClientT]):
     async def _handle(self, part: _Partition, msg: Msg) -> None:
         """One record: decode, dispatch, then ack / NAK / dead-letter."""
         metadata = msg.metadata
+        part.pending = metadata.num_pending or 0
         deliveries = metadata.num_delivered or 1
         if deliveries > 1:
             self._redelivered += 1

@@ -23,20 +23,16 @@ from nats.aio.client import Client as NATS
 from fleep_async import FleepClient
 from fleep_async._retry import RetryPolicy
 from fleep_async.cluster import (
-    DEAD_STREAM,
     EVENTS_STREAM,
-    HEADER_DELIVERIES,
-    HEADER_ERROR,
     HEADER_MSG_ID,
-    HEADER_ORIGINAL_SUBJECT,
     LEASES_BUCKET,
     ClusterWorker,
     EffectLedger,
-    dead_letters,
-    replay_dead_letters,
     connect,
+    dead_letters,
     ensure_buckets,
     ensure_stream,
+    replay_dead_letters,
 )
 from fleep_async.errors import ClusterError
 from fleep_async.events import FromAccount, OfMessageType, Router
