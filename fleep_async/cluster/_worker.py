@@ -533,6 +533,7 @@ class ClusterWorker(Generic[ClientT]):
         assert js is not None
         unit = (part.account_id, part.number)
         sub: Any = None
+        failures = 0
         try:
             while not part.release.is_set():
                 try:
@@ -549,12 +550,23 @@ class ClusterWorker(Generic[ClientT]):
                 except (nats.errors.Error, OSError) as exc:
                     if await self._stream_gone(exc):
                         return
-                    logger.warning("worker %s: fetching %s failed: %s", self.worker_id, unit, exc)
+                    failures += 1
+                    # A new consumer's first pulls may find no leader yet (503), a node may
+                    # be failing over: say so only when it lasts.
+                    logger.log(
+                        logging.WARNING if failures >= 3 else logging.DEBUG,
+                        "worker %s: fetching %s failed (%d in a row): %s",
+                        self.worker_id,
+                        unit,
+                        failures,
+                        exc,
+                    )
                     await self._drop(sub)
                     sub = None
                     with anyio.move_on_after(min(1.0, self.fetch_timeout)):
                         await part.release.wait()
                     continue
+                failures = 0
                 for msg in msgs:
                     await self._handle(part, msg)
         finally:
@@ -775,9 +787,12 @@ class ClusterWorker(Generic[ClientT]):
         await self._ack(msg)
 
     async def _ack(self, msg: Msg) -> None:
+        # Not ack_sync: the partition's next pull follows on the same connection, and the
+        # server hands out the next record only once this ack is processed
+        # (max_ack_pending=1), so waiting for the reply would only add a round trip per record.
+        # An ack lost with a connection means a redelivery after ack_wait: handled twice, which
+        # replies (their client_req_id) and the effect ledger absorb.
         try:
-            await msg.ack_sync(timeout=max(1.0, self.fetch_timeout))
+            await msg.ack()
         except Exception as exc:
-            # The record comes back after ack_wait: handled twice, which replies (by their
-            # client_req_id) and the effect ledger absorb.
-            logger.warning("ack failed (the record may be delivered again): %s", exc)
+            logger.warning("ack failed (the record will be delivered again): %s", exc)
