@@ -6,7 +6,10 @@ package; it builds on :mod:`fleep_async.events`.
 
 from __future__ import annotations
 
+from fleep_async.cluster._dead import DeadLetter, dead_letters, replay_dead_letters
+from fleep_async.cluster._effects import EffectLedger, effect_key
 from fleep_async.cluster._lease import Lease, process_id
+from fleep_async.cluster._metrics import Metrics
 from fleep_async.cluster._nats import (
     CHECKPOINTS_BUCKET,
     DEAD_STREAM,
@@ -41,6 +44,13 @@ from fleep_async.cluster._nats import (
 )
 from fleep_async.cluster._poller import AccountPoller, ClusterPoller
 from fleep_async.cluster._store import JetStreamHorizonStore
+from fleep_async.cluster._worker import (
+    DEFAULT_ACK_WAIT,
+    DEFAULT_MAX_DELIVER,
+    ClusterWorker,
+    WorkerHealth,
+    consumer_name,
+)
 from fleep_async.errors import ClusterError, ClusterUnavailableError, FencedError
 
 __all__ = [
@@ -83,6 +93,18 @@ __all__ = [
     "poller_lease_key",
     "partition_lease_key",
     "worker_key",
+    # workers
+    "ClusterWorker",
+    "WorkerHealth",
+    "EffectLedger",
+    "Metrics",
+    "DeadLetter",
+    "dead_letters",
+    "replay_dead_letters",
+    "effect_key",
+    "consumer_name",
+    "DEFAULT_ACK_WAIT",
+    "DEFAULT_MAX_DELIVER",
     # errors
     "ClusterError",
     "ClusterUnavailableError",
