@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,8 +20,6 @@ from fleep_async.events import EventEngine, FromAccount, OfMessageType, Router
 from fleep_async.testing import FakeFleepServer
 from fleep_async.testing.nats import NatsCluster
 from tests.cluster._support import publish_records, until
-
-pytestmark = pytest.mark.anyio
 
 WAIT = 60.0
 
@@ -50,6 +50,7 @@ def scrape() -> Iterator[tuple[Metrics, Any]]:
         thread.join(5)
 
 
+@pytest.mark.anyio
 async def test_an_engine_s_metrics_are_scraped(
     fake_server: FakeFleepServer, scrape: tuple[Metrics, Any]
 ) -> None:
@@ -90,6 +91,7 @@ async def test_an_engine_s_metrics_are_scraped(
     assert values[("fleep_handler_seconds_count", timed)] >= 3
 
 
+@pytest.mark.anyio
 async def test_a_workers_metrics_are_scraped(
     nats_cluster: NatsCluster, fake_server: FakeFleepServer, scrape: tuple[Metrics, Any]
 ) -> None:
@@ -140,3 +142,20 @@ async def test_a_workers_metrics_are_scraped(
     assert values[("fleep_dead_letter_stream_messages", (("source", "cluster"),))] == 0
     timed = (("kind", "message"), ("source", "worker:w1"))
     assert values[("fleep_handler_seconds_count", timed)] == 3
+
+
+def test_the_cluster_package_imports_without_nats_py() -> None:
+    # A single-process bot with only the metrics extra: no nats-py to import.
+    code = (
+        "import sys\n"
+        "sys.modules['nats'] = None\n"
+        "import fleep_async.cluster as cluster\n"
+        "from prometheus_client import CollectorRegistry\n"
+        "cluster.Metrics(CollectorRegistry())\n"
+        "print(cluster.ClusterWorker.__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ClusterWorker"
