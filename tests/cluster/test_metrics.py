@@ -125,8 +125,12 @@ async def test_a_workers_metrics_are_scraped(
                 await publish_records(js, bot.account_id, fake.events(bot))
                 await until(lambda: worker.health.handled == 3 and worker.health.pending == 0)
                 await until(lambda: len(worker.health.partitions) == 16)
-                await metrics.refresh_cluster(js)
-                values = await read()
+                while True:  # the last ack reaches the server on its own time
+                    await metrics.refresh_cluster(js)
+                    values = await read()
+                    if values.get(("fleep_stream_pending", (("source", "cluster"),))) == 0:
+                        break
+                    await anyio.sleep(0.05)
                 worker.stop()
     finally:
         await nc.close()
