@@ -657,10 +657,18 @@ class ClusterWorker(Generic[ClientT]):
             return
         identity = Deduplicator.key(raw)[0]
         effects = self.effects
-        if effects is not None and await effects.done(account_id, identity):
-            self._deduplicated += 1
-            await self._ack(msg)
-            return
+        if effects is not None:
+            try:
+                done = await effects.done(account_id, identity)
+            except Exception as exc:
+                # Unknown: hand it back rather than risk the effect twice or not at all.
+                logger.warning("the effect ledger cannot be read (retrying the record): %s", exc)
+                await self._nak(msg, 1.0)
+                return
+            if done:
+                self._deduplicated += 1
+                await self._ack(msg)
+                return
         client = self.clients[account_id]
         conversation_id = raw.get("conversation_id")
         ctx: Context[ClientT] = Context(
@@ -701,9 +709,12 @@ class ClusterWorker(Generic[ClientT]):
             if result is UNHANDLED:
                 self._skipped += 1
             else:
-                self._handled += 1
                 if effects is not None:
-                    await effects.mark(account_id, identity)
+                    try:
+                        await effects.mark(account_id, identity)
+                    except Exception as exc:  # the effect happened: ack it all the same
+                        logger.warning("could not mark the record in the effect ledger: %s", exc)
+                self._handled += 1
                 if self.on_handled is not None:
                     self.on_handled(kind, time.perf_counter() - started)
             await self._ack(msg)
@@ -742,10 +753,7 @@ class ClusterWorker(Generic[ClientT]):
         except Exception:
             logger.exception("an error handler failed")
         if will_retry:
-            try:
-                await msg.nak(delay=self.retry_backoff.delay(deliveries))
-            except Exception as exc:  # not acked either way: ack_wait redelivers it
-                logger.warning("NAK failed (the record comes back after ack_wait): %s", exc)
+            await self._nak(msg, self.retry_backoff.delay(deliveries))
             return
         await self._dead_letter(part, msg, failure, deliveries)
 
@@ -785,6 +793,13 @@ class ClusterWorker(Generic[ClientT]):
             headers[HEADER_ERROR],
         )
         await self._ack(msg)
+
+    @staticmethod
+    async def _nak(msg: Msg, delay: float) -> None:
+        try:
+            await msg.nak(delay=delay)
+        except Exception as exc:  # not acked either way: ack_wait redelivers it
+            logger.warning("NAK failed (the record comes back after ack_wait): %s", exc)
 
     async def _ack(self, msg: Msg) -> None:
         # Not ack_sync: the partition's next pull follows on the same connection, and the

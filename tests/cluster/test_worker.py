@@ -357,7 +357,7 @@ async def test_the_effect_ledger_skips_what_a_handler_already_did(
             worker = ClusterWorker(nc, router, {world.bot.account_id: client}, effects=ledger)
             await tg.start(worker.run)
             await publish_records(js, world.bot.account_id, records)
-            await world.fake.wait_for(lambda: len(world.replies(cid)) >= 1, timeout=WAIT)
+            await until(lambda: worker.health.handled == 1)  # replied, and marked
             # The same record again, past the stream's de-duplication (another message id).
             await js.publish(
                 f"fleep.events.{world.bot.account_id}.0.message",
