@@ -52,7 +52,7 @@ from fleep_async.cluster._nats import (
     record_partition,
 )
 from fleep_async.cluster._store import JetStreamHorizonStore
-from fleep_async.errors import AuthenticationError, FencedError, FleepAPIError, UsageError
+from fleep_async.errors import FencedError, UsageError
 from fleep_async.events._dedup import message_position
 from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
 from fleep_async.events._positions import Positions
@@ -263,10 +263,7 @@ class AccountPoller:
         backfill_due = False
         while True:
             self.state = "polling"
-            try:
-                batch = await poller.poll()
-            except (AuthenticationError, FleepAPIError):
-                raise
+            batch = await poller.poll()  # transient failures retried inside; fatal ones end run()
             self._check_lease()
             if batch.resync:
                 backfill_due = True
