@@ -39,6 +39,7 @@ from fleep_async.cluster._nats import (
     partition_lease_key,
     partition_of,
     poller_lease_key,
+    poller_member_key,
     record_partition,
     worker_key,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "dead_subject",
     "message_id",
     "poller_lease_key",
+    "poller_member_key",
     "partition_lease_key",
     "worker_key",
     # workers

@@ -58,6 +58,7 @@ __all__ = [
     "partition_lease_key",
     "partition_of",
     "poller_lease_key",
+    "poller_member_key",
     "record_partition",
     "worker_key",
 ]
@@ -143,6 +144,12 @@ def message_id(account_id: str, raw: Mapping[str, Any]) -> str:
 def poller_lease_key(account_id: str) -> str:
     """The key of an account's poller lease in ``fleep_leases``."""
     return f"poller.{_token(account_id)}"
+
+
+def poller_member_key(holder: str) -> str:
+    """The key a live poller process keeps in ``fleep_leases`` (replicas count them to share
+    the accounts out)."""
+    return f"member.poller.{_token(holder)}"
 
 
 def partition_lease_key(account_id: str, partition: int) -> str:

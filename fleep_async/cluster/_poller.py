@@ -29,8 +29,10 @@ published again, the gaps the sync leaves are fetched with ``conversation/sync``
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -49,6 +51,7 @@ from fleep_async.cluster._nats import (
     event_subject,
     message_id,
     poller_lease_key,
+    poller_member_key,
     record_partition,
 )
 from fleep_async.cluster._store import JetStreamHorizonStore
@@ -73,6 +76,18 @@ _MAX_CONVERSATIONS: Final = 10_000
 
 class _LeaseLost(Exception):
     """Internal: the replica may no longer act (lease expired or lost, or fenced)."""
+
+
+class _HandOver(Exception):
+    """Internal: this replica holds more than its share of accounts: release this one."""
+
+
+def _always() -> bool:
+    return True
+
+
+def _never() -> bool:
+    return False
 
 
 class AccountPoller:
@@ -133,6 +148,10 @@ class AccountPoller:
         """The last committed horizon."""
         self.active = False
         self.state = "idle"
+        self.may_take: Callable[[], bool] = _always
+        """Whether this replica may take one more account (set by :class:`ClusterPoller`)."""
+        self.must_shed: Callable[[], bool] = _never
+        """Whether this replica must give this account up (set by :class:`ClusterPoller`)."""
 
     def __repr__(self) -> str:
         return f"AccountPoller({self.account_id!r}, {self.state}, horizon={self.horizon})"
@@ -147,6 +166,11 @@ class AccountPoller:
         announced: str | None = None
         while True:
             self.state = "standby"
+            if not self.may_take():
+                # At its share of the accounts: leave this one to a replica with room (it is
+                # taken here again when the share grows, i.e. when a replica goes away).
+                await anyio.sleep(self.lease.renew_interval)
+                continue
             try:
                 acquired = await self.lease.try_acquire()
             except (TimeoutError, _nats_error()) as exc:
@@ -190,6 +214,12 @@ class AccountPoller:
                     await self._active()
                 except _LeaseLost as exc:
                     self.lease.lost(str(exc))
+                except _HandOver:
+                    logger.info(
+                        "account %s: %s holds more than its share of accounts; handing it over",
+                        self.account_id,
+                        self.lease.holder,
+                    )
                 except FencedError as exc:
                     self.lease.lost(f"fenced: {exc}")
                 tg.cancel_scope.cancel()
@@ -262,6 +292,8 @@ class AccountPoller:
             )
         backfill_due = False
         while True:
+            if self.must_shed():
+                raise _HandOver  # between two commits: the successor resumes from this one
             self.state = "polling"
             batch = await poller.poll()  # transient failures retried inside; fatal ones end run()
             self._check_lease()
@@ -363,6 +395,20 @@ class AccountPoller:
                 self.duplicates += 1
 
 
+async def _count_keys(kv: Any, pattern: str) -> int:
+    """How many live keys match a subject ``pattern`` (a server-side filtered watch)."""
+    watcher = await kv.watch(pattern, ignore_deletes=True, meta_only=True)
+    count = 0
+    try:
+        async for entry in watcher:
+            if entry is None:  # the end of the current values
+                break
+            count += 1
+    finally:
+        await watcher.stop()
+    return count
+
+
 def _nats_error() -> type[Exception]:
     import nats.errors
 
@@ -398,12 +444,49 @@ class ClusterPoller:
         **options: Any,
     ) -> None:
         self.holder = holder or process_id()
+        self.buckets = buckets
         self.accounts: dict[str, AccountPoller] = {}
         for client in clients:
             poller = AccountPoller(js, buckets, client, holder=self.holder, **options)
             if poller.account_id in self.accounts:
                 raise UsageError(f"account {poller.account_id} given twice")
+            poller.may_take = self._may_take
+            poller.must_shed = partial(self._must_shed, poller.account_id)
             self.accounts[poller.account_id] = poller
+        self.member = Lease(
+            buckets.leases, poller_member_key(self.holder), self.holder, ttl=buckets.lease_ttl
+        )
+        self.members = 1
+        """Poller processes alive (their ``member.poller.<id>`` keys), this one included."""
+
+    def fair_share(self) -> int:
+        """How many accounts this replica may hold: ceil(accounts / live poller processes)."""
+        return math.ceil(len(self.accounts) / max(1, self.members))
+
+    def _active_ids(self) -> list[str]:
+        return sorted(a for a, p in self.accounts.items() if p.active)
+
+    def _may_take(self) -> bool:
+        return len(self._active_ids()) < self.fair_share()
+
+    def _must_shed(self, account_id: str) -> bool:
+        active = self._active_ids()
+        excess = len(active) - self.fair_share()
+        # The same `excess` accounts are chosen by every caller: no more are released.
+        return excess > 0 and account_id in active[-excess:]
+
+    async def _membership(self) -> None:
+        """Keep this process's member key alive and count the live poller processes."""
+        while True:
+            try:
+                if not self.member.valid():
+                    await self.member.try_acquire()
+                else:
+                    await self.member.renew()
+                self.members = max(1, await _count_keys(self.buckets.leases, "member.poller.>"))
+            except (TimeoutError, _nats_error()) as exc:
+                logger.warning("poller membership: NATS failed (%s); retrying", exc)
+            await anyio.sleep(self.member.renew_interval)
 
     def __repr__(self) -> str:
         active = sum(p.active for p in self.accounts.values())
@@ -423,7 +506,14 @@ class ClusterPoller:
                 supervisor restarts the process once the operator fixed it).
         """
         logger.info("cluster poller %s: %d accounts", self.holder, len(self.accounts))
-        async with anyio.create_task_group() as tg:
-            for poller in self.accounts.values():
-                tg.start_soon(poller.run)
-            task_status.started()
+        try:
+            async with anyio.create_task_group() as tg:
+                if len(self.accounts) > 1:
+                    # Balance matters only with several accounts: count the replicas.
+                    tg.start_soon(self._membership)
+                for poller in self.accounts.values():
+                    tg.start_soon(poller.run)
+                task_status.started()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+                await self.member.release()

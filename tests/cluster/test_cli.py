@@ -179,3 +179,78 @@ async def test_one_poller_process_serves_many_accounts_and_status_shows_them(
         assert "leases: none held" in out
     finally:
         await nc.close()
+
+
+async def test_two_poller_processes_share_the_accounts_out(
+    nats_cluster: NatsCluster, fake_server: FakeFleepServer, tmp_path: Path
+) -> None:
+    import nats.js.errors
+
+    from fleep_async.cluster import ensure_buckets, ensure_stream, poller_lease_key
+
+    fake = fake_server.fake
+    human = fake.create_account("human@example.com", "pw", "Human")
+    bots = [fake.create_account(f"bot{i}@example.com", "pw", f"Bot {i}") for i in range(4)]
+    conversations = [fake.create_conversation(human, f"c{i}", [b]) for i, b in enumerate(bots)]
+    accounts = tmp_path / "accounts.json"
+    accounts.write_text(
+        json.dumps(
+            [{"email": b.email, "password": "pw", "base_url": fake_server.base_url} for b in bots]
+        )
+    )
+    accounts.chmod(0o600)
+    argv = [sys.executable, "-m", "fleep_async", "cluster", "poller", "--nats"]
+    argv += [nats_cluster.url, "--accounts", str(accounts), "--lease-ttl", "1"]
+    nc = await connect(nats_cluster.urls)
+    processes: list[anyio.abc.Process] = []
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js)
+        leases = (await ensure_buckets(js, lease_ttl=1.0)).leases
+
+        async def holders() -> list[str | None]:
+            found: list[str | None] = []
+            for bot in bots:
+                try:
+                    entry = await leases.get(poller_lease_key(bot.account_id))
+                except nats.js.errors.KeyNotFoundError:
+                    found.append(None)
+                    continue
+                found.append(orjson.loads(entry.value or b"{}").get("holder"))
+            return found
+
+        async def spread(counts: list[int]) -> bool:
+            now = await holders()
+            if None in now:
+                return False
+            return sorted(now.count(h) for h in set(now)) == counts
+
+        with anyio.fail_after(WAIT):
+            first = await anyio.open_process(argv, env=env())
+            processes.append(first)
+            await until(lambda: spread([4]))  # alone, it takes every account
+            second = await anyio.open_process(argv, env=env())
+            processes.append(second)
+            await until(lambda: spread([2, 2]))  # a second replica: two each
+            for cid in conversations:
+                await fake.post_as(human, cid, "after the handover")
+
+            async def all_published() -> bool:
+                info = await js.stream_info(EVENTS_STREAM)
+                if info.state.messages == 0:
+                    return False
+                texts = set()
+                for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                    record = orjson.loads((await js.get_msg(EVENTS_STREAM, seq)).data or b"{}")
+                    if record.get("account_id") == human.account_id:
+                        texts.add((record.get("conversation_id"), record.get("message_nr")))
+                return len(texts) == len(conversations)
+
+            await until(all_published)
+            assert await spread([2, 2])
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await process.wait()
+        await nc.close()

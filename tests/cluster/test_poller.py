@@ -299,3 +299,46 @@ async def _horizon_is(buckets: Buckets, account_id: str, horizon: int) -> bool:
 
 async def _has(replica: Replica, text: str) -> bool:
     return text in replica.log
+
+
+async def test_a_full_stream_pauses_polling_and_loses_nothing(
+    nats_cluster: NatsCluster, fake_server: FakeFleepServer, nc: NATS, buckets: Buckets
+) -> None:
+    from fleep_async import FleepClient
+    from fleep_async.cluster import AccountPoller
+
+    fake = fake_server.fake
+    bot_id, human, cid = world(fake)
+    js = nc.jetstream()
+    async with FleepClient("bot@example.com", "pw", base_url=fake_server.base_url) as client:
+        poller = AccountPoller(
+            js, buckets, client, holder="solo", min_poll_interval=0.05, publish_timeout=1.0
+        )
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(poller.run)
+                await until(lambda: _committed(buckets, bot_id))
+                _, before = await checkpoint(buckets, bot_id)
+                assert before is not None
+                info = await js.stream_info(EVENTS_STREAM)
+                config = info.config
+                cap = info.state.messages + 2
+                config.max_msgs = cap  # full after two more records; discard new
+                await js.update_stream(config=config)
+                for i in range(6):
+                    await fake.post_as(human, cid, f"m{i}")
+
+                async def stuck() -> bool:
+                    state = (await js.stream_info(EVENTS_STREAM)).state
+                    return state.messages == cap and poller.state == "publishing"
+
+                await until(stuck)
+                _, during = await checkpoint(buckets, bot_id)
+                assert during == before  # nothing committed past what the stream refused
+                config.max_msgs = -1
+                await js.update_stream(config=config)
+                await until(lambda: _horizon_is(buckets, bot_id, fake.horizon(bot_id)))
+                tg.cancel_scope.cancel()
+    final = await stored(nc)
+    nrs = message_nrs(final, human.account_id)
+    assert len(nrs) == len(set(nrs)) == 6
