@@ -2,7 +2,7 @@
 
 ::
 
-    python -m benchmarks                  # all of them (P1..P5, P7), full sizes: minutes
+    python -m benchmarks                  # all of them (P1..P8), full sizes: minutes
     python -m benchmarks --quick          # tiny sizes: checks that everything runs
     python -m benchmarks --only P1,P3     # a subset
 
@@ -23,6 +23,7 @@ from typing import Any
 from benchmarks import (
     bench_api,
     bench_bots,
+    bench_cluster,
     bench_dispatch,
     bench_e2e,
     bench_failover,
@@ -39,7 +40,9 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], BenchResult]]] = {
     "P3": ("API calls", lambda quick: bench_api.run(quick=quick)),
     "P4": ("memory", lambda quick: bench_memory.run(quick=quick)),
     "P5": ("many bots", lambda quick: bench_bots.run(quick=quick)),
+    "P6": ("cluster workers scale out", lambda quick: bench_cluster.run(quick=quick)),
     "P7": ("poller failover", lambda quick: bench_failover.run(quick=quick)),
+    "P8": ("latency through the cluster", lambda quick: bench_cluster.run_p8(quick=quick)),
 }
 
 HERE = Path(__file__).resolve().parent

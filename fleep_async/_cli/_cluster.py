@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import attrs
 
+from fleep_async._cli._cluster_workers import register_dead_letters, register_worker
 from fleep_async._cli._common import (
     DEFAULT_BASE_URL,
     EXIT_OK,
@@ -423,5 +424,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
-SUBCOMMANDS: Final[Sequence[Callable[[Command], None]]] = [register_poller, register_status]
+SUBCOMMANDS: Final[Sequence[Callable[[Command], None]]] = [
+    register_poller,
+    register_worker,
+    register_status,
+    register_dead_letters,
+]
 """The ``cluster`` subcommands, in help order: each adds itself through the group's factory."""
