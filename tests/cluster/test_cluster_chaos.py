@@ -23,11 +23,13 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import anyio
 import anyio.abc
+import nats.errors
 import orjson
 import pytest
 from anyio.streams.text import TextReceiveStream
@@ -50,6 +52,7 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX"),
 ]
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 CONVERSATIONS = 50
 LEASE_TTL = 2.0
@@ -70,6 +73,7 @@ class Fleet:
         self._logs: list[IO[bytes]] = []
         self._started = 0
         self.restarts = 0
+        self._all: list[anyio.abc.Process] = []  # every child ever started, for close()
 
     async def _spawn(self, module: str, args: list[str], name: str) -> anyio.abc.Process:
         """Start a child and wait for its ``ready``; like a supervisor, start it again if it
@@ -84,12 +88,12 @@ class Fleet:
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
                 stderr=log,
             )
+            self._all.append(process)
             assert process.stdout is not None
             async for chunk in TextReceiveStream(process.stdout):
                 if "ready" in chunk:
                     return process
             await process.wait()
-            await process.aclose()
             self.restarts += 1
             await anyio.sleep(1.0)  # a supervisor's restart delay
         raise AssertionError(f"{name} did not start: {(self.tmp / f'{name}.5.log').read_text()}")
@@ -113,16 +117,26 @@ class Fleet:
     async def kill(process: anyio.abc.Process) -> None:
         process.send_signal(signal.SIGKILL)
         await process.wait()
-        await process.aclose()
 
     async def close(self) -> None:
-        for process in [*self.pollers.values(), *self.workers.values()]:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            await process.aclose()
+        with anyio.CancelScope(shield=True):
+            for process in self._all:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+                await process.aclose()
         for log in self._logs:
             log.close()
+
+
+async def retrying(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()`` again until NATS answers: the test's own connection may be on the node
+    that was just killed (the caller bounds the wait with ``fail_after``)."""
+    while True:
+        try:
+            return await call()
+        except (nats.errors.Error, TimeoutError):
+            await anyio.sleep(0.2)
 
 
 async def run_chaos(
@@ -140,6 +154,11 @@ async def run_chaos(
     await ensure_buckets(js, lease_ttl=LEASE_TTL)
     leases = await js.key_value(LEASES_BUCKET)
     checkpoints = await js.key_value(CHECKPOINTS_BUCKET)
+
+    async def poller_holder() -> str:
+        entry = await retrying(lambda: leases.get(poller_lease_key(bot.account_id)))
+        return str(orjson.loads(entry.value or b"{}")["holder"])
+
     fleet = Fleet(tmp, nats_cluster.url, server.base_url, human.account_id)
     figures: dict[str, Any] = {"messages": total, "conversations": CONVERSATIONS}
     try:
@@ -171,7 +190,9 @@ async def run_chaos(
                     while plan and plan[0][0] <= index:
                         _, fault = plan.pop(0)
                         if fault == "poller":
-                            entry = await leases.get(poller_lease_key(bot.account_id))
+                            entry = await retrying(
+                                lambda: leases.get(poller_lease_key(bot.account_id))
+                            )
                             active = orjson.loads(entry.value or b"{}")["holder"]
                             await fleet.kill(fleet.pollers.pop(active))
                             figures["killed_poller"] = active
@@ -204,16 +225,15 @@ async def run_chaos(
             figures["seconds_to_all_replied"] = round(time.monotonic() - started, 1)
 
             async def drained() -> bool:
-                infos = await js.consumers_info(EVENTS_STREAM)
+                infos = await retrying(lambda: js.consumers_info(EVENTS_STREAM))
                 return all(not (i.num_pending or i.num_ack_pending) for i in infos)
 
             while not await drained():
                 await anyio.sleep(0.2)
-            entry = await leases.get(poller_lease_key(bot.account_id))
-            figures["poller_after"] = orjson.loads(entry.value or b"{}")["holder"]
-            infos = await js.consumers_info(EVENTS_STREAM)
+            figures["poller_after"] = await poller_holder()
+            infos = await retrying(lambda: js.consumers_info(EVENTS_STREAM))
             figures["redelivered"] = sum(i.num_redelivered or 0 for i in infos)
-            stream = await js.stream_info(EVENTS_STREAM)
+            stream = await retrying(lambda: js.stream_info(EVENTS_STREAM))
             figures["stream_messages"] = stream.state.messages
             figures["supervisor_restarts"] = fleet.restarts
     finally:
