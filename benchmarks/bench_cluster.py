@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import nats.js.errors
 import orjson
 from anyio.streams.text import TextReceiveStream
 
@@ -54,8 +56,8 @@ CONVERSATIONS = 64
 # Concurrency 2 per worker: with 16 partitions, four workers still hold two partitions per
 # handler slot, so a partition's round trips (ack, next pull) overlap another's handler, as they
 # do for one worker. At one partition per slot every round trip adds to the handler's 20 ms.
-FULL: dict[str, Any] = {"records": 1200, "concurrency": 2, "workers": (1, 2, 4)}
-QUICK: dict[str, Any] = {"records": 120, "concurrency": 2, "workers": (1, 2)}
+FULL: dict[str, Any] = {"records": 1200, "concurrency": 2, "workers": (1, 2, 4), "rounds": 2}
+QUICK: dict[str, Any] = {"records": 120, "concurrency": 2, "workers": (1, 2), "rounds": 1}
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,7 +113,9 @@ def _record(account: str, index: int) -> dict[str, Any]:
     }
 
 
-async def _measure_one(urls: list[str], workers: int, params: dict[str, Any]) -> dict[str, Any]:
+async def _measure_one(
+    urls: list[str], workers: int, params: dict[str, Any], round_: int
+) -> dict[str, Any]:
     from fleep_async.cluster import (
         EVENTS_STREAM,
         HEADER_MSG_ID,
@@ -122,7 +126,7 @@ async def _measure_one(urls: list[str], workers: int, params: dict[str, Any]) ->
         record_partition,
     )
 
-    account = f"bench-k{workers}-{os.getpid()}"
+    account = f"bench-r{round_}-k{workers}-{os.getpid()}"
     processes: list[subprocess.Popen[bytes]] = []
     nc = await connect(urls)
     try:
@@ -156,10 +160,18 @@ async def _measure_one(urls: list[str], workers: int, params: dict[str, Any]) ->
         kv = await js.key_value(LEASES_BUCKET)
         with anyio.fail_after(120):
             while True:  # settled: every partition held, evenly
-                keys = [key for key in await kv.keys() if key.startswith(f"partition.{account}.")]
+                try:
+                    listed = await kv.keys()
+                except nats.js.errors.NoKeysError:
+                    listed = []
+                keys = [key for key in listed if key.startswith(f"partition.{account}.")]
                 owners: dict[bytes, int] = {}
                 for key in keys:
-                    value = (await kv.get(key)).value or b""
+                    try:
+                        value = (await kv.get(key)).value or b""
+                    except nats.js.errors.KeyValueError:  # released as we looked: look again
+                        owners.clear()
+                        break
                     owners[value] = owners.get(value, 0) + 1
                 even = bool(owners) and max(owners.values()) <= -(-PARTITIONS // workers)
                 if len(keys) == PARTITIONS and len(owners) == workers and even:
@@ -197,6 +209,8 @@ async def _measure_one(urls: list[str], workers: int, params: dict[str, Any]) ->
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
         await nc.close()
     return {
         "workers": workers,
@@ -218,7 +232,12 @@ async def _measure(urls: list[str], params: dict[str, Any]) -> list[dict[str, An
         await ensure_buckets(js)
     finally:
         await nc.close()
-    return [await _measure_one(urls, k, params) for k in params["workers"]]
+    rows = []
+    for round_ in range(params["rounds"]):
+        for k in params["workers"]:
+            row = await _measure_one(urls, k, params, round_)
+            rows.append({"round": round_ + 1, **row})
+    return rows
 
 
 def run(*, quick: bool = False) -> BenchResult:
@@ -232,10 +251,13 @@ def run(*, quick: bool = False) -> BenchResult:
         with cluster:
             cluster.wait_ready()
             rows = anyio.run(_measure, cluster.urls, params, backend="asyncio")
-    by_workers = {row["workers"]: row["records_per_second"] for row in rows}
-    base = by_workers[1]
+    rates: dict[tuple[int, int], float] = {
+        (row["round"], row["workers"]): row["records_per_second"] for row in rows
+    }
     for row in rows:
-        row["speedup"] = round(row["records_per_second"] / base, 2)
+        row["speedup"] = round(row["records_per_second"] / rates[(row["round"], 1)], 2)
+    top = max(params["workers"])
+    ratios = [rates[(r, top)] / rates[(r, 1)] for r in range(1, params["rounds"] + 1)]
     result = BenchResult(
         id="P6",
         title="cluster workers scale out",
@@ -243,18 +265,19 @@ def run(*, quick: bool = False) -> BenchResult:
             "Records handled per second by 1, 2 and 4 ClusterWorker processes on a 3-node "
             "JetStream cluster (R3), each worker with a fixed concurrency, the handler awaiting "
             f"{HANDLER_IO * 1000:.0f} ms of I/O; {params['records']} records over "
-            f"{CONVERSATIONS} conversations ({PARTITIONS} partitions)."
+            f"{CONVERSATIONS} conversations ({PARTITIONS} partitions), "
+            f"{params['rounds']} round(s)."
         ),
         tables={"throughput": rows},
         params={**params, "handler_io_ms": HANDLER_IO * 1000, "partitions": PARTITIONS},
     )
-    top = max(by_workers)
     result.checks.append(
         Check(
             name=f"speed-up of {top} workers over 1",
-            value=by_workers[top] / base,
+            value=statistics.median(ratios),
             op=">=",
             target=TARGET_SPEEDUP if top == 4 else top * 0.875,
+            spread=(min(ratios), max(ratios)),
         )
     )
     result.seconds = time.perf_counter() - started
@@ -263,6 +286,7 @@ def run(*, quick: bool = False) -> BenchResult:
 
 # -- P8: latency ------------------------------------------------------------------------------
 
+P8_TARGET_ADDED_P99_MS = 50.0
 P8_FULL: dict[str, Any] = {"messages": 300, "interval": 0.03, "warmup": 20}
 P8_QUICK: dict[str, Any] = {"messages": 30, "interval": 0.03, "warmup": 5}
 
@@ -385,10 +409,11 @@ async def _p8_measure(mode: str, params: dict[str, Any], urls: list[str]) -> dic
                         await anyio.sleep(0.05)
                 tg.cancel_scope.cancel()
         finally:
-            for process in processes:
-                if process.returncode is None:
-                    process.kill()
-                await process.wait()
+            with anyio.CancelScope(shield=True):
+                for process in processes:
+                    if process.returncode is None:
+                        process.kill()
+                    await process.aclose()
     latencies = sorted(
         (received[f"m{i}"] - posted[f"m{i}"]) * 1000
         for i in range(params["warmup"], params["warmup"] + params["messages"])
@@ -433,6 +458,17 @@ def run_p8(*, quick: bool = False) -> BenchResult:
     result.notes.append(
         f"the cluster adds {cluster_row['p50_ms'] - local_row['p50_ms']:.1f} ms at p50 and "
         f"{cluster_row['p99_ms'] - local_row['p99_ms']:.1f} ms at p99"
+    )
+    # The issue sets no target for P8; this one is ours: two extra hops on loopback (publish
+    # with an R3 acknowledgement, then a pull) must not cost more than 50 ms at p99.
+    result.checks.append(
+        Check(
+            name="p99 latency the cluster adds",
+            value=cluster_row["p99_ms"] - local_row["p99_ms"],
+            op="<=",
+            target=P8_TARGET_ADDED_P99_MS,
+            unit="ms",
+        )
     )
     result.seconds = time.perf_counter() - started
     return result
