@@ -119,14 +119,21 @@ class Lease:
 
         if self.valid():
             return True
-        started = self._clock()
-        try:
-            revision = await self.kv.create(self.key, self._value())
-        except nats.js.errors.KeyWrongLastSequenceError:
-            self.revision = None
-            return False
-        self._gained(revision, started)
-        return True
+        # Twice at most: nats-py's create() looks the key up after the server refuses the
+        # write (to tell a deleted key from a live one), and the key can expire in between.
+        # It is then free, and the second create decides.
+        for _attempt in range(2):
+            started = self._clock()
+            try:
+                revision = await self.kv.create(self.key, self._value())
+            except nats.js.errors.KeyWrongLastSequenceError:
+                break
+            except nats.js.errors.KeyNotFoundError:
+                continue
+            self._gained(revision, started)
+            return True
+        self.revision = None
+        return False
 
     async def renew(self) -> bool:
         """Extend the lease by a CAS on the last revision; whether it is still held.

@@ -10,6 +10,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from fleep_async.cluster import (
+    LEASES_BUCKET,
     Buckets,
     FencedError,
     JetStreamHorizonStore,
@@ -187,3 +188,32 @@ async def test_an_engine_on_a_jetstream_store_stops_when_another_process_claims_
                     await anyio.sleep(0.02)
         assert not engine.running
         assert isinstance(stopped[0], FencedError)
+
+
+async def test_a_key_that_expires_while_create_looks_at_it_is_taken(
+    buckets: Buckets, nc: NATS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # nats-py's create() reads the key back after the server refuses the write; the key's TTL
+    # can run out between the two. The interleaving is forced here: the key's message is removed
+    # from the bucket's stream (what an expiry does) just before that read.
+    key = poller_lease_key("acc-4")
+    first = Lease(buckets.leases, key, "proc-a", ttl=60.0)
+    kv = buckets.leases
+    real_get = kv._get
+    expired: list[str] = []
+
+    async def expire_then_get(k: str, revision: int | None = None) -> object:
+        if not expired:
+            expired.append(k)
+            await nc.jetstream().purge_stream(
+                f"KV_{LEASES_BUCKET}", subject=f"$KV.{LEASES_BUCKET}.{k}"
+            )
+        return await real_get(k, revision)
+
+    with anyio.fail_after(10):
+        assert await first.try_acquire()
+        monkeypatch.setattr(kv, "_get", expire_then_get)
+        second = Lease(kv, key, "proc-b", ttl=60.0)
+        assert await second.try_acquire()
+        assert expired == [key]
+        assert await second.current_holder() == "proc-b"
