@@ -29,8 +29,9 @@ class FakeFleepServer:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port``."""
-        return f"http://{self.host}:{self.port}"
+        """``http://host:port`` (an IPv6 host in brackets: ``http://[::1]:port``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def chat_url(self) -> str:
