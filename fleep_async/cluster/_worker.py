@@ -172,6 +172,7 @@ class _Partition:
 
     __slots__ = (
         "account_id",
+        "acked",
         "key",
         "lost",
         "number",
@@ -190,6 +191,9 @@ class _Partition:
         self.release = anyio.Event()  # stop after the record in hand
         self.lost = False  # the lease is someone else's now: do not delete the key
         self.pending = 0  # records after the last one fetched, as the server said
+        # The stream sequence of the last record this worker acked (or the consumer's ack floor
+        # when it bound): where a consumer deleted under it is recreated from.
+        self.acked = 0
 
 
 class ClusterWorker(Generic[ClientT]):
@@ -295,6 +299,7 @@ class ClusterWorker(Generic[ClientT]):
         self._js: JetStreamContext | None = None
         self._kv: KeyValue | None = None
         self._wanted: frozenset[str] | None = None
+        self._stream_created: object = None
 
     def __repr__(self) -> str:
         return f"ClusterWorker({self.worker_id!r}, partitions held={len(self._held)})"
@@ -349,7 +354,7 @@ class ClusterWorker(Generic[ClientT]):
         self._js = js
         try:
             try:
-                await js.stream_info(EVENTS_STREAM)
+                self._stream_created = (await js.stream_info(EVENTS_STREAM)).created
                 self._kv = await js.key_value(LEASES_BUCKET)
                 if not self._lease_ttl_given:
                     ttl = (await self._kv.status()).ttl
@@ -538,10 +543,7 @@ class ClusterWorker(Generic[ClientT]):
             while not part.release.is_set():
                 try:
                     if sub is None:
-                        await js.add_consumer(EVENTS_STREAM, self._consumer_config(part))
-                        sub = await js.pull_subscribe_bind(
-                            consumer_name(part.account_id, part.number), EVENTS_STREAM
-                        )
+                        sub = await self._bind(part)
                     try:
                         msgs = await sub.fetch(1, timeout=self.fetch_timeout)
                     except nats.errors.TimeoutError:
@@ -578,6 +580,49 @@ class ClusterWorker(Generic[ClientT]):
                         await self._delete_lease(part)
                 if not self._held:
                     self._emptied.set()
+
+    async def _bind(self, part: _Partition) -> Any:
+        """Subscribe to the partition's consumer; create it where this worker knows it was.
+
+        A consumer that exists keeps its start (the server refuses to change it) and tells its
+        ack floor. One that does not (new, or deleted under a running worker: an operator's
+        ``nats consumer rm``) starts after the last record this worker knows was acked, so
+        handlers do not see what they already handled again; with nothing known, from the
+        stream's start.
+        """
+        import nats.js.errors
+        from nats.js.api import DeliverPolicy
+
+        js = self._js
+        assert js is not None
+        name = consumer_name(part.account_id, part.number)
+        config = self._consumer_config(part)
+        try:
+            info = await js.consumer_info(EVENTS_STREAM, name)
+        except nats.js.errors.NotFoundError:
+            info = None
+        if info is not None:
+            config.deliver_policy = info.config.deliver_policy
+            config.opt_start_seq = info.config.opt_start_seq
+            if info.ack_floor is not None:
+                part.acked = max(part.acked, info.ack_floor.stream_seq or 0)
+        elif part.acked:
+            stream = await js.stream_info(EVENTS_STREAM)
+            if stream.created != self._stream_created:
+                # Another stream under the same name: its sequences are not the ones we know.
+                part.acked = 0
+            else:
+                config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+                config.opt_start_seq = part.acked + 1
+                logger.warning(
+                    "worker %s: the consumer %s was gone; recreated after stream sequence %d, "
+                    "the last record it acked",
+                    self.worker_id,
+                    name,
+                    part.acked,
+                )
+        await js.add_consumer(EVENTS_STREAM, config)
+        return await js.pull_subscribe_bind(name, EVENTS_STREAM)
 
     @staticmethod
     async def _drop(sub: Any) -> None:
@@ -636,7 +681,7 @@ class ClusterWorker(Generic[ClientT]):
             self._caches[account_id].merge_raw(kind, raw)
         if self._wanted is not None and kind not in self._wanted:
             self._skipped += 1
-            await self._ack(msg)
+            await self._ack(part, msg)
             return
         if deliveries > self.max_deliver:
             # Delivered again and again without a verdict: the workers handling it died.
@@ -667,7 +712,7 @@ class ClusterWorker(Generic[ClientT]):
                 return
             if done:
                 self._deduplicated += 1
-                await self._ack(msg)
+                await self._ack(part, msg)
                 return
         client = self.clients[account_id]
         conversation_id = raw.get("conversation_id")
@@ -717,7 +762,7 @@ class ClusterWorker(Generic[ClientT]):
                 self._handled += 1
                 if self.on_handled is not None:
                     self.on_handled(kind, time.perf_counter() - started)
-            await self._ack(msg)
+            await self._ack(part, msg)
             return
         await self._failed(part, msg, ctx, failure, deliveries)
 
@@ -792,7 +837,7 @@ class ClusterWorker(Generic[ClientT]):
             deliveries,
             headers[HEADER_ERROR],
         )
-        await self._ack(msg)
+        await self._ack(part, msg)
 
     @staticmethod
     async def _nak(msg: Msg, delay: float) -> None:
@@ -801,7 +846,7 @@ class ClusterWorker(Generic[ClientT]):
         except Exception as exc:  # not acked either way: ack_wait redelivers it
             logger.warning("NAK failed (the record comes back after ack_wait): %s", exc)
 
-    async def _ack(self, msg: Msg) -> None:
+    async def _ack(self, part: _Partition, msg: Msg) -> None:
         # Not ack_sync: the partition's next pull follows on the same connection, and the
         # server hands out the next record only once this ack is processed
         # (max_ack_pending=1), so waiting for the reply would only add a round trip per record.
@@ -811,3 +856,5 @@ class ClusterWorker(Generic[ClientT]):
             await msg.ack()
         except Exception as exc:
             logger.warning("ack failed (the record will be delivered again): %s", exc)
+            return
+        part.acked = max(part.acked, msg.metadata.sequence.stream)
