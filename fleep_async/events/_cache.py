@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import orjson
 
 from fleep_async._converter import parse_record, unstructure
 from fleep_async.errors import DecodeError, UsageError
@@ -25,75 +27,153 @@ __all__ = ["EventCache"]
 RecordT = TypeVar("RecordT")
 
 
+#: How many recently used entries of a table stay as dicts; the older ones are packed.
+WORKING_SET: Final = 512
+
+# orjson serialises datetimes, dataclasses and str/int subclasses in its own way: a raw dict
+# holding one (never one decoded from the wire) is left unpacked rather than changed.
+_PACK_OPTIONS: Final = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
 class _Entry:
     """One cached conversation or contact: its merged raw data and the typed record built
-    from it (``None`` until asked for, and again after every change)."""
+    from it (``None`` until asked for, and again after every change).
 
-    __slots__ = ("built", "raw", "record")
+    ``raw`` is a dict while the entry is in its table's working set and the entry's own JSON
+    (bytes) after it: a dict of a header costs about 2 KB, and the values it holds come from
+    the poll page it was decoded from, so ten thousand of them, each from another page, keep
+    the memory of many pages from being reused. The packed form is one compact object.
+    """
+
+    __slots__ = ("broken", "built", "raw", "record")
 
     def __init__(self, raw: dict[str, Any], record: Any = None) -> None:
         # ``raw`` is this entry's own dict (copied on insert, updated in place).
-        self.raw = raw
+        self.raw: dict[str, Any] | bytes = raw
         self.record = record
         self.built = record is not None
+        # The merged data could not be decoded: ``record`` is the last one that could.
+        self.broken = False
+
+    def data(self) -> dict[str, Any]:
+        """The merged raw data as a dict (unpacked if it was packed)."""
+        raw = self.raw
+        if raw.__class__ is bytes:
+            unpacked: dict[str, Any] = orjson.loads(raw)
+            self.raw = raw = unpacked
+        return raw  # type: ignore[return-value]
+
+    def pack(self) -> None:
+        """Leave the working set: keep the raw data as JSON and drop the built record."""
+        raw = self.raw
+        if raw.__class__ is dict:
+            try:
+                packed = orjson.dumps(raw, option=_PACK_OPTIONS)
+            except TypeError:
+                return  # a value JSON cannot carry as it is: kept as a dict
+            # A copy: orjson's bytes keep the whole buffer it wrote into (about 20 KB).
+            self.raw = bytes(memoryview(packed))
+        if not self.broken:
+            # Built again, equal, if asked for; the last good record of a broken entry stays.
+            self.record = None
+            self.built = False
 
 
 class _Table:
-    """A bounded LRU of entries of one kind."""
+    """A bounded LRU of entries of one kind; the most recently used of them unpacked."""
 
-    __slots__ = ("entries", "kind", "limit")
+    __slots__ = ("entries", "kind", "limit", "recent", "working")
 
-    def __init__(self, kind: str, limit: int) -> None:
+    def __init__(self, kind: str, limit: int, working: int = WORKING_SET) -> None:
         self.kind = kind
         self.limit = limit
+        self.working = max(1, working)
         self.entries: OrderedDict[str, _Entry] = OrderedDict()
+        # The working set: the entries used last, in LRU order, whose raw data is a dict.
+        self.recent: OrderedDict[str, _Entry] = OrderedDict()
+
+    def _add(self, key: str, entry: _Entry) -> None:
+        """Insert (or replace) the key's entry as the most recently used."""
+        entries = self.entries
+        entries[key] = entry
+        entries.move_to_end(key)
+        if len(entries) > self.limit:
+            gone, _ = entries.popitem(last=False)
+            self.recent.pop(gone, None)
+        self._enter(key, entry)
+
+    def _enter(self, key: str, entry: _Entry) -> None:
+        """Put ``entry`` at the young end of the working set; pack the one that falls out."""
+        recent = self.recent
+        recent[key] = entry
+        recent.move_to_end(key)
+        if len(recent) > self.working:
+            _, old = recent.popitem(last=False)
+            old.pack()
 
     def get(self, key: str) -> Any:
         entry = self.entries.get(key)
         if entry is None:
             return None
         self.entries.move_to_end(key)
+        if key in self.recent:
+            self.recent.move_to_end(key)
+        else:
+            self._enter(key, entry)
         if not entry.built:
             entry.built = True  # a record that cannot be decoded is reported once per change
             try:
-                entry.record = parse_record(entry.raw)
+                entry.record = parse_record(entry.data())
             except DecodeError as exc:
                 # The last record that could be built stays: a bad field in one update does
                 # not make the whole header disappear.
+                entry.broken = True
                 logger.warning("a cached %s record could not be decoded: %s", self.kind, exc)
+            else:
+                entry.broken = False
         return entry.record
 
     def merge_raw(self, key: str, raw: Mapping[str, Any], *, replace: bool) -> None:
-        entries = self.entries
-        entry = entries.get(key)
+        # The engine's path for every header of the stream: kept lean.
+        entry = self.entries.get(key)
         if entry is None:
-            entries[key] = _Entry(dict(raw))
-            if len(entries) > self.limit:
-                entries.popitem(last=False)
+            self._add(key, _Entry(dict(raw)))
             return
-        entries.move_to_end(key)
+        self.entries.move_to_end(key)
         if replace:
             entry.raw = dict(raw)
         else:
+            data = entry.raw
+            if data.__class__ is bytes:
+                data = entry.data()
             # Explicit nulls in ``raw`` overwrite: null on the wire means "now empty".
-            entry.raw.update(raw)
+            data.update(raw)  # type: ignore[union-attr]
         entry.built = False
+        recent = self.recent
+        if key in recent:
+            recent.move_to_end(key)
+        else:
+            self._enter(key, entry)
 
     def merge_typed(
         self, key: str, record: RecordT, *, replace: bool, nulls: Iterable[str] = ()
     ) -> RecordT:
-        entries = self.entries
         old = self.get(key)
         merged = record if old is None or replace else old.merge(record, nulls=nulls)
         # Kept raw as well (the wire shape of the merged record), so that the stream's later
         # partial records merge into it as raw data like any other.
         raw: dict[str, Any] = unstructure(merged)
         raw["mk_rec_type"] = self.kind
-        entries[key] = _Entry(raw, merged)
-        entries.move_to_end(key)
-        while len(entries) > self.limit:
-            entries.popitem(last=False)
+        self._add(key, _Entry(raw, merged))
         return merged
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.recent.clear()
 
 
 class EventCache:
@@ -176,5 +256,5 @@ class EventCache:
 
     def clear(self) -> None:
         """Forget everything (after a server resync the stream sends it all again)."""
-        self._conversations.entries.clear()
-        self._contacts.entries.clear()
+        self._conversations.clear()
+        self._contacts.clear()

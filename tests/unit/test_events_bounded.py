@@ -165,6 +165,89 @@ def test_typed_and_raw_merges_mix() -> None:
     assert (header.topic, header.last_message_nr) == ("Ops", 2)
 
 
+def _raw_kinds(cache: EventCache) -> list[type]:
+    return [type(entry.raw) for entry in cache._conversations.entries.values()]
+
+
+def test_headers_out_of_the_working_set_are_packed_and_read_back_unchanged() -> None:
+    # Only the recently used headers stay as dicts; the others are packed (JSON bytes), and
+    # merges, nulls and resets into packed headers give what an unpacked cache gives.
+    packed, plain = EventCache(), EventCache()
+    packed._conversations.working = 2
+    updates = [
+        conv("a", topic="Ops", members=["x", "y"], last_message_nr=1, inbox_time=1.5),
+        conv("b", topic="Dev", members=["z"], last_message_nr=1),
+        conv("c", topic="QA", last_message_nr=1),
+        conv("d", topic="Sales", last_message_nr=1),
+        conv("a", topic=None, last_message_nr=3),  # into a packed header: null clears
+        conv("e", topic="Support", last_message_nr=1),
+        conv("f", topic="Legal", last_message_nr=1),
+        conv("b", is_reset=True, last_message_nr=9),  # a reset of a packed header
+        conv("g", topic="HR", last_message_nr=1),
+        conv("h", topic="IT", last_message_nr=1),
+    ]
+    for raw in updates:
+        packed.merge_raw("conv", raw)
+        plain.merge_raw("conv", raw)
+    kinds = _raw_kinds(packed)
+    assert kinds.count(dict) == 2
+    assert kinds.count(bytes) == 6
+    for cid in "abcdefgh":
+        assert packed.conversation(cid) == plain.conversation(cid)
+    header = packed.conversation("a")
+    assert header is not None
+    assert (header.topic, header.members, header.last_message_nr, header.inbox_time) == (
+        None,
+        ("x", "y"),
+        3,
+        1.5,
+    )
+    header = packed.conversation("b")
+    assert header is not None
+    assert (header.topic, header.members, header.last_message_nr) == (None, None, 9)
+    assert _raw_kinds(packed).count(dict) == 2  # looking headers up keeps the bound too
+
+
+def test_a_packed_header_is_built_again_equal_and_a_broken_one_keeps_its_last_good_record() -> None:
+    cache = EventCache()
+    cache._conversations.working = 1
+    cache.merge_raw("conv", conv("a", topic="Ops", last_message_nr=1))
+    first = cache.conversation("a")
+    assert first is not None
+    assert cache.conversation("a") is first  # unchanged and in the working set: reused
+    cache.merge_raw("conv", conv("b", topic="Dev"))  # "a" is packed, its record dropped
+    assert _raw_kinds(cache) == [bytes, dict]
+    again = cache.conversation("a")
+    assert again == first
+    # A bad update: the last good record stays, through packing as well.
+    cache.merge_raw("conv", conv("a", last_message_nr="not a number"))
+    kept = cache.conversation("a")
+    assert kept is not None
+    assert kept.last_message_nr == 1
+    cache.merge_raw("conv", conv("c", topic="QA"))
+    kept = cache.conversation("a")
+    assert kept is not None
+    assert kept.last_message_nr == 1
+    cache.merge_raw("conv", conv("a", last_message_nr=4))  # a good update heals it
+    healed = cache.conversation("a")
+    assert healed is not None
+    assert (healed.topic, healed.last_message_nr) == ("Ops", 4)
+
+
+def test_a_header_json_cannot_carry_stays_unpacked_and_unchanged() -> None:
+    cache = EventCache()
+    cache._conversations.working = 1
+    huge = 2**70  # beyond what orjson writes: packing must not change or lose it
+    cache.merge_raw("conv", conv("a", topic="Ops", last_message_nr=huge))
+    cache.merge_raw("conv", conv("b", topic="Dev"))
+    entry = cache._conversations.entries["a"]
+    assert isinstance(entry.raw, dict)
+    assert entry.raw["last_message_nr"] == huge
+    header = cache.conversation("a")
+    assert header is not None
+    assert (header.topic, header.last_message_nr) == ("Ops", huge)
+
+
 async def test_a_timed_out_attempt_is_retried_and_no_later_handler_inherits_its_deadline() -> None:
     router = Router()
     calls: list[tuple[str, int]] = []
