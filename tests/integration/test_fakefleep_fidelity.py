@@ -366,7 +366,11 @@ async def test_event_store_applies_events_and_answers_request_records(
     assert request["status_code"] == 200
     nr = request["identifier"]["message_nr"]
     assert request["identifier"] == {"conversation_id": conv, "message_nr": nr}
-    assert (message["message_nr"], message["mk_message_state"]) == (nr, "urn:fleep:msgstate:pinned")
+    # The current event family answers the states every other answer carries (newest specs).
+    assert (message["message_nr"], message["mk_message_state"]) == (
+        nr,
+        "urn:fleep:message:mk_message_state:pinned",
+    )
     assert message["message"] == "<msg><p>Pinned</p></msg>"
 
     done = await alice.call(
@@ -383,7 +387,10 @@ async def test_event_store_applies_events_and_answers_request_records(
     assert [r["status_code"] for r in requests] == [200, 200, 400]
     assert requests[2]["error_id"] == "invalid_call"
     states = [m["mk_message_state"] for m in of_type(done["stream"], "message")]
-    assert states == ["urn:fleep:msgstate:unpinned", "urn:fleep:msgstate:deleted"]
+    assert states == [
+        "urn:fleep:message:mk_message_state:unpinned",
+        "urn:fleep:message:mk_message_state:deleted",
+    ]
 
 
 async def test_event_store_repeated_client_req_id_answers_the_first_outcome(
