@@ -42,7 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("fleep_async.testing")
 
 JSON_TYPE: Final = "application/json; charset=utf-8"
-_RANGE: Final = re.compile(r"bytes=(\d*)-(\d*)$")
+_RANGE_SPEC: Final = re.compile(r"(\d*)-(\d*)$")
+# More ranges than this in one request is refused (416), as a guard against range floods.
+_MAX_RANGES: Final = 64
+_SLASHES: Final = re.compile(rb"/{2,}")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -120,7 +123,8 @@ def build_app(
     return Starlette(
         routes=routes,
         middleware=[
-            # Outermost: a faulted request is capped too, and nothing inside reads past a cap.
+            Middleware(MergeSlashesMiddleware),
+            # Outermost cap: a faulted request is capped too, and nothing inside reads past it.
             Middleware(
                 BodyLimitMiddleware,
                 max_body_bytes=max_body_bytes,
@@ -130,6 +134,26 @@ def build_app(
             Middleware(ApiGZipMiddleware),
         ],
     )
+
+
+class MergeSlashesMiddleware:
+    """Collapse repeated slashes in the path, as the real front end does (nginx's default).
+
+    Clients join the base URL and a record's ``file_url`` (``/file/...``) into ``...//file/...``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "//" in scope["path"]:
+            raw = scope.get("raw_path") or scope["path"].encode()
+            scope = {
+                **scope,
+                "path": re.sub("/{2,}", "/", scope["path"]),
+                "raw_path": _SLASHES.sub(b"/", raw),
+            }
+        await self.app(scope, receive, send)
 
 
 class ApiGZipMiddleware:
@@ -337,20 +361,54 @@ def _download(world: World, request: Request) -> Response:
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     range_header = request.headers.get("range")
     if range_header:
-        match = _RANGE.match(range_header.strip())
         size = len(data)
-        start, end = (match.group(1), match.group(2)) if match else ("", "")
-        if match is None or (not start and not end):
+        spans = _parse_ranges(range_header, size)
+        if spans is None:
             return Response(b"", 416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        if len(spans) == 1:
+            first, last = spans[0]
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+            return Response(data[first : last + 1], 206, headers=headers, media_type=file_type)
+        boundary = world.ids.short()
+        body = _byteranges(data, spans, file_type, boundary)
+        return Response(
+            body, 206, headers=headers, media_type=f"multipart/byteranges; boundary={boundary}"
+        )
+    return Response(data, 200, headers=headers, media_type=file_type)
+
+
+def _parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
+    """The satisfiable ``(first, last)`` spans of a ``Range: bytes=...`` header, or None (416)."""
+    unit, _, specs = header.strip().partition("=")
+    if unit.strip().lower() != "bytes":
+        return None
+    spans = []
+    for spec in specs.split(","):
+        match = _RANGE_SPEC.match(spec.strip())
+        if match is None or not (match.group(1) or match.group(2)):
+            return None
+        start, end = match.group(1), match.group(2)
         if start:
             first, last = int(start), min(int(end) if end else size - 1, size - 1)
         else:
             first, last = max(size - int(end), 0), size - 1
-        if first >= size or first > last:
-            return Response(b"", 416, headers={**headers, "Content-Range": f"bytes */{size}"})
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-        return Response(data[first : last + 1], 206, headers=headers, media_type=file_type)
-    return Response(data, 200, headers=headers, media_type=file_type)
+        if first < size and first <= last:
+            spans.append((first, last))
+    return spans if 0 < len(spans) <= _MAX_RANGES else None
+
+
+def _byteranges(data: bytes, spans: list[tuple[int, int]], file_type: str, boundary: str) -> bytes:
+    """A ``multipart/byteranges`` body: one part per span, each with its own length."""
+    out = []
+    for first, last in spans:
+        part_headers = (
+            f"--{boundary}\r\nContent-Type: {file_type}\r\n"
+            f"Content-Range: bytes {first}-{last}/{len(data)}\r\n"
+            f"Content-Length: {last - first + 1}\r\n\r\n"
+        )
+        out.append(part_headers.encode() + data[first : last + 1] + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out)
 
 
 def _find_download(world: World, account_id: str, parts: list[str]) -> tuple[bytes, str, str]:
