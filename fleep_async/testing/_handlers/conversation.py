@@ -509,7 +509,10 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> _Shared:
         if team is not None:
             world.remove_team_from_conversation(conv, me.account_id, team)
     shared = False
-    for flag in ("is_autojoin", "is_disclose", "is_url_preview_disabled", "is_list", "is_managed"):
+    previews_off = p.flag("is_url_preview_disabled")
+    if previews_off is not None and previews_off != conv.is_url_preview_disabled:
+        world.set_url_previews(conv, me.account_id, disabled=previews_off)
+    for flag in ("is_autojoin", "is_disclose", "is_list", "is_managed"):
         value = p.flag(flag)
         if value is not None and value != getattr(conv, flag):
             setattr(conv, flag, value)

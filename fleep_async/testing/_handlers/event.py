@@ -1,15 +1,20 @@
 """``event/store``: the message-event API (a stream of client events, one ``request`` each).
 
 A body ``{"stream": [{"mk_event_type", "client_req_id", "params"}, ...]}`` applies each event
-and answers a ``request`` record per event (``status_code`` 200 with the ``identifier`` of the
-message, or an error status with ``error_id``; the call itself answers 200), followed by the
-changed message records. A repeated ``client_req_id`` answers the first outcome again without
-a second change, as Fleep's own server tests show. Message records in this answer carry the
-``urn:fleep:message:mk_message_state:*`` states every other answer carries (the newest of
-Fleep's server tests); the older event family answers the older ``urn:fleep:msgstate:*`` ones.
+and answers a ``request`` record per event (``status_code`` 200 with the ``identifier`` of what
+it changed, or an error status with ``error_id``; the call itself answers 200), followed by the
+changed records: the message and its files, any system message the event posted, the header
+when the conversation's settings changed, or the section. A repeated ``client_req_id`` answers
+the first outcome again without a second change, as Fleep's own server tests show. Message
+records carry the ``urn:fleep:message:mk_message_state:*`` states every other answer carries
+(the newest of Fleep's server tests); the older event family answers the older
+``urn:fleep:msgstate:*`` ones.
 
-Event types are ``urn:fleep:client:message:<op>`` (and the older
-``urn:fleep:client:conversation:message:<op>`` spellings of the same operations).
+Event types: ``urn:fleep:client:message:<op>`` (and the older
+``urn:fleep:client:conversation:message:<op>`` spellings of the same operations),
+``urn:fleep:client:conv:enable_done_notifications|disable_done_notifications`` and the
+taskboard sections ``urn:fleep:client:section:task:add|rename|delete``. Others answer a
+``request`` with status 400.
 """
 
 from __future__ import annotations
@@ -21,23 +26,26 @@ from fleep_async.testing._http.errors import ApiError, bad_request
 from fleep_async.testing._http.routing import Ctx, Params, Result, handler
 from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.ids import is_uuid
-from fleep_async.testing._world.state import Conversation, Message, Record
+from fleep_async.testing._world.state import Conversation, Message, Record, Section
 from fleep_async.testing._world.world import World
 
 MSGSTATE_URN: Final = "urn:fleep:msgstate:"
-_PREFIXES: Final = ("urn:fleep:client:message:", "urn:fleep:client:conversation:message:")
-# Older event names -> the current operation.
+_MESSAGE_PREFIXES: Final = ("urn:fleep:client:message:", "urn:fleep:client:conversation:message:")
+# Older and newer event names -> the operation.
 _ALIASES: Final = {
     "add_text": "add_plain",
     "add_pin": "add_pinned",
     "set_pin": "set_pinned",
     "set_unpin": "set_unpinned",
     "delete": "del",
+    "edit_body": "edit",
     "pos_pin": "pos_pinned",
+    "pin:set_position": "pos_pinned",
+    "task:set_position": "pos_task",
 }
 # The older event family (``urn:fleep:client:conversation:message:*``) calls plain "text".
 _OLD_PREFIX: Final = "urn:fleep:client:conversation:message:"
-_OPS: Final = frozenset(
+_MESSAGE_OPS: Final = frozenset(
     {
         "add_plain",
         "add_todo",
@@ -56,14 +64,26 @@ _OPS: Final = frozenset(
         "copy",
     }
 )
+_OTHER_OPS: Final = {
+    "urn:fleep:client:conv:enable_done_notifications": "done_notifications_on",
+    "urn:fleep:client:conv:disable_done_notifications": "done_notifications_off",
+    "urn:fleep:client:section:task:add": "section_add",
+    "urn:fleep:client:section:task:rename": "section_rename",
+    "urn:fleep:client:section:task:delete": "section_delete",
+    "urn:fleep:client:section:task:del": "section_delete",
+}
+# A new user section sits below the previous one: 2**32 - 65536 * n (Fleep's server tests).
+_SECTION_STEP: Final = 65536.0
 
 
 def _operation(mk_event_type: str) -> str:
-    for prefix in _PREFIXES:
+    if mk_event_type in _OTHER_OPS:
+        return _OTHER_OPS[mk_event_type]
+    for prefix in _MESSAGE_PREFIXES:
         if mk_event_type.startswith(prefix):
             op = mk_event_type[len(prefix) :]
             op = _ALIASES.get(op, op)
-            if op in _OPS:
+            if op in _MESSAGE_OPS:
                 return op
     raise bad_request(f"Unknown mk_event_type: {mk_event_type}.")
 
@@ -83,11 +103,11 @@ def _invalid(message: str) -> ApiError:
     return ApiError(400, "invalid_call", message)
 
 
-def _apply(ctx: Ctx, op: str, params: Params) -> tuple[Conversation, Message]:
-    """Run one event; the message it created or changed."""
+def _apply_message(
+    ctx: Ctx, conv: Conversation, op: str, params: Params
+) -> tuple[Conversation, Message]:
+    """Run one message event: the conversation and message it created or changed."""
     world, me = ctx.world, ctx.me.account_id
-    conv = world.conversation(params.req_uuid("conversation_id"))
-    world.require_member(conv, me)
     if op == "copy" and params.has("copy_conversation_id"):
         # The event's conversation is the target; the source is named by copy_*.
         source = world.conversation(params.req_uuid("copy_conversation_id"))
@@ -96,7 +116,10 @@ def _apply(ctx: Ctx, op: str, params: Params) -> tuple[Conversation, Message]:
         return conv, copy_message(world, source, conv, me, original)
     if op.startswith("add_"):
         tags = {"add_plain": [], "add_todo": ["is_todo"], "add_pinned": ["pin"]}[op]
-        return conv, world.post(conv, me, params.text("message"), tags=tags)
+        text = params.text("message")
+        return conv, world.post(
+            conv, me, text, tags=tags, assignee_ids=params.uuids("assignee_ids")
+        )
     msg = world.get_message(conv, params.req_integer("message_nr"))
     if msg.is_deleted or msg.state == "system":
         raise _invalid("This message cannot be changed.")
@@ -135,6 +158,68 @@ def _apply(ctx: Ctx, op: str, params: Params) -> tuple[Conversation, Message]:
     return conv, msg
 
 
+def _apply_section(ctx: Ctx, conv: Conversation, op: str, params: Params) -> Section:
+    """Add, rename or delete a user section of the conversation's taskboard."""
+    if op == "section_add":
+        name = params.req_text("section_name").strip()
+        if not name:
+            raise _invalid("A section needs a name.")
+        weight = float(2**32) - _SECTION_STEP * (len(conv.sections) + 1)
+        sec = Section(ctx.world.ids.uuid(), conv.conversation_id, name, weight)
+        conv.sections[sec.section_id] = sec
+        return sec
+    sec_or_none = conv.sections.get(params.req_uuid("section_id"))
+    if sec_or_none is None or sec_or_none.is_deleted:
+        raise ApiError(430, "not_found", "Section not found.")
+    if op == "section_rename":
+        name = params.req_text("section_name").strip()
+        if not name:
+            raise _invalid("A section needs a name.")
+        sec_or_none.name = name
+    else:
+        sec_or_none.is_deleted = True
+    return sec_or_none
+
+
+def _apply(ctx: Ctx, op: str, params: Params, *, old: bool) -> tuple[Record, list[Record]]:
+    """Run one event: the request's ``identifier`` and the records to answer with."""
+    world, me = ctx.world, ctx.me.account_id
+    conv = world.conversation(params.req_uuid("conversation_id"))
+    world.require_member(conv, me)
+    before = conv.last_message_nr
+    if op.startswith("section_"):
+        sec = _apply_section(ctx, conv, op, params)
+        for viewer in conv.members:
+            world.emit(viewer, [rec.section(sec)])
+        return (
+            {"conversation_id": conv.conversation_id, "section_id": sec.section_id},
+            [rec.section(sec)],
+        )
+    if op.startswith("done_notifications_"):
+        world.set_done_notifications(conv, me, op.endswith("_on"))
+        return {"conversation_id": conv.conversation_id}, [
+            *_posted(world, conv, before, me),
+            world.full_header(conv, me),
+        ]
+    target, msg = _apply_message(ctx, conv, op, params)
+    records = [_event_message(target, msg, me, old=old), *world.file_records(target, msg)]
+    if target is conv:
+        # System messages the event posted (a completed task's notification).
+        records += [
+            r for r in _posted(world, conv, before, me) if r["message_nr"] != msg.message_nr
+        ]
+    return {"conversation_id": target.conversation_id, "message_nr": msg.message_nr}, records
+
+
+def _posted(world: World, conv: Conversation, before: int, viewer: str) -> list[Record]:
+    """System messages posted in ``conv`` after flow position ``before``."""
+    return [
+        rec.message(conv, m, viewer)
+        for nr, m in sorted(conv.messages.items())
+        if nr > before and m.state == "system"
+    ]
+
+
 def _store_one(ctx: Ctx, event: Any) -> list[Record]:
     world, me = ctx.world, ctx.me.account_id
     if not isinstance(event, dict):
@@ -145,44 +230,49 @@ def _store_one(ctx: Ctx, event: Any) -> list[Record]:
     raw_params = event.get("params") or {}
     if not isinstance(raw_params, dict):
         raise bad_request("Invalid value for params: expected an object.")
+    old = mk_event_type.startswith(_OLD_PREFIX)
     key = (me, client_req_id)
     seen = world.event_requests.get(key)
     if seen is not None:
-        return [dict(seen), *_current(world, seen, me, old=mk_event_type.startswith(_OLD_PREFIX))]
+        return [dict(seen), *_current(world, seen, me, old=old)]
     request: Record = {
         "mk_rec_type": "request",
         "client_req_id": client_req_id,
         "mk_event_type": mk_event_type,
     }
     try:
-        conv, msg = _apply(ctx, _operation(mk_event_type), Params(raw_params))
+        identifier, records = _apply(ctx, _operation(mk_event_type), Params(raw_params), old=old)
     except ApiError as error:
         request.update(status_code=error.status, **error.body())
         world.event_requests[key] = request
         return [dict(request)]
-    request.update(
-        status_code=200,
-        identifier={"conversation_id": conv.conversation_id, "message_nr": msg.message_nr},
-    )
+    request.update(status_code=200, identifier=identifier)
     world.event_requests[key] = request
-    old = mk_event_type.startswith(_OLD_PREFIX)
-    return [dict(request), _event_message(conv, msg, me, old=old), *world.file_records(conv, msg)]
+    return [dict(request), *records]
 
 
 def _current(world: World, request: Record, viewer: str, *, old: bool) -> list[Record]:
+    """The current state of what a request changed (answering a repeated client_req_id)."""
     ident = request.get("identifier")
     if not isinstance(ident, dict) or not is_uuid(ident.get("conversation_id")):
         return []
     conv = world.conversations.get(ident["conversation_id"])
-    msg = conv.messages.get(ident["message_nr"]) if conv is not None else None
-    if conv is None or msg is None:
+    if conv is None:
+        return []
+    if "section_id" in ident:
+        sec = conv.sections.get(ident["section_id"])
+        return [rec.section(sec)] if sec is not None else []
+    if "message_nr" not in ident:
+        return [world.full_header(conv, viewer)] if viewer in conv.memberships else []
+    msg = conv.messages.get(ident["message_nr"])
+    if msg is None:
         return []
     return [_event_message(conv, msg, viewer, old=old)]
 
 
 @handler("event/store")
 def event_store(ctx: Ctx) -> Result:
-    """Apply a stream of message events; answer a ``request`` record per event."""
+    """Apply a stream of client events; answer a ``request`` record per event."""
     stream = ctx.params.raw("stream")
     if not isinstance(stream, list) or not stream:
         raise bad_request("Missing required field: stream.")

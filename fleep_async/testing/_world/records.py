@@ -21,6 +21,7 @@ from fleep_async.testing._world.state import (
     Membership,
     Message,
     Record,
+    Section,
     Smtp,
     StoredFile,
     Team,
@@ -192,6 +193,8 @@ def conv_full(
         rec["is_disclose"] = True
     if conv.is_url_preview_disabled:
         rec["is_url_preview_disabled"] = True
+    if conv.has_done_notifications is not None:
+        rec["has_done_notifications"] = conv.has_done_notifications
     return rec
 
 
@@ -272,6 +275,42 @@ def message(conv: Conversation, msg: Message, viewer: str) -> Record:
 def system_body(**fields: Any) -> str:
     """System message bodies travel as JSON *strings*."""
     return json.dumps(fields, sort_keys=True)
+
+
+def compact_body(**fields: Any) -> str:
+    """The newer system messages' bodies: compact JSON in the server's key order.
+
+    Fleep's server tests compare the task-notification messages as these exact strings.
+    """
+    return json.dumps(fields, separators=(",", ":"))
+
+
+SECTION_TYPE_URN: Final = "urn:fleep:section:mk_section_type:"
+SECTION_SUBTYPE_URN: Final = "urn:fleep:section:mk_section_subtype:"
+
+
+def section(sec: Section) -> Record:
+    """A SectionInfo: a user section of a conversation's taskboard."""
+    return {
+        "mk_rec_type": "section",
+        "conversation_id": sec.conversation_id,
+        "section_id": sec.section_id,
+        "name": sec.name,
+        "mk_section_type": SECTION_TYPE_URN + "task",
+        "mk_section_subtype": SECTION_SUBTYPE_URN + "user",
+        "weight": sec.weight,
+        "is_deleted": sec.is_deleted,
+    }
+
+
+def preview(conv: Conversation, msg: Message, url: str) -> Record:
+    """A PreviewInfo for one URL of a message (its fetched title etc. are not modelled)."""
+    return {
+        "mk_rec_type": "preview",
+        "conversation_id": conv.conversation_id,
+        "message_nr": msg.message_nr,
+        "attached_url": url,
+    }
 
 
 def file(att: Attachment, stored: StoredFile) -> Record:

@@ -41,6 +41,18 @@ class FileRef(NamedTuple):
     is_deleted: bool = False
 
 
+def urls(text: str | None) -> list[str]:
+    """The URLs a text links to, as rendered (``www.`` hosts get ``http://``), in order."""
+    out = []
+    for match in _URL.finditer(text or ""):
+        url = match.group(0).rstrip(_TRAILING)
+        if url.lower().startswith("www."):
+            url = "http://" + url
+        if url not in out:
+            out.append(url)
+    return out
+
+
 def escape(text: str) -> str:
     """Escape text content."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -306,6 +306,17 @@ class Hook:
 
 
 @attrs.define
+class Section:
+    """A user section of a conversation's taskboard."""
+
+    section_id: str
+    conversation_id: str
+    name: str
+    weight: float
+    is_deleted: bool = False
+
+
+@attrs.define
 class Conversation:
     """A conversation and its message flow."""
 
@@ -321,6 +332,8 @@ class Conversation:
     is_list: bool = False
     is_managed: bool = False
     is_url_preview_disabled: bool = False
+    # None until switched on or off ("done" notifications post a message per completed task).
+    has_done_notifications: bool | None = None
     mk_conv_type: str = "cct_default"
     # An e-mail member makes the conversation a mail thread (its topic becomes a subject).
     has_email_subject: bool = False
@@ -350,6 +363,8 @@ class Conversation:
     pin_count: int = 0
     task_count: int = 0
     tasks: set[int] = attrs.field(factory=set)
+    # User sections of the taskboard, by id (the default and archived ones are implicit).
+    sections: dict[str, Section] = attrs.field(factory=dict)
 
     def dialog_topic(self, viewer: str) -> str:
         """The default topic of a dialog for one member (the other party's name)."""

@@ -28,7 +28,7 @@ from fleep_async.testing._http.errors import (
 )
 from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.ids import IdSource
-from fleep_async.testing._world.render import FileRef, render
+from fleep_async.testing._world.render import FileRef, render, urls
 from fleep_async.testing._world.state import (
     AccountState,
     Attachment,
@@ -74,6 +74,8 @@ DISCLOSE_V2_TEXT: Final = (
     "{author} disclosed previous messages to {teamsAndMembers} starting from {disclose_time}."
 )
 _TASK_FLAGS: Final = ("is_shared", "is_task")
+# System messages whose bodies the real server writes as compact JSON in its own key order.
+_COMPACT_BODIES: Final = frozenset({"enable_done_notifs", "disable_done_notifs", "task_completed"})
 _MENTION: Final = re.compile(r"@([a-z0-9.]+[a-z0-9])")
 _EMAIL: Final = re.compile(r"[^\s,;<>\"']+@[^\s,;<>\"']+\.[^\s,;<>\"']+")
 _ADDRESS_CHARS: Final = re.compile(r"[^a-z0-9.]+")
@@ -663,11 +665,13 @@ class World:
         return out
 
     def file_records(self, conv: Conversation, msg: Message) -> list[Record]:
-        """File records of a message's attachments."""
+        """File records of a message's attachments, then the previews of its URLs."""
         out = []
         for att_id in msg.attachment_ids:
             att = conv.attachments[att_id]
             out.append(rec.file(att, self.files[att.file_id]))
+        if not (msg.is_deleted or msg.is_url_preview_disabled or msg.state == "system"):
+            out.extend(rec.preview(conv, msg, url) for url in urls(msg.text))
         return out
 
     def _append(
@@ -727,7 +731,10 @@ class World:
         **body: Any,
     ) -> Message:
         """Post a system message and send it (plus a header) to members and ``audience``."""
-        msg = self._append(conv, actor_id, mk_message_type, rec.system_body(**body), state="system")
+        text = rec.compact_body(**body) if mk_message_type in _COMPACT_BODIES else None
+        msg = self._append(
+            conv, actor_id, mk_message_type, text or rec.system_body(**body), state="system"
+        )
         self.emit_each(
             [*conv.members, *audience],
             lambda viewer: [rec.message(conv, msg, viewer), self.full_header(conv, viewer)],
@@ -782,7 +789,10 @@ class World:
             hook_key=hook_key,
             sender_name=sender_name,
             is_new_sheet=is_new_sheet,
-            is_url_preview_disabled=is_url_preview_disabled,
+            # A conversation without URL previews marks each new message so (Fleep's tests).
+            is_url_preview_disabled=True
+            if conv.is_url_preview_disabled
+            else is_url_preview_disabled,
             pin_weight=(pin_weight or self.next_pin_weight(conv)) if state == "pinned" else None,
             assignee_ids=assignee_ids,
             task_weight=task_weight,
@@ -988,6 +998,7 @@ class World:
         if msg.state == "system" or msg.is_deleted:
             raise business("invalid_edit", "This message cannot be changed.")
         wanted = list(dict.fromkeys(tags))
+        before = msg.state
         if msg.state == "pinned" and ("is_archived" in wanted or "pin" not in wanted):
             # Archiving a pin (or dropping its tag) unpins it (Fleep's server tests).
             msg.state = "unpinned"
@@ -1009,11 +1020,46 @@ class World:
                 msg.task_weight = self.next_task_weight(conv)
             # A task is shared with the conversation and flagged as one.
             wanted = ["is_shared", "is_task", *[t for t in wanted if t not in _TASK_FLAGS]]
+        completed = msg.state == "done" and before != "done"
         msg.tags = wanted
         if assignee_ids is not None:
             msg.assignee_ids = assignee_ids
         self._revise(conv, msg, actor_id)
+        if completed and conv.has_done_notifications:
+            # "Done" notifications: each completed task is announced in the flow.
+            self.system_message(
+                conv,
+                actor_id,
+                "task_completed",
+                task_message_nr=msg.message_nr,
+                sysmsg_text="{author} completed a task.",
+            )
         return msg
+
+    def set_url_previews(self, conv: Conversation, actor_id: str, *, disabled: bool) -> Message:
+        """Switch URL previews of new messages off or on: a system message says so.
+
+        The message number it takes is from Fleep's server tests; its text is *inferred*.
+        """
+        conv.is_url_preview_disabled = disabled
+        verb = "disabled" if disabled else "enabled"
+        return self.system_message(
+            conv,
+            actor_id,
+            "no_url_previews" if disabled else "url_previews",
+            sysmsg_text=f"{{author}} {verb} link previews.",
+        )
+
+    def set_done_notifications(self, conv: Conversation, actor_id: str, on: bool) -> Message:
+        """Switch the conversation's task-completion messages on or off (a system message)."""
+        conv.has_done_notifications = on
+        verb = "enabled" if on else "disabled"
+        return self.system_message(
+            conv,
+            actor_id,
+            "enable_done_notifs" if on else "disable_done_notifs",
+            sysmsg_text=f"{{author}} {verb} task notifications.",
+        )
 
     def next_pin_weight(self, conv: Conversation) -> float:
         """The weight of a new pin: above every earlier one (Fleep's server tests' values)."""
