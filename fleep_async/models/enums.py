@@ -53,6 +53,8 @@ class MessageType(enum.StrEnum):
     ALERTS = "alerts"
     DISCLOSE = "disclose"
     DISCLOSE_V2 = "discloseV2"
+    PASSIVE_V1 = "passiveV1"
+    JOIN_V1 = "joinV1"
     HOOK = "hook"
     UNHOOK = "unhook"
     ADD_TEAM = "add_team"

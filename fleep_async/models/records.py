@@ -200,6 +200,8 @@ class ConversationRecord(BaseRecord):
     guests: tuple[str, ...] | None = None
     default_members: tuple[str, ...] | None = None
     passive: tuple[str, ...] | None = None
+    # Members whose accounts are no longer active (a ``conversation/store`` answer lists them).
+    inactives: tuple[str, ...] | None = None
     pending: tuple[str, ...] | None = None
     assignees: tuple[str, ...] | None = None
     teams: tuple[str, ...] | None = None
@@ -524,6 +526,10 @@ def _system_text(kind: str | None, body: dict[str, Any] | None) -> str:
         )
     if kind == "signin":
         return "signed in"
+    if kind == "passiveV1":
+        return "became a passive member"
+    if kind == "joinV1":
+        return "joined the conversation"
     return ""
 
 

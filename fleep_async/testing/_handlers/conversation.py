@@ -4,7 +4,7 @@ The hook management calls (``conversation/*_hook*``) live in :mod:`.hook`."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Final
 
 import attrs
@@ -64,6 +64,7 @@ def cs(
     with_result: bool = True,
     extra: Iterable[Record] = (),
     omit: Collection[int] = (),
+    header_extra: Mapping[str, object] | None = None,
 ) -> Result:
     """The conversation/sync-shaped answer after a change.
 
@@ -72,7 +73,8 @@ def cs(
     server answers with: ``full``, ``store`` (the counters: message/store, read state) or
     ``send`` (the counters and the conversation's identity: message/send, member changes). A
     member who has left always gets the header without the fields of the live flow. ``omit``
-    leaves those message numbers out of the stream, ``extra`` records are added after it.
+    leaves those message numbers out of the stream, ``extra`` records are added after it,
+    ``header_extra`` fields are added to the header.
     """
     world, viewer = ctx.world, ctx.me.account_id
     from_nr = ctx.params.integer("from_message_nr")
@@ -84,6 +86,8 @@ def cs(
         header = rec.conv_partial(header)
     elif shape == "send":
         header = rec.conv_partial(header, rec.SEND_KEYS)
+    if header_extra:
+        header.update(header_extra)
     result: Result = {
         "header": header,
         "stream": [
@@ -417,7 +421,11 @@ def store(ctx: Ctx) -> Result:
         level = p.req_text("mk_alert_level")
         if level not in ALERT_LEVELS:
             raise bad_request("Invalid value for mk_alert_level.")
-        m.mk_alert_level, mine = level, True
+        if level == "passive" or m.mk_alert_level == "passive":
+            # Becoming passive and coming back are announced to everyone (a system message).
+            world.set_passive(conv, me.account_id, level == "passive")
+        if m.mk_alert_level != level:
+            m.mk_alert_level, mine = level, True
     if p.has("snooze_interval"):
         m.snooze_interval = p.req_integer("snooze_interval")
         m.snooze_time = world.now() + m.snooze_interval if m.snooze_interval > 0 else 0
@@ -441,9 +449,20 @@ def store(ctx: Ctx) -> Result:
         world.require_member(conv, me.account_id)
     if mine:
         world.header_changed(conv, [me.account_id])
+    # The real store answer lists the passive members and the inactive ones (closed accounts,
+    # which FakeFleep does not model), even when there are none (Fleep's tests).
+    passive = [a for a in conv.members if conv.memberships[a].mk_alert_level == "passive"]
+    header_extra = {"passive": passive, "inactives": []}
     if shared is None:
-        return cs(ctx, conv, before=before)
-    return cs(ctx, conv, before=before, extra=shared.activity, omit=shared.team_links)
+        return cs(ctx, conv, before=before, header_extra=header_extra)
+    return cs(
+        ctx,
+        conv,
+        before=before,
+        extra=shared.activity,
+        omit=shared.team_links,
+        header_extra=header_extra,
+    )
 
 
 def _labels(ctx: Ctx) -> list[str]:
@@ -468,7 +487,7 @@ class _Shared:
     """What a shared ``conversation/store`` change adds to or leaves out of its answer."""
 
     # The real answer leaves the team-link messages out (they reach the poll) and carries the
-    # activity (new join position) of the people named in a disclosure (Fleep's tests).
+    # activity (new join position) of the people added or named in a disclosure (Fleep's tests).
     team_links: frozenset[int]
     activity: list[Record]
 
@@ -480,8 +499,7 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> _Shared:
     if p.has("topic") and p.raw("topic") != conv.topic:
         world.set_topic(conv, me.account_id, p.req_text("topic"))
     add = _targets(ctx, emails_key="add_emails", ids_key="add_account_ids")
-    if add:
-        world.add_members(conv, me.account_id, add)
+    joined = world.add_members(conv, me.account_id, add) if add else []
     # People first, then teams, then the disclosure to both (the real server's order).
     for team_id in p.uuids("add_team_ids") or []:
         team = world.teams.get(team_id)
@@ -496,6 +514,10 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> _Shared:
     disclose_teams = _teams(ctx, "disclose_team_ids")
     if disclose or disclose_teams:
         shown = world.disclose(conv, me.account_id, disclose, disclose_teams, disclose_from=1)
+    # The answer carries each newcomer's activity (its join position) once, as a disclosure
+    # to it left it (Fleep's tests).
+    told = {r["account_id"] for r in shown}
+    shown += [world.activity(conv, a) for a in joined if a not in told]
     remove = []
     for part in (p.text("remove_emails") or "").replace(";", ",").split(","):
         account = world.find_account(part.strip()) if part.strip() else None

@@ -73,6 +73,12 @@ WELCOME_MESSAGE: Final = (
 DISCLOSE_V2_TEXT: Final = (
     "{author} disclosed previous messages to {teamsAndMembers} starting from {disclose_time}."
 )
+PASSIVE_TEXT: Final = (
+    "{author} left and became a passive member in this conversation and will not receive "
+    "notifications unless @mentioned."
+)
+JOIN_TEXT: Final = "{author} joined the conversation."
+PASSIVE_SNOOZE: Final = -3
 _TASK_FLAGS: Final = ("is_shared", "is_task")
 # System messages whose bodies the real server writes as compact JSON in its own key order.
 _COMPACT_BODIES: Final = frozenset({"enable_done_notifs", "disable_done_notifs", "task_completed"})
@@ -610,15 +616,13 @@ class World:
             mk_conv_type=mk_conv_type or "cct_default",
             admins=[creator.account_id] if is_managed else [],
         )
-        members = [creator.account_id, *member_ids]
-        for team_id in team_ids:
+        members = list(dict.fromkeys([creator.account_id, *member_ids]))
+        teams = []
+        for team_id in dict.fromkeys(team_ids):
             t = self.teams.get(team_id)
             if t is None or t.is_deleted:
                 raise business("unknown_team", "Unknown team.")
-            conv.teams.append(team_id)
-            t.conversations.append(conv_id)
-            members.extend(t.members)
-        members = list(dict.fromkeys(members))
+            teams.append(t)
         # The real server leaves default_members empty for a new conversation (Fleep's server
         # tests): it is the dialog partner in 1:1 chats only.
         self.conversations[conv_id] = conv
@@ -643,14 +647,16 @@ class World:
             ),
             state="system",
         )
-        for team_id in conv.teams:
-            self.sync_team_labels(self.teams[team_id])
         for account_id in members:
             viewer = self.accounts[account_id]
             contacts = [
                 self.contact_for(self.accounts[o], viewer) for o in members if o != account_id
             ]
             self.emit(account_id, [*contacts, *self.init_records(conv, account_id)])
+        # Each team is linked after the create message, by a message of its own that brings
+        # its members in (Fleep's tests: a conversation created with two teams is at nr 3).
+        for t in teams:
+            self.add_team_to_conversation(conv, creator.account_id, t)
         return conv
 
     def init_records(self, conv: Conversation, viewer: str, *, messages: int = 0) -> list[Record]:
@@ -1363,6 +1369,26 @@ class World:
             lambda viewer: [rec.message(conv, msg, viewer), self.full_header(conv, viewer)],
         )
         return msg
+
+    def set_passive(self, conv: Conversation, account_id: str, passive: bool) -> Message | None:
+        """Turn a member passive (``mk_alert_level: passive``) or back; None if unchanged.
+
+        The real server announces both ways with a system message by the member (Fleep's
+        tests): ``passiveV1`` ("left and became a passive member"), ``joinV1`` on the way back,
+        which also counts as the member's last membership event (``send_message_nr``). A passive
+        member stays a member; its ``snooze_interval`` reads -3 while passive.
+        """
+        m = self.require_member(conv, account_id)
+        if (m.mk_alert_level == "passive") == passive:
+            return None
+        if passive:
+            m.mk_alert_level, m.snooze_interval, m.snooze_time = "passive", PASSIVE_SNOOZE, 0
+            kind, text = "passiveV1", PASSIVE_TEXT
+        else:
+            m.mk_alert_level, m.snooze_interval, m.snooze_time = "default", 0, 0
+            kind, text = "joinV1", JOIN_TEXT
+            m.send_message_nr = conv.last_message_nr + 1  # the message posted just below
+        return self.system_message(conv, account_id, kind, sysmsg_text=text)
 
     def header_changed(self, conv: Conversation, account_ids: Iterable[str]) -> None:
         """Send fresh full headers to some members (per-member settings changed)."""
