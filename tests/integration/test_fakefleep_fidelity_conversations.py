@@ -113,3 +113,91 @@ async def test_adding_and_disclosing_in_one_store_answers_one_activity_per_perso
     )
     (activity,) = of_type(answer["stream"], "activity")
     assert (activity["account_id"], activity["join_message_nr"]) == (bob.account_id, 1)
+
+
+async def test_linking_a_team_to_a_conversation_one_is_not_in_is_431(
+    fake: FakeFleep, alice: RawUser, bob: RawUser, conv: str, login: LoginFn
+) -> None:
+    fake.create_account("carol@example.com", "pw", "Carol")
+    carol = await login("carol@example.com", "pw")
+    team = (await carol.call("team/create", {"team_name": "carols"}))["stream"][0]
+    refused = await carol.raw(f"conversation/store/{conv}", {"add_team_ids": [team["team_id"]]})
+    assert refused.status_code == 431
+    assert team["team_id"] not in (await alice.call(f"conversation/sync/{conv}"))["header"]["teams"]
+
+
+async def test_unlinking_a_team_the_conversation_does_not_have_is_431_and_changes_nothing(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    team = (await alice.call("team/create", {"team_name": "unlinked"}))["stream"][0]
+    before = (await alice.call(f"conversation/sync/{conv}"))["header"]
+    refused = await alice.raw(
+        f"conversation/store/{conv}",
+        {"topic": "renamed", "remove_team_ids": [team["team_id"]]},
+    )
+    assert refused.status_code == 431
+    after = (await alice.call(f"conversation/sync/{conv}"))["header"]
+    assert (after["topic"], after["last_message_nr"]) == (
+        before["topic"],
+        before["last_message_nr"],
+    )
+
+
+async def test_unlinking_a_team_from_a_conversation_one_never_joined_is_430(
+    fake: FakeFleep, alice: RawUser, conv: str, login: LoginFn
+) -> None:
+    fake.create_account("carol@example.com", "pw", "Carol")
+    carol = await login("carol@example.com", "pw")
+    team = (await carol.call("team/create", {"team_name": "carols"}))["stream"][0]
+    refused = await carol.raw(f"conversation/store/{conv}", {"remove_team_ids": [team["team_id"]]})
+    assert refused.status_code == 430
+
+
+async def test_the_leave_answer_header_keeps_guests(bob: RawUser, conv: str) -> None:
+    # Two spec versions disagree; the newer one (read.spec.js) keeps ``guests``.
+    answer = await bob.call(f"conversation/leave/{conv}")
+    header = answer["header"]
+    assert header["guests"] == []
+    assert header["can_post"] is False
+    assert "autojoin_url" not in header
+    assert bob.account_id in header["leavers"]
+
+
+async def test_an_untitled_conversation_of_one_is_a_monologue(alice: RawUser, bob: RawUser) -> None:
+    header = (await alice.call("conversation/create", {}))["header"]
+    assert header["topic"] == ""
+    assert header["default_topic"] == "Monologue with myself"
+    conv = header["conversation_id"]
+    await alice.call(f"conversation/add_members/{conv}", {"emails": "bob@example.com"})
+    assert "default_topic" not in (await alice.call(f"conversation/sync/{conv}"))["header"]
+
+
+async def test_topic_search_finds_an_untitled_group_by_a_member_name_or_address(
+    fake: FakeFleep, alice: RawUser, bob: RawUser, login: LoginFn
+) -> None:
+    fake.create_account("carol@example.com", "pw", "Carol Chaplin")
+    await login("carol@example.com", "pw")
+    conv = (await alice.call("conversation/create", {}))["header"]["conversation_id"]
+    await alice.call(
+        f"conversation/add_members/{conv}",
+        {"emails": "bob@example.com, carol@example.com, stranger@elsewhere.example"},
+    )
+    for keywords in ("Carol Chaplin", "stranger@elsewhere.example"):
+        found = await alice.call("search", {"keywords": keywords, "search_types": ["topic"]})
+        (header,) = found["headers"]
+        assert header == {
+            "conversation_id": conv,
+            "members": (await alice.call(f"conversation/sync/{conv}"))["header"]["members"],
+            "mk_rec_type": "conv",
+            "topic": "",
+        }
+        assert (found["matches"], found["suggestions"]) == ([], None)
+
+
+async def test_topic_search_does_not_find_a_two_person_chat_by_the_other_name(
+    alice: RawUser, bob: RawUser
+) -> None:
+    conv = (await alice.call("conversation/create", {}))["header"]["conversation_id"]
+    await alice.call(f"conversation/add_members/{conv}", {"emails": "bob@example.com"})
+    found = await alice.call("search", {"keywords": "Bob Marley", "search_types": ["topic"]})
+    assert found["headers"] == []

@@ -82,3 +82,18 @@ def test_a_free_team_record_with_is_org_wide_decodes_strictly() -> None:
     (team,) = result_records(result)
     assert isinstance(team, TeamRecord)
     assert team.is_org_wide is False
+
+
+def test_a_topic_search_answer_with_name_only_headers_feeds_them_to_the_cache() -> None:
+    answer = {
+        "headers": [
+            {"conversation_id": CONV, "members": [BOB], "mk_rec_type": "conv", "topic": ""}
+        ],
+        "matches": [],
+        "stream": [],
+        "suggestions": None,
+    }
+    result = decode_result(REGISTRY["search"].RESULT, answer, strict=True)
+    (header,) = result_records(result)
+    assert isinstance(header, ConversationRecord)
+    assert (header.conversation_id, header.members, header.topic) == (CONV, (BOB,), "")

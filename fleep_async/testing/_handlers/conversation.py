@@ -410,6 +410,11 @@ def unsubscribe(ctx: Ctx) -> Result:
 def store(ctx: Ctx) -> Result:
     """Change any header fields; send only what changes."""
     world, me, p = ctx.world, ctx.me, ctx.params
+    conv = world.conversation(ctx.conversation_id)
+    if p.has("add_team_ids") and me.account_id not in conv.memberships:
+        # Linking a team is refused with 431 before the conversation lookup's 430 (Fleep's
+        # tests: a member of the team who is not in the conversation gets 431).
+        raise business("not_member", "You are not a member of this conversation.")
     conv = any_conv(ctx)
     m = conv.memberships[me.account_id]
     before = conv.last_message_nr
@@ -496,6 +501,14 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> _Shared:
     world, me, p = ctx.world, ctx.me, ctx.params
     team_links: set[int] = set()
     shown: list[Record] = []
+    unlink = []
+    for team_id in p.uuids("remove_team_ids") or []:
+        team = world.teams.get(team_id)
+        if team is None or team_id not in conv.teams:
+            # Unlinking a team the conversation does not have is refused, before anything
+            # changes (Fleep's tests: 431).
+            raise business("team_not_linked", "The team is not linked to this conversation.")
+        unlink.append(team)
     if p.has("topic") and p.raw("topic") != conv.topic:
         world.set_topic(conv, me.account_id, p.req_text("topic"))
     add = _targets(ctx, emails_key="add_emails", ids_key="add_account_ids")
@@ -526,10 +539,8 @@ def _store_shared(ctx: Ctx, conv: Conversation) -> _Shared:
     remove += (p.uuids("remove_account_ids") or []) + (p.uuids("kick_account_ids") or [])
     if remove:
         world.remove_members(conv, me.account_id, remove)
-    for team_id in p.uuids("remove_team_ids") or []:
-        team = world.teams.get(team_id)
-        if team is not None:
-            world.remove_team_from_conversation(conv, me.account_id, team)
+    for team in unlink:
+        world.remove_team_from_conversation(conv, me.account_id, team)
     shared = False
     previews_off = p.flag("is_url_preview_disabled")
     if previews_off is not None and previews_off != conv.is_url_preview_disabled:

@@ -9,7 +9,7 @@ from fleep_async.testing._http.errors import bad_request
 from fleep_async.testing._http.routing import Ctx, Result, handler
 from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.render import escape
-from fleep_async.testing._world.state import AccountState, Record
+from fleep_async.testing._world.state import AccountState, Conversation, Record
 from fleep_async.testing._world.world import World
 
 MAX_EXTERNAL_SIZE: Final = 1024**3
@@ -41,7 +41,7 @@ def search(ctx: Ctx) -> Result:
         if (conv_filter is not None and conv_id != conv_filter) or conv_id in ignore:
             continue
         conv = world.conversations[conv_id]
-        hit_conv = "topic" in types and all(w in conv.topic.lower() for w in words)
+        hit_conv = "topic" in types and all(w in _topic_text(world, conv) for w in words)
         for msg in conv.visible_messages(conv.memberships[me.account_id]):
             text = world.message_text(msg) if msg.mk_message_type == "text" else ""
             kind_ok = ("chat" in types) or (msg.state == "pinned" and "pin" in types)
@@ -52,7 +52,13 @@ def search(ctx: Ctx) -> Result:
                 matches.append(record)
                 hit_conv = True
         if hit_conv:
-            headers[conv_id] = world.full_header(conv, me.account_id)
+            # The real answer's headers are the conversation's name and members only.
+            headers[conv_id] = {
+                "conversation_id": conv_id,
+                "members": conv.members,
+                "mk_rec_type": "conv",
+                "topic": conv.topic,
+            }
     matches.sort(key=lambda r: (r["posted_time"], r["message_nr"]), reverse=True)
     # The real answer also carries a ``stream`` (the matched messages' authors' contacts, for
     # the client's cache) and ``suggestions: null`` unless they were asked for.
@@ -66,6 +72,19 @@ def search(ctx: Ctx) -> Result:
     if p.flag("need_suggestions"):
         result["suggestions"] = _suggest(world, me, words[-1] if words else "")
     return result
+
+
+def _topic_text(world: World, conv: Conversation) -> str:
+    """What a topic search looks in: the topic, or for an untitled group its members.
+
+    Fleep's tests find an untitled conversation of three or four people by a member's name or
+    e-mail address, but not one of two people by the other's name (*inferred* rule: groups
+    only, as a two-person chat is found through the contact instead).
+    """
+    if conv.topic or len(conv.members) < 3:
+        return conv.topic.lower()
+    people = [world.accounts[a] for a in conv.members if a in world.accounts]
+    return " ".join(f"{p.display_name} {p.email}" for p in people).lower()
 
 
 def _suggest(world: World, me: AccountState, prefix: str) -> list[str]:

@@ -108,9 +108,19 @@ def build_app(
     async def front(request: Request) -> Response:
         return _front_page(world)
 
+    async def login_page(request: Request) -> Response:
+        return _login_page(world)
+
+    async def globals_auth(request: Request) -> Response:
+        if _live_session(world, request) is None:
+            return error_response(unauthorized())
+        return Response(b"{}", 200, media_type="application/json; charset=utf-8")
+
     all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     routes = [
         Route("/", front, methods=["GET", "HEAD"]),
+        Route("/login", login_page, methods=["GET", "HEAD"]),
+        Route("/globals/auth", globals_auth, methods=["GET", "HEAD"]),
         Route("/api/{path:path}", api, methods=all_methods),
         Route("/hook/{url_id}", hook, methods=all_methods),
         Route("/hook/{url_id}/", hook, methods=all_methods),
@@ -118,7 +128,7 @@ def build_app(
         Route("/thumb/{rest:path}", download, methods=["GET", "HEAD"]),
         Route("/avatar/{rest:path}", download, methods=["GET", "HEAD"]),
         *admin_routes(fake),
-        *web_routes(),
+        *web_routes(stale_session=lambda request: _stale_session(world, request)),
     ]
     return Starlette(
         routes=routes,
@@ -186,6 +196,30 @@ def _front_page(world: World) -> Response:
     )
     response.set_cookie("token_id", world.ids.secret_uuid(), path="/", httponly=True)
     return response
+
+
+def _login_page(world: World) -> Response:
+    """``GET /login`` as the web front end answers it: a page, a fresh anonymous ``token_id``
+    and an ``xs_ticket`` cookie that belong to no session (an API call with them gets 401)."""
+    response = Response(
+        '<!doctype html><title>Fleep</title><p>FakeFleep: log in at <a href="/chat/">/chat/</a>',
+        200,
+        media_type="text/html; charset=utf-8",
+    )
+    response.set_cookie("token_id", world.ids.secret_uuid(), path="/", httponly=True)
+    response.set_cookie("xs_ticket", world.ids.secret_uuid(), path="/")
+    return response
+
+
+def _live_session(world: World, request: Request) -> Session | None:
+    """The live session of the request's ``token_id`` cookie, if any."""
+    session = world.sessions.get(request.cookies.get("token_id") or "")
+    return session if session is not None and session.alive else None
+
+
+def _stale_session(world: World, request: Request) -> bool:
+    """The request carries a ``token_id`` cookie whose session is over (logged out, expired)."""
+    return bool(request.cookies.get("token_id")) and _live_session(world, request) is None
 
 
 async def _dispatch(world: World, faults: Faults, request: Request) -> Response:

@@ -10,6 +10,7 @@ script would run and nothing would load from elsewhere.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Final
 
@@ -58,14 +59,18 @@ def _serve(name: str) -> Route:
 PAGE_PATHS: Final = frozenset({CHAT_PATH.rstrip("/"), *(CHAT_PATH + name for name in _FILES)})
 
 
-async def _to_page(request: Request) -> Response:
+def web_routes(*, stale_session: Callable[[Request], bool]) -> list[Route]:
+    """``GET /chat/`` (the page) and its two assets; ``/chat`` redirects to ``/chat/``.
+
+    A browser whose ``token_id`` cookie belongs to a session that is over is sent to
+    ``/login`` instead (302), as the real web front end does (Fleep's server tests).
+    """
     from starlette.responses import RedirectResponse
-
-    return RedirectResponse(CHAT_PATH, status_code=308)
-
-
-def web_routes() -> list[Route]:
-    """``GET /chat/`` (the page) and its two assets; ``/chat`` redirects to ``/chat/``."""
     from starlette.routing import Route
 
-    return [Route("/chat", _to_page, methods=["GET", "HEAD"]), *map(_serve, _FILES)]
+    async def to_page(request: Request) -> Response:
+        if stale_session(request):
+            return RedirectResponse("/login", status_code=302)
+        return RedirectResponse(CHAT_PATH, status_code=308)
+
+    return [Route("/chat", to_page, methods=["GET", "HEAD"]), *map(_serve, _FILES)]

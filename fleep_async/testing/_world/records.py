@@ -29,6 +29,7 @@ from fleep_async.testing._world.state import (
 
 STATE_URN: Final = "urn:fleep:message:mk_message_state:"
 STORAGE_QUOTA: Final = 10 * 1024**3
+MONOLOGUE_TOPIC: Final = "Monologue with myself"
 
 # The partial headers the real server answers after a message change. Fleep's own server
 # tests show two: ``message/store`` (and the read-state calls) answer the counters only,
@@ -181,6 +182,9 @@ def conv_full(
     if conv.dialog_with is not None:
         # A 1:1 conversation is named after the other party until it gets a topic.
         rec["default_topic"] = conv.dialog_topic(m.account_id)
+    elif not conv.topic and conv.members == [m.account_id]:
+        # An untitled conversation of one is named so by the server (Fleep's tests).
+        rec["default_topic"] = MONOLOGUE_TOPIC
     if m.label_ids:
         rec["labels"] = [labels[i].label for i in m.label_ids if i in labels]
     if m.hide_message_nr is not None:
