@@ -201,3 +201,25 @@ async def test_topic_search_does_not_find_a_two_person_chat_by_the_other_name(
     await alice.call(f"conversation/add_members/{conv}", {"emails": "bob@example.com"})
     found = await alice.call("search", {"keywords": "Bob Marley", "search_types": ["topic"]})
     assert found["headers"] == []
+
+
+async def test_set_topic_answers_the_send_shape_with_member_lists_and_keeps_read_and_show(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    before = (await alice.call(f"conversation/sync/{conv}"))["header"]
+    answer = await alice.call(f"conversation/set_topic/{conv}", {"topic": "testing"})
+    header = answer["header"]
+    assert answer["result_message_nr"] == header["last_message_nr"] == before["last_message_nr"] + 1
+    assert header["topic"] == "testing"
+    assert header["topic_message_nr"] == header["last_message_nr"]
+    assert header["members"] == [alice.account_id, bob.account_id]
+    assert (header["leavers"], header["default_members"]) == ([], [])
+    for absent in ("guests", "autojoin_url", "cmail", "is_full", "mk_init_mode"):
+        assert absent not in header
+    # A topic change is neither shown in the conversation list nor read for its author.
+    assert header["read_message_nr"] == before["read_message_nr"]
+    assert header["show_message_nr"] == before["show_message_nr"]
+    sent = await alice.call(f"message/send/{conv}", {"message": "after"})
+    assert sent["header"]["show_message_nr"] == sent["header"]["last_message_nr"]
+    (text,) = [m for m in sent["stream"] if m.get("mk_message_type") == "text"]
+    assert text["prev_message_nr"] == header["last_message_nr"]

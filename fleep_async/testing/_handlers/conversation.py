@@ -70,8 +70,9 @@ def cs(
 
     Without ``from_message_nr``: the header plus the records changed since flow position
     ``before``. With it: a normal forward sync from there. ``shape`` picks the header the real
-    server answers with: ``full``, ``store`` (the counters: message/store, read state) or
-    ``send`` (the counters and the conversation's identity: message/send, member changes). A
+    server answers with: ``full``, ``store`` (the counters: message/store, read state),
+    ``send`` (the counters and the conversation's identity: message/send, member changes) or
+    ``topic`` (``send`` plus the member lists: set_topic). A
     member who has left always gets the header without the fields of the live flow. ``omit``
     leaves those message numbers out of the stream, ``extra`` records are added after it,
     ``header_extra`` fields are added to the header.
@@ -86,6 +87,8 @@ def cs(
         header = rec.conv_partial(header)
     elif shape == "send":
         header = rec.conv_partial(header, rec.SEND_KEYS)
+    elif shape == "topic":
+        header = rec.conv_partial(header, rec.TOPIC_KEYS)
     if header_extra:
         header.update(header_extra)
     result: Result = {
@@ -348,7 +351,7 @@ def set_topic(ctx: Ctx) -> Result:
     before = conv.last_message_nr
     topic = ctx.params.text("topic", required=True) or ""
     ctx.world.set_topic(conv, ctx.me.account_id, topic)
-    return cs(ctx, conv, before=before)
+    return cs(ctx, conv, before=before, shape="topic")
 
 
 @handler("conversation/mark_read", path_id="conversation")

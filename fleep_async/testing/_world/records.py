@@ -77,6 +77,9 @@ SEND_KEYS: Final = (
     "topic_message_nr",
 )
 
+# ``conversation/set_topic`` answers the send shape plus the member lists (Fleep's tests).
+TOPIC_KEYS: Final = (*SEND_KEYS, "default_members", "leavers", "members")
+
 # What a header no longer carries once its viewer has left (leave, remove_members).
 LEFT_DROPS: Final = (
     "autojoin_url",
@@ -146,7 +149,7 @@ def conv_full(
         "join_message_nr": m.join_message_nr,
         "last_message_nr": last_nr,
         "read_message_nr": m.read_message_nr,
-        "show_message_nr": min(conv.last_visible_nr, last_nr),
+        "show_message_nr": min(conv.last_shown_nr, last_nr),
         "inbox_message_nr": _inbox_position(conv, m.read_message_nr),
         "last_inbox_nr": conv.last_inbox_nr,
         "unread_count": conv.unread_count(m.account_id, m.read_message_nr),

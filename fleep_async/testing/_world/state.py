@@ -348,6 +348,8 @@ class Conversation:
     hooks: dict[str, Hook] = attrs.field(factory=dict)
     last_message_nr: int = 0
     last_visible_nr: int = 0
+    # The last message a conversation list shows (a topic change is not one of them).
+    last_shown_nr: int = 0
     last_inbox_nr: int = 0
     inbox_message_nr: int = 0
     last_message_time: int = 0

@@ -691,8 +691,11 @@ class World:
         state: str = "plain",
         alerting: bool = False,
         posted_time: int | None = None,
+        shown: bool = True,
         **fields: Any,
     ) -> Message:
+        """Append a message; ``shown=False`` for one the conversation list does not show (a
+        topic change: it moves neither ``show_message_nr`` nor its author's read horizon)."""
         nr = conv.next_nr()
         now = self.now() if posted_time is None else posted_time
         if alerting:
@@ -719,12 +722,14 @@ class World:
         )
         conv.messages[nr] = msg
         author = conv.memberships.get(author_id)
-        if state == "system" and author is not None and author.active:
+        if state == "system" and shown and author is not None and author.active:
             # The author of a system message has read it (Fleep's server tests).
             author.read_message_nr = max(author.read_message_nr, nr)
         conv.record_change(nr, nr)
         conv.track_state(msg)
         conv.last_visible_nr = nr
+        if shown:
+            conv.last_shown_nr = nr
         conv.last_message_time = max(conv.last_message_time, now)
         return msg
 
@@ -1362,7 +1367,11 @@ class World:
     def set_topic(self, conv: Conversation, actor_id: str, topic: str) -> Message:
         """Change the topic (a ``topic`` system message)."""
         conv.topic = topic
-        msg = self._append(conv, actor_id, "topic", rec.system_body(topic=topic), state="system")
+        # Fleep's tests: after a topic change the author's header still reads 1 for both
+        # ``read_message_nr`` and ``show_message_nr``.
+        msg = self._append(
+            conv, actor_id, "topic", rec.system_body(topic=topic), state="system", shown=False
+        )
         conv.topic_message_nr = msg.message_nr
         self.emit_each(
             conv.members,
