@@ -17,9 +17,11 @@ the ``FLEEP_EVENTS`` stream. Any number of workers (processes, machines) share t
   previous one is acked, whoever fetches. The lease keeps the fetching to one worker; the
   consumer keeps the order even while two workers briefly both think they hold it.
 - **Ack after success.** A record is acked only after its handler returned (or no handler
-  wanted it). While a handler runs, the worker tells the server it is still working
-  (``+WPI``) every ``ack_wait / 3``; a worker killed mid-handler stops doing so, and the record
-  is delivered again (to whoever holds the partition then) after ``ack_wait``.
+  wanted it). From the moment a record is delivered (waiting for a handler slot or in its
+  handler) until it is acked or handed back, the worker tells the server it is still working
+  on it (``+WPI``, one loop for all of them, every ``ack_wait / 3``); a worker killed
+  mid-handler stops doing so, and the record is delivered again (to whoever holds the
+  partition then) after ``ack_wait``.
 - **Failures.** A failing handler's record is handed back (``NAK`` with the engine's backoff) and
   tried again up to ``max_deliver`` deliveries in all; then it is published to the dead-letter
   stream ``FLEEP_DEAD`` with the (redacted) error and acked. A record delivered more than
@@ -296,6 +298,9 @@ class ClusterWorker(Generic[ClientT]):
         self._redelivered = 0
         self._dead_lettered = 0
         self._lease_changes = 0
+        # Records delivered here and not yet acked or handed back (id -> message): the
+        # progress loop keeps them ours while they wait for a slot or run.
+        self._delivered: dict[int, Msg] = {}
         self._js: JetStreamContext | None = None
         self._kv: KeyValue | None = None
         self._wanted: frozenset[str] | None = None
@@ -377,6 +382,7 @@ class ClusterWorker(Generic[ClientT]):
             )
             task_status.started()
             async with anyio.create_task_group() as consumers:
+                consumers.start_soon(self._keep_alive, name="fleep-worker-progress")
                 await self._balance_loop(consumers)
                 # Stopping: every partition hands over after the record in hand (running
                 # handlers get shutdown_deadline; then they are cancelled and their records
@@ -570,7 +576,7 @@ class ClusterWorker(Generic[ClientT]):
                     continue
                 failures = 0
                 for msg in msgs:
-                    await self._handle(part, msg)
+                    await self._settle(part, msg)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._drop(sub)
@@ -659,6 +665,24 @@ class ClusterWorker(Generic[ClientT]):
             return False
         return False
 
+    async def _settle(self, part: _Partition, msg: Msg) -> None:
+        """One delivered record, kept alive by the progress loop until it is settled."""
+        key = id(msg)
+        self._delivered[key] = msg
+        try:
+            await self._handle(part, msg)
+        except anyio.get_cancelled_exc_class():
+            # Stopping past the deadline: hand the record back now, not after ack_wait (a
+            # record already acked refuses the NAK, which is then only logged).
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                try:
+                    await msg.nak()
+                except Exception as exc:
+                    logger.debug("NAK on cancellation failed: %s", exc)
+            raise
+        finally:
+            del self._delivered[key]
+
     async def _handle(self, part: _Partition, msg: Msg) -> None:
         """One record: decode, dispatch, then ack / NAK / dead-letter."""
         metadata = msg.metadata
@@ -733,21 +757,9 @@ class ClusterWorker(Generic[ClientT]):
         async with self._limiter:
             self._in_flight += 1
             try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._keep_alive, msg)
-                    try:
-                        result = await self._dispatcher.feed(record, ctx)
-                    except Exception as exc:
-                        failure = exc
-                    tg.cancel_scope.cancel()
-            except anyio.get_cancelled_exc_class():
-                # Stopping past the deadline: hand the record back now, not after ack_wait.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                    try:
-                        await msg.nak()
-                    except Exception as exc:
-                        logger.debug("NAK on cancellation failed: %s", exc)
-                raise
+                result = await self._dispatcher.feed(record, ctx)
+            except Exception as exc:
+                failure = exc
             finally:
                 self._in_flight -= 1
         if failure is None:
@@ -766,14 +778,21 @@ class ClusterWorker(Generic[ClientT]):
             return
         await self._failed(part, msg, ctx, failure, deliveries)
 
-    async def _keep_alive(self, msg: Msg) -> None:
-        """Tell the server the record is being worked on, so it is not delivered elsewhere."""
+    async def _keep_alive(self) -> None:
+        """Tell the server every record delivered here and not yet settled is being worked on.
+
+        One loop for the whole worker rather than a task per record: a task started and
+        cancelled per record was a large share of the worker's CPU per record. A record waiting
+        for a handler slot is kept too: the partition is this worker's, and a redelivery while
+        it waits would only mean handling it twice.
+        """
         while True:
             await anyio.sleep(self.ack_wait / 3)
-            try:
-                await msg.in_progress()
-            except Exception as exc:  # a reconnect: the next note may get through
-                logger.debug("in-progress note failed: %s", exc)
+            for msg in list(self._delivered.values()):
+                try:
+                    await msg.in_progress()
+                except Exception as exc:  # a reconnect: the next note may get through
+                    logger.debug("in-progress note failed: %s", exc)
 
     async def _failed(
         self, part: _Partition, msg: Msg, ctx: Context[Any], failure: Exception, deliveries: int

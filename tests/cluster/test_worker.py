@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import nats.errors
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
@@ -29,9 +30,11 @@ from fleep_async.cluster import (
     ClusterWorker,
     EffectLedger,
     connect,
+    consumer_name,
     dead_letters,
     ensure_buckets,
     ensure_stream,
+    partition_of,
     replay_dead_letters,
 )
 from fleep_async.errors import ClusterError
@@ -280,6 +283,76 @@ async def test_a_failing_record_goes_to_the_dead_letters_after_max_deliver(
     assert seen[4:] == [("poison", 1)]
     assert world.replies(cid) == echoed("next", "poison")
     assert left == []
+
+
+async def test_a_record_waiting_for_a_handler_slot_stays_with_its_worker(
+    nc: NATS, fake_server: FakeFleepServer
+) -> None:
+    """Two partitions, one handler slot: the record that waits for the slot past ack_wait is
+    neither delivered to anyone else nor handled twice; the running one neither."""
+    world = Bot(fake_server)
+    convs: dict[int, str] = {}
+    while len(convs) < 2:  # two conversations in two different partitions
+        cid = world.conversation(f"c{len(convs)}")
+        convs.setdefault(partition_of(cid), cid)
+    for cid in convs.values():
+        await world.fake.post_as(world.human, cid, f"hello {cid[:6]}")
+    calls: list[tuple[str, int]] = []
+    holding = anyio.Event()
+    release = anyio.Event()
+    router = Router()
+
+    @router.message(FromAccount(world.human.account_id), OfMessageType("text"))
+    async def hold(message: Any, ctx: Any) -> None:
+        calls.append((message.text, ctx.attempt))
+        if len(calls) == 1:  # the first holds the only slot; the other waits for it
+            holding.set()
+            await release.wait()
+        await ctx.reply(f"echo {message.text}")
+
+    js = nc.jetstream()
+    account = world.bot.account_id
+    names = [consumer_name(account, partition) for partition in convs]
+    ack_wait = 1.0
+
+    async def unacked() -> int:
+        infos = [await js.consumer_info(EVENTS_STREAM, name) for name in names]
+        return sum(info.num_ack_pending or 0 for info in infos)
+
+    async def steal(name: str, found: list[str]) -> None:
+        # Another client pulling from the partition's consumer, as a new lease holder would.
+        sub = await js.pull_subscribe_bind(name, EVENTS_STREAM)
+        try:
+            found.extend(m.data.decode() for m in await sub.fetch(1, timeout=3 * ack_wait))
+        except nats.errors.TimeoutError:
+            pass
+        finally:
+            await sub.unsubscribe()
+
+    with anyio.fail_after(WAIT):
+        async with world.client() as client, anyio.create_task_group() as tg:
+            await client.account.sync()
+            worker = ClusterWorker(nc, router, {account: client}, concurrency=1, ack_wait=ack_wait)
+            await tg.start(worker.run)
+            await publish_records(js, account, world.fake.events(world.bot))
+            await holding.wait()
+            while await unacked() < 2:  # the second record fetched, waiting for the slot
+                await anyio.sleep(0.05)
+            stolen: list[str] = []
+            async with anyio.create_task_group() as thieves:
+                for name in names:  # pulls that last three times ack_wait
+                    thieves.start_soon(steal, name, stolen)
+            release.set()
+            await world.fake.wait_for(
+                lambda: world.total_replies(list(convs.values())) >= 2, timeout=WAIT
+            )
+            worker.stop()
+
+    assert stolen == []  # the server gave neither record to anyone else
+    assert sorted(calls) == sorted((f"hello {cid[:6]}", 1) for cid in convs.values())
+    for cid in convs.values():
+        assert world.replies(cid) == echoed(f"hello {cid[:6]}")
+    assert worker.health.redelivered == 0
 
 
 async def test_partitions_rebalance_when_a_worker_joins(
