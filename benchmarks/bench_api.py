@@ -206,8 +206,9 @@ async def _measure(server: ServerProcess, params: dict[str, Any]) -> BenchResult
             f"Concurrency {workers}: client CPU per call: fleep httpx "
             f"{cpu['fleep httpx']:.0f} us, bare httpx {cpu['bare httpx']:.0f} us, fleep aiohttp "
             f"{cpu['fleep aiohttp']:.0f} us, bare aiohttp {cpu['bare aiohttp']:.0f} us. Over "
-            "aiohttp, the difference between fleep and bare is httpx's client layer + the "
-            "httpx-aiohttp adapter + FleepClient (service, session, transport, result decoding)."
+            "aiohttp the transport hands JSON calls to aiohttp directly (no httpx client layer): "
+            "the difference between fleep and bare is FleepClient's own work (service, session, "
+            "transport checks, deadline, capped reading, result decoding into typed records)."
         )
     notes.append(
         "At concurrency 1 a call waits for the server's own CPU (FakeFleep on uvicorn's pure "

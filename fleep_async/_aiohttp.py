@@ -2,8 +2,10 @@
 
 httpx's own pool (httpcore) is pure Python; aiohttp parses HTTP in C. Plugged in underneath the
 same :class:`~fleep_async._http.Transport`, nothing else changes: URLs, headers, timeouts,
-size limits, errors and retries are the transport's. Needs the ``aiohttp`` extra
-(``pip install fleep-async[aiohttp]``)::
+size limits, errors and retries are the transport's. JSON calls (every service call and the long
+poll) go to aiohttp directly, under httpx's client layer (see ``fleep_async._http._wire``);
+uploads, hook posts and downloads go through httpx over the same aiohttp pool. Needs the
+``aiohttp`` extra (``pip install fleep-async[aiohttp]``)::
 
     client = FleepClient(
         email, password,
@@ -45,7 +47,8 @@ def aiohttp_transport(
     """
     try:
         import aiohttp
-        from httpx_aiohttp import AiohttpTransport
+
+        from fleep_async._http._aiohttp import AiohttpTransport
     except ImportError as exc:
         raise UsageError(
             "aiohttp_transport() needs the aiohttp extra: pip install 'fleep-async[aiohttp]'"
@@ -59,5 +62,5 @@ def aiohttp_transport(
         connector = aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=keepalive_expiry)
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(client=new_session)
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(new_session)
     return transport

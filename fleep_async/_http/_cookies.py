@@ -14,9 +14,8 @@ from http.cookiejar import Cookie, CookieJar
 from typing import Any, Final
 from urllib.request import Request as _UrllibRequest
 
-import httpx
-
 from fleep_async._http._secret import Secret
+from fleep_async._http._wire import HeaderView
 from fleep_async.errors import DecodeError, UsageError
 
 __all__ = [
@@ -65,7 +64,7 @@ def cookie_header(token_id: Secret[str] | None) -> dict[str, str]:
     return {} if token_id is None else {"Cookie": "token_id=" + token_id.reveal()}
 
 
-def token_from_set_cookie(headers: httpx.Headers) -> tuple[Secret[str] | None, bool]:
+def token_from_set_cookie(headers: HeaderView) -> tuple[Secret[str] | None, bool]:
     """The ``token_id`` a response sets (the last one wins), and whether an invalid one was set.
 
     The value may be quoted (RFC 6265 allows ``token_id="..."``) and spaced around ``=``. An

@@ -16,6 +16,7 @@ from typing import Final
 
 import httpx
 
+from fleep_async._http._wire import HeaderView, WireResponse
 from fleep_async.errors import DecodeError
 
 __all__ = ["check_content_encoding", "read_limited"]
@@ -31,7 +32,7 @@ _IDENTITY: Final = "identity"
 _SHOWN_HEADER: Final = 40
 
 
-def _coding(headers: httpx.Headers) -> tuple[str, str | None]:
+def _coding(headers: HeaderView) -> tuple[str, str | None]:
     """``(coding, None)`` for an accepted coding, or ``("", what was sent)`` for a refused one."""
     codings = [
         coding.strip().lower()
@@ -46,7 +47,7 @@ def _coding(headers: httpx.Headers) -> tuple[str, str | None]:
     return "", ", ".join(codings)[:_SHOWN_HEADER]
 
 
-def check_content_encoding(response: httpx.Response, *, endpoint: str) -> str:
+def check_content_encoding(response: WireResponse, *, endpoint: str) -> str:
     """The one content coding of a response: ``identity``, ``gzip``, ``x-gzip`` or ``deflate``.
 
     Takes the response, not its headers: this frame may raise, and a traceback recorded with
@@ -103,7 +104,7 @@ class _Inflater:
 
 
 async def read_limited(
-    response: httpx.Response, limit: int, *, endpoint: str
+    response: WireResponse, limit: int, *, endpoint: str
 ) -> tuple[bytes | None, int]:
     """Read the decoded body: ``(body, size)``, or ``(None, size)`` once it exceeds ``limit``.
 

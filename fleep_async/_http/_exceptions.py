@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from types import TracebackType
 
 import httpx
 
@@ -28,21 +27,40 @@ def detached(exc: BaseException) -> BaseException:
     return exc
 
 
-@contextlib.contextmanager
-def wrap_httpx(endpoint: str) -> Iterator[None]:
-    """Turn httpx exceptions into ours; nothing from httpx crosses the public boundary."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise FleepTimeoutError(
-            f"{type(exc).__name__} on {endpoint}", endpoint=endpoint
-        ) from detached(exc)
-    except httpx.DecodingError as exc:
-        raise DecodeError(
-            "the response body could not be decompressed", endpoint=endpoint
-        ) from detached(exc)
-    except httpx.RequestError as exc:
-        detail = str(exc) or type(exc).__name__
-        raise TransportError(
-            f"{type(exc).__name__} on {endpoint}: {detail}", endpoint=endpoint
-        ) from detached(exc)
+class wrap_httpx:  # lower case: used like the function it replaced
+    """Turn httpx exceptions into ours; nothing from httpx crosses the public boundary.
+
+    A class, not a generator-based context manager: it wraps every call, twice.
+    """
+
+    __slots__ = ("endpoint",)
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None or not isinstance(exc, httpx.HTTPError):
+            return
+        del traceback  # its frames (httpx's, holding the request) stay out of this frame
+        endpoint = self.endpoint
+        if isinstance(exc, httpx.TimeoutException):
+            raise FleepTimeoutError(
+                f"{type(exc).__name__} on {endpoint}", endpoint=endpoint
+            ) from detached(exc)
+        if isinstance(exc, httpx.DecodingError):
+            raise DecodeError(
+                "the response body could not be decompressed", endpoint=endpoint
+            ) from detached(exc)
+        if isinstance(exc, httpx.RequestError):
+            detail = str(exc) or type(exc).__name__
+            raise TransportError(
+                f"{type(exc).__name__} on {endpoint}: {detail}", endpoint=endpoint
+            ) from detached(exc)

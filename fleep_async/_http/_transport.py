@@ -38,6 +38,7 @@ from fleep_async._http._secret import Secret
 from fleep_async._http._tls import shared_ssl_context
 from fleep_async._http._upload import UploadFile
 from fleep_async._http._urls import check_path, check_scheme, origin
+from fleep_async._http._wire import HeaderView, Wire, WireResponse
 from fleep_async._retry import RetryPolicy, Sleep, default_sleep
 from fleep_async._version import __version__
 from fleep_async.errors import (
@@ -66,7 +67,9 @@ _ERROR_BODY_LIMIT: Final = 64 * 1024
 _MAX_REDIRECTS: Final = 5
 
 _T = TypeVar("_T")
+_R = TypeVar("_R", bound=WireResponse)
 _RequestFactory = Callable[[httpx.AsyncClient], httpx.Request]
+_Opener = Callable[[], Awaitable[WireResponse]]
 
 
 @attrs.frozen(kw_only=True)
@@ -92,7 +95,7 @@ class TransportResult:
 class _Raw:
     status_code: int
     # Not in the repr: a login answer's body holds the ticket, its headers the cookie.
-    headers: httpx.Headers = attrs.field(repr=False)
+    headers: HeaderView = attrs.field(repr=False)
     content: bytes = attrs.field(repr=False)
 
 
@@ -113,7 +116,9 @@ class Transport:
         allow_insecure_http: allow plain http to any host (tests against a remote fake only).
         user_agent: the ``User-Agent`` header (default ``fleep-async/<version>``).
         http2: use HTTP/2 (needs the ``h2`` package).
-        transport: an httpx transport for normal calls (tests: ``httpx.ASGITransport``).
+        transport: an httpx transport for normal calls (tests: ``httpx.ASGITransport``). One
+            that is also a :class:`~fleep_async._http._wire.Wire` (the aiohttp transport)
+            gets the JSON calls directly, under httpx's client layer.
         poll_transport: an httpx transport for long polls (default: ``transport``).
 
     Raises:
@@ -159,6 +164,8 @@ class Transport:
         self._sleep: Sleep = sleep if sleep is not None else default_sleep
         self._max_response_bytes = max_response_bytes
         self._deadline = deadline if deadline is not None else 2 * timeout
+        self._timeout = timeout
+        self._poll_timeout = poll_timeout
         self._closed = False
         # Redact what httpx, httpcore and hpack log about our requests (not at import time:
         # importing fleep_async changes no logger).
@@ -194,6 +201,15 @@ class Transport:
             raise UsageError(
                 "http2=True needs the 'h2' package (pip install httpx[http2])"
             ) from exc
+        # The direct path of JSON calls, when the transport offers one (see _wire).
+        poll = poll_transport if poll_transport is not None else transport
+        self._wire: Wire | None = transport if isinstance(transport, Wire) else None
+        self._poll_wire: Wire | None = poll if isinstance(poll, Wire) else None
+        self._json_headers: Final = {
+            **headers,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
 
     def __repr__(self) -> str:
         return f"Transport(base_url={str(self._base_url)!r})"
@@ -276,14 +292,37 @@ class Transport:
         _remember(token_id, *fields.values())
         content = _encode_json(fields, what=f"the body of {path}")
         url = self._api_base + path
+        wire = self._poll_wire if long_poll else self._wire
+        opener: _Opener
+        if wire is not None:
+            read_timeout = self._poll_timeout if long_poll else self._timeout
 
-        def factory(client: httpx.AsyncClient) -> httpx.Request:
-            headers = {"Content-Type": "application/json", "Accept": "application/json"}
-            return client.build_request(
-                "POST", url, content=content.reveal(), headers=headers | cookie_header(token_id)
-            )
+            async def opener() -> WireResponse:
+                with wrap_httpx(path):
+                    response = await wire.post(
+                        url,
+                        content.reveal(),
+                        self._json_headers | cookie_header(token_id),
+                        connect_timeout=self._timeout,
+                        read_timeout=read_timeout,
+                    )
+                return await self._checked(response, path)
 
-        raw = await self._send(factory, endpoint=path, idempotent=idempotent, long_poll=long_poll)
+        else:
+
+            def factory(client: httpx.AsyncClient) -> httpx.Request:
+                headers = {"Content-Type": "application/json", "Accept": "application/json"}
+                return client.build_request(
+                    "POST",
+                    url,
+                    content=content.reveal(),
+                    headers=headers | cookie_header(token_id),
+                )
+
+            async def opener() -> WireResponse:
+                return await self._open(factory, endpoint=path, long_poll=long_poll)
+
+        raw = await self._send(opener, endpoint=path, idempotent=idempotent, long_poll=long_poll)
         return self._json_result(raw, endpoint=path)
 
     async def upload(
@@ -325,8 +364,11 @@ class Transport:
                 headers=headers | cookie_header(token_id),
             )
 
+        async def opener() -> WireResponse:
+            return await self._open(factory, endpoint=path, long_poll=False)
+
         raw = await self._send(
-            factory,
+            opener,
             endpoint=path,
             idempotent=idempotent and body.replayable,
             long_poll=False,
@@ -372,7 +414,10 @@ class Transport:
                     headers={"Content-Type": "application/json"},
                 )
 
-        await self._send(factory, endpoint=endpoint, idempotent=False, long_poll=False)
+        async def opener() -> WireResponse:
+            return await self._open(factory, endpoint=endpoint, long_poll=False)
+
+        await self._send(opener, endpoint=endpoint, idempotent=False, long_poll=False)
 
     @contextlib.asynccontextmanager
     async def stream_get(
@@ -439,7 +484,7 @@ class Transport:
 
     async def _send(
         self,
-        factory: _RequestFactory,
+        opener: _Opener,
         *,
         endpoint: str,
         idempotent: bool,
@@ -454,18 +499,15 @@ class Transport:
 
         async def attempt() -> _Raw:
             with deadline(limit, endpoint=endpoint):
-                response = await self._open(factory, endpoint=endpoint, long_poll=long_poll)
+                response = await opener()
                 try:
                     content = await self._read_success_body(response, endpoint)
                 finally:
                     await _close(response)
-            logger.debug(
-                "%s %s -> %d (%d bytes)",
-                response.request.method,
-                redact(endpoint),
-                response.status_code,
-                len(content),
-            )
+            if logger.isEnabledFor(logging.DEBUG):  # redact() is not free: not on every call
+                logger.debug(
+                    "POST %s -> %d (%d bytes)", redact(endpoint), response.status_code, len(content)
+                )
             return _Raw(response.status_code, response.headers, content)
 
         return await self._with_retries(attempt, endpoint=endpoint, idempotent=idempotent)
@@ -509,6 +551,10 @@ class Transport:
         with wrap_httpx(endpoint):
             # The request is never bound to a local here: its URL or body may hold a secret.
             response = await client.send(_build(factory, client), stream=True)
+        return await self._checked(response, endpoint, redirects_ok=redirects_ok)
+
+    async def _checked(self, response: _R, endpoint: str, *, redirects_ok: bool = False) -> _R:
+        """``response`` if 2xx (or a redirect, when ``redirects_ok``); else the typed error."""
         if response.is_success or (redirects_ok and response.is_redirect):
             return response
         try:
@@ -517,7 +563,7 @@ class Transport:
             await _close(response)
         raise error
 
-    async def _error_from(self, response: httpx.Response, endpoint: str) -> FleepAPIError:
+    async def _error_from(self, response: WireResponse, endpoint: str) -> FleepAPIError:
         try:
             with wrap_httpx(endpoint):
                 content, _ = await read_limited(response, _ERROR_BODY_LIMIT, endpoint=endpoint)
@@ -532,18 +578,17 @@ class Transport:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         error = classify(response.status_code, body, endpoint=endpoint, retry_after=retry_after)
         logger.debug(
-            "%s %s -> %d (%s)",
-            response.request.method,
+            "%s -> %d (%s)",
             redact(endpoint),
             response.status_code,
             error.error_id,
         )
         return error
 
-    async def _read_success_body(self, response: httpx.Response, endpoint: str) -> bytes:
+    async def _read_success_body(self, response: WireResponse, endpoint: str) -> bytes:
         limit = self._max_response_bytes
         # Content-Length is the compressed size: if even that is too big, refuse unread.
-        declared = response.headers.get("content-length", "")
+        declared = response.headers.get("content-length") or ""
         if declared.isdigit() and int(declared) > limit:
             raise ResponseTooLargeError(limit=limit, size=int(declared), endpoint=endpoint)
         # Counting the decoded bytes also stops a small gzip body that inflates without bound.
@@ -617,7 +662,11 @@ def _build(factory: _RequestFactory, client: httpx.AsyncClient) -> httpx.Request
         ) from None
 
 
-async def _close(response: httpx.Response) -> None:
+async def _close(response: WireResponse) -> None:
+    close_now: Callable[[], None] | None = getattr(response, "close_now", None)
+    if close_now is not None:
+        close_now()  # a wire response that lets its connection go without waiting
+        return
     # Shielded: a call cancelled by its deadline (or its caller) still releases the connection.
     with anyio.CancelScope(shield=True):
         await response.aclose()

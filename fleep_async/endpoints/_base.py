@@ -33,10 +33,10 @@ user input never reaches a URL path unchecked.
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 import string
-import uuid
 from collections.abc import Mapping
 from typing import (
     TYPE_CHECKING,
@@ -45,7 +45,6 @@ from typing import (
     Final,
     Generic,
     TypeVar,
-    cast,
     get_args,
     get_origin,
 )
@@ -78,9 +77,26 @@ WIRE: Final = "wire"
 """Field metadata key: ``False`` keeps a field out of the JSON body (upload parts)."""
 
 
+@functools.lru_cache(maxsize=512)  # a handful of templates, looked up on every call
 def path_parameters(path: str) -> tuple[str, ...]:
     """Return the ``{param}`` names of a path template, in order."""
     return tuple(name for _, name, _, _ in string.Formatter().parse(path) if name)
+
+
+_BODY_FIELDS: dict[type, tuple[str, ...]] = {}  # one entry per request class, made on first use
+
+
+def _body_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a request class that go into its JSON body, in order."""
+    names = _BODY_FIELDS.get(cls)
+    if names is None:
+        in_path = set(path_parameters(getattr(cls, "PATH", "")))
+        names = _BODY_FIELDS[cls] = tuple(
+            field.name
+            for field in attrs.fields(cls)
+            if field.name not in in_path and field.metadata.get(WIRE, True)
+        )
+    return names
 
 
 def service_location(path: str) -> tuple[str, str]:
@@ -193,7 +209,7 @@ class Endpoint(Generic[R]):
             value = getattr(self, name)
             # The converter already did this; checking again here means that no subclass can
             # put an unchecked value into a URL path by forgetting the converter.
-            if not isinstance(value, str) or str(_parse_uuid(value, name)) != value:
+            if not isinstance(value, str) or not _CANONICAL_UUID.fullmatch(value):
                 raise UsageError(f"{name} must be a canonical UUID string")
             values[name] = value
         path = self.PATH.format_map(values)
@@ -201,14 +217,11 @@ class Endpoint(Generic[R]):
 
     def body(self) -> dict[str, Any]:
         """Return the JSON body: every set parameter by its wire name; unset (``None``) omitted."""
-        in_path = set(self.path_parameters())
         body: dict[str, Any] = {}
-        for field in attrs.fields(cast(Any, type(self))):
-            if field.name in in_path or not field.metadata.get(WIRE, True):
-                continue
-            value = getattr(self, field.name)
+        for name in _body_fields(type(self)):
+            value = getattr(self, name)
             if value is not None:
-                body[field.name] = _wire_value(value)
+                body[name] = _wire_value(value)
         return body
 
     def is_retry_safe(self) -> bool:
@@ -218,8 +231,5 @@ class Endpoint(Generic[R]):
         return self.IDEMPOTENCY_KEY and getattr(self, "client_req_id", None) is not None
 
 
-def _parse_uuid(value: str, name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise UsageError(f"{name} must be a UUID") from None
+# What ``str(uuid.UUID(...))`` prints, and only that: 8-4-4-4-12 lower-case hex digits.
+_CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
