@@ -12,6 +12,7 @@ server's ~90 s hold), one for everything else, so a parked long poll never holds
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
@@ -210,6 +211,9 @@ class Transport:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
+        # What client.build_request would put in a JSON call's extensions: the timeouts.
+        self._extensions: Final = {"timeout": self._client.timeout.as_dict()}
+        self._poll_extensions: Final = {"timeout": self._poll_client.timeout.as_dict()}
 
     def __repr__(self) -> str:
         return f"Transport(base_url={str(self._base_url)!r})"
@@ -309,14 +313,18 @@ class Transport:
                 return await self._checked(response, path)
 
         else:
+            extensions = self._poll_extensions if long_poll else self._extensions
 
             def factory(client: httpx.AsyncClient) -> httpx.Request:
-                headers = {"Content-Type": "application/json", "Accept": "application/json"}
-                return client.build_request(
+                # Built whole, not by client.build_request: that parses the URL and merges
+                # the client's headers and (empty) cookie jar again on every call, several
+                # times the cost of the request itself (each poll of every bot pays it).
+                return httpx.Request(
                     "POST",
-                    url,
+                    _parsed_url(url),
                     content=content.reveal(),
-                    headers=headers | cookie_header(token_id),
+                    headers=self._json_headers | cookie_header(token_id),
+                    extensions=extensions,
                 )
 
             async def opener() -> WireResponse:
@@ -649,6 +657,12 @@ class Transport:
             url = self._base_url.join(url_or_path)
         check_scheme(url, allow_insecure_http=self._allow_insecure_http, what=what)
         return url
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_url(url: str) -> httpx.URL:
+    """``httpx.URL(url)``, parsed once per API URL (a poll's is the same every time)."""
+    return httpx.URL(url)
 
 
 def _build(factory: _RequestFactory, client: httpx.AsyncClient) -> httpx.Request:
