@@ -78,6 +78,10 @@ class MessageType(enum.StrEnum):
     CLOSE_V2 = "closeV2"
     DELETE = "delete"
     UNMANAGE = "unmanage"
+    # Task notifications (switched per conversation by client events).
+    ENABLE_DONE_NOTIFS = "enable_done_notifs"
+    DISABLE_DONE_NOTIFS = "disable_done_notifs"
+    TASK_COMPLETED = "task_completed"
     TEXT_V2 = "textV2"
     EMAIL_V2 = "emailV2"
 

@@ -310,8 +310,10 @@ class FileRecord(BaseRecord):
     IDENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("conversation_id", "message_nr", "attachment_id")
 
 
-_SYSTEM_STATE: Final = MessageState.SYSTEM.value
-_DELETED_STATE: Final = MessageState.DELETED.value
+# The state URNs, and their older spelling (``urn:fleep:msgstate:*``) that the first version of
+# the client-event API answers (Fleep's server tests show both).
+_SYSTEM_STATES: Final = frozenset({MessageState.SYSTEM.value, "urn:fleep:msgstate:system"})
+_DELETED_STATES: Final = frozenset({MessageState.DELETED.value, "urn:fleep:msgstate:deleted"})
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -365,6 +367,8 @@ class MessageRecord(BaseRecord):
     raw_id: Any = None
     pin_weight: float | None = None
     task_weight: float | None = None
+    # A task's place on the personal "my tasks" board: {mk_section_type, section_id, task_weight}.
+    task_state: Mapping[str, Any] | None = None
     search_weight: float | None = None
     is_new_sheet: bool | None = None
     is_url_preview_disabled: bool | None = None
@@ -406,13 +410,13 @@ class MessageRecord(BaseRecord):
         """True for system messages (create, add, topic, hook, ...), whose body is JSON."""
         state = self.mk_message_state
         if state is not None:
-            return state == _SYSTEM_STATE
+            return state in _SYSTEM_STATES
         return self.mk_message_type in SYSTEM_MESSAGE_TYPES
 
     @property
     def is_deleted(self) -> bool:
         """True when the message has been deleted (its body is then empty)."""
-        if self.mk_message_state == _DELETED_STATE:
+        if self.mk_message_state in _DELETED_STATES:
             return True
         tags = self.tags
         return tags is not None and MessageTag.IS_DELETED in tags
