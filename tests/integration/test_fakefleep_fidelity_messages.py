@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 
 import httpx
 import pytest
@@ -85,6 +86,44 @@ async def test_a_range_past_the_end_is_not_satisfiable(
     )
     assert got.status_code == 416
     assert got.headers["content-range"] == "bytes */10"
+
+
+# ------------------------------------------------------------------ image metadata
+
+
+def jpeg(width: int, height: int, orientation: int | None = None, order: str = ">") -> bytes:
+    """A JPEG's start, an optional EXIF block with the orientation tag, and its frame header."""
+    exif = b""
+    if orientation is not None:
+        mark = b"MM" if order == ">" else b"II"
+        ifd = struct.pack(order + "H", 1) + struct.pack(order + "HHI", 0x0112, 3, 1)
+        ifd += struct.pack(order + "H", orientation) + b"\x00\x00" + struct.pack(order + "I", 0)
+        tiff = mark + struct.pack(order + "HI", 42, 8) + ifd
+        body = b"Exif\x00\x00" + tiff
+        exif = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x11\x00"
+    return b"\xff\xd8" + exif + sof + b"\xff\xd9" + b"\x00" * 8
+
+
+async def test_a_jpeg_file_record_carries_its_exif_orientation(alice: RawUser, conv: str) -> None:
+    upright = await attached_file(alice, conv, "a.jpg", jpeg(40, 30, orientation=1))
+    turned = await attached_file(alice, conv, "b.jpg", jpeg(40, 30, orientation=6, order="<"))
+    plain = await attached_file(alice, conv, "c.jpg", jpeg(40, 30))
+    text = await attached_file(alice, conv, "d.txt", b"hello")
+    assert (upright["orientation"], turned["orientation"]) == (1, 6)
+    assert plain["orientation"] is None
+    assert text["orientation"] is None
+
+
+async def test_a_tall_image_gets_a_575_pixel_thumbnail(
+    http: httpx.AsyncClient, alice: RawUser, conv: str
+) -> None:
+    tall = await attached_file(alice, conv, "tall.jpg", jpeg(566, 800))
+    wide = await attached_file(alice, conv, "wide.jpg", jpeg(680, 573))
+    assert "thumb_url_575" not in wide
+    assert {"thumb_url_50", "thumb_url_100"} <= set(wide)
+    got = await http.get(tall["thumb_url_575"], headers=alice.cookie_header)
+    assert got.status_code == 200
 
 
 # ------------------------------------------------------------------ message events

@@ -335,7 +335,7 @@ def file(att: Attachment, stored: StoredFile) -> Record:
         "file_url": att.file_url,
         "width": stored.width,
         "height": stored.height,
-        "orientation": None,
+        "orientation": stored.orientation,
         "is_animated": stored.is_animated,
         "is_deleted": att.is_deleted,
         "is_hidden": False,
@@ -348,6 +348,10 @@ def file(att: Attachment, stored: StoredFile) -> Record:
         base = f"/thumb/{att.url_key}/01/{att.attachment_id}"
         rec["thumb_url_50"] = f"{base}/thumb50"
         rec["thumb_url_100"] = f"{base}/thumb100"
+        if stored.height is not None and stored.height > 575:
+            # A 575-pixel preview for tall images (*inferred* from the specs' three images:
+            # 566x800 has one, 680x573 and 400x400 do not).
+            rec["thumb_url_575"] = f"{base}/thumb575"
     return rec
 
 

@@ -188,6 +188,8 @@ class StoredFile:
     width: int | None = None
     height: int | None = None
     is_animated: bool | None = None
+    # A JPEG's EXIF orientation tag (1-8), None without one.
+    orientation: int | None = None
 
 
 @attrs.define

@@ -1483,6 +1483,7 @@ class World:
                 width=width,
                 height=height,
                 is_animated=animated,
+                orientation=_jpeg_orientation(data) if data.startswith(b"\xff\xd8") else None,
             )
             self.files_by_sha[sha] = file_id
         stored = self.files[file_id]
@@ -1679,6 +1680,40 @@ def _jpeg_size(data: bytes) -> tuple[int | None, int | None, bool | None]:
             return width, height, False
         pos += 2 + length
     return None, None, None
+
+
+def _jpeg_orientation(data: bytes) -> int | None:
+    """The EXIF orientation (tag 0x0112 of IFD0) of a JPEG, or None when it has none."""
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:  # start of scan: no metadata after it
+            return None
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        segment = data[pos + 4 : pos + 2 + length]
+        if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
+            return _tiff_orientation(segment[6:])
+        pos += 2 + length
+    return None
+
+
+def _tiff_orientation(tiff: bytes) -> int | None:
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return None
+    order = "<" if tiff[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", tiff[4:8])
+    if ifd + 2 > len(tiff):
+        return None
+    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
+    for i in range(count):
+        entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        if len(entry) < 12:
+            return None
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag == 0x0112 and kind == 3:  # SHORT, stored in the value field itself
+            (value,) = struct.unpack(order + "H", entry[8:10])
+            return int(value) if 1 <= value <= 8 else None
+    return None
 
 
 def raise_if(condition: bool, error: ApiError) -> None:
