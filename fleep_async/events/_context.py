@@ -209,6 +209,45 @@ class Context(Generic[ClientT]):
         return result
 
 
+_new = object.__new__
+
+
+def record_context(
+    client: ClientT,
+    record: Any,
+    kind: str,
+    conversation_id: str | None,
+    own_account_id: str | None,
+    cache: EventCache | None,
+    identity: str | None,
+    raw: Mapping[str, Any] | None,
+    timeout_guard: TimeoutGuard | None,
+    attempt: int = 1,
+) -> Context[ClientT]:
+    """What ``Context(...)`` builds from the same values, for the engine's lane workers.
+
+    One context per record and attempt: binding ``__init__``'s keyword arguments cost more than
+    the rest of building it, so the hot path sets the slots itself. Keep in step with
+    ``Context.__init__`` (a test compares the two).
+    """
+    ctx: Context[ClientT] = _new(Context)
+    ctx.client = client
+    ctx.record = record
+    ctx.kind = kind
+    ctx.conversation_id = conversation_id
+    ctx.own_account_id = own_account_id
+    ctx.attempt = attempt
+    ctx.data = {}
+    ctx.router = None
+    ctx.handler = None
+    ctx._cache = cache
+    ctx._identity = identity
+    ctx._raw = raw
+    ctx._replies = 0
+    ctx.timeout_guard = timeout_guard
+    return ctx
+
+
 @attrs.frozen(kw_only=True)
 class ErrorEvent:
     """What an error handler (``@router.error()``) receives.

@@ -42,7 +42,6 @@ from fleep_async.models.records import RECORD_TYPES
 __all__ = ["Deduplicator", "flow_position", "message_position"]
 
 _FORMAT: Final = 1
-_FLOW_FIELDS: Final = ("message_nr", "flow_message_nr", "revision_message_nr")
 
 
 def _int(value: object) -> int | None:
@@ -52,19 +51,17 @@ def _int(value: object) -> int | None:
 
 
 def _flow_position(raw: Mapping[str, Any]) -> int | None:
-    # Runs for every message of every poll answer: plain comparisons, no temporary list, and
-    # the fields a message lacks (usually the last two) cost a lookup and nothing more.
-    best: int | None = None
-    for name in _FLOW_FIELDS:
-        value = raw.get(name)
-        if value is None:
-            continue
-        if (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and (best is None or value > best)
-        ):
-            best = value
+    # Runs for every message of every poll answer: straight-line lookups and class tests (JSON
+    # integers are exactly int: a bool, or anything else, is no position), no loop.
+    best = raw.get("message_nr")
+    if best.__class__ is not int:
+        best = None
+    value = raw.get("flow_message_nr")
+    if value.__class__ is int and (best is None or value > best):
+        best = value
+    value = raw.get("revision_message_nr")
+    if value.__class__ is int and (best is None or value > best):
+        best = value
     return best
 
 

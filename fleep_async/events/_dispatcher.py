@@ -31,6 +31,11 @@ class _Unhandled:
 UNHANDLED: Final = _Unhandled()
 """What :meth:`Dispatcher.feed` returns when no handler took the record."""
 
+# One handler candidate of a prepared plan: its router, observer and handler, whether the
+# router skips the bot's own messages (for this kind), whether middlewares wrap the call, and
+# the handler's timeout (its own or the dispatcher's default).
+_Step = tuple[Router, Observer, HandlerObject, bool, bool, float | None]
+
 
 class HandlerTimeoutError(TimeoutError):
     """A handler ran longer than its timeout (``handler_timeout`` or ``timeout=``)."""
@@ -55,13 +60,16 @@ class TimeoutGuard:
     Without a guard (``ctx.timeout_guard is None``) the dispatcher uses a scope per call.
     """
 
-    __slots__ = ("_clock", "attempt", "ctx", "expires", "handler", "limit", "scope")
+    __slots__ = ("_clock", "_deadline", "attempt", "ctx", "expires", "handler", "limit", "scope")
 
     def __init__(
         self, scope: anyio.CancelScope, clock: Callable[[], float] = anyio.current_time
     ) -> None:
         self.scope = scope
         self._clock = clock  # the event loop's clock (what scope deadlines are in)
+        # The scope's deadline as this guard last set it (the guard is its only writer): read
+        # here, not through the scope's property, once per handler.
+        self._deadline = scope.deadline
         self.expires = math.inf
         self.handler = ""
         self.limit = 0.0
@@ -74,15 +82,19 @@ class TimeoutGuard:
         self.expires = expires
         self.handler = handler
         self.limit = limit
-        deadline = self.scope.deadline
-        slack = min(1.0, limit / 10)
-        if deadline < expires or deadline > expires + slack:
-            self.scope.deadline = expires + slack
+        deadline = self._deadline
+        # Usually the deadline set for an earlier handler still fits (it is within the slack):
+        # the scope is left alone, no timer moved.
+        if deadline < expires or deadline > expires + (1.0 if limit >= 10.0 else limit / 10):
+            deadline = expires + (1.0 if limit >= 10.0 else limit / 10)
+            self._deadline = deadline
+            self.scope.deadline = deadline
 
     def disarm(self) -> None:
         """What runs next has no timeout."""
         self.expires = math.inf
-        if self.scope.deadline != math.inf:
+        if self._deadline != math.inf:
+            self._deadline = math.inf
             self.scope.deadline = math.inf
 
     @property
@@ -102,28 +114,35 @@ class Dispatcher:
     def __init__(self, router: Router, *, handler_timeout: float | None = None) -> None:
         self.router = router
         self.handler_timeout = handler_timeout
-        # kind -> the (router, observer, handler) candidates in dispatch order, built by
-        # prepare(); None: walk the tree per record (outer middlewares, or not prepared).
-        self._plans: dict[str, tuple[tuple[Router, Observer, HandlerObject], ...]] | None = None
+        # kind -> the handler candidates in dispatch order (see _Step), built by prepare();
+        # None: walk the tree per record (outer middlewares, or not prepared).
+        self._plans: dict[str, tuple[_Step, ...]] | None = None
 
     def prepare(self) -> None:
         """Take the router tree as it is now: later records skip the tree walk.
 
         A caller that dispatches many records (the engine, once per poll page) calls this
-        before them; handlers registered afterwards are seen at the next call. Trees with outer
-        middlewares (which wrap the walk itself) are always walked.
+        before them; handlers, filters, middlewares and timeouts registered afterwards are seen
+        at the next call. Trees with outer middlewares (which wrap the walk itself) are always
+        walked.
         """
         if any(router.outer_middlewares for router in self.router.walk()):
             self._plans = None
         else:
             self._plans = {}
 
-    def _plan(self, kind: str) -> tuple[tuple[Router, Observer, HandlerObject], ...]:
-        steps: list[tuple[Router, Observer, HandlerObject]] = []
+    def _plan(self, kind: str) -> tuple[_Step, ...]:
+        steps: list[_Step] = []
+        default = self.handler_timeout
         for router in self.router.walk():
+            skip_own = router.skip_own and kind == "message"
             for obs in (router.observers.get(kind), router.any):
-                if obs is not None:
-                    steps.extend((router, obs, handler) for handler in obs.handlers)
+                if obs is None:
+                    continue
+                wrapped = bool(router.inner_middlewares or obs.middlewares)
+                for handler in obs.handlers:
+                    timeout = handler.timeout if handler.timeout is not None else default
+                    steps.append((router, obs, handler, skip_own, wrapped, timeout))
         plan = tuple(steps)
         assert self._plans is not None
         self._plans[kind] = plan
@@ -145,21 +164,22 @@ class Dispatcher:
         plan = plans.get(kind)
         if plan is None:
             plan = self._plan(kind)
-        for router, observer, handler in plan:
-            if router.skip_own and kind == "message" and ctx.is_own:
-                continue
+        own: bool | None = None  # whether the record is the bot's own message, once asked
+        for router, observer, handler, skip_own, wrapped, timeout in plan:
+            if skip_own:
+                if own is None:
+                    own = ctx.is_own
+                if own:
+                    continue
             if handler.filters:
                 data = await handler.match(record, ctx)
                 if data is None:
                     continue
                 if data:
                     ctx.data.update(data)
-            timeout = handler.timeout if handler.timeout is not None else self.handler_timeout
             guard = ctx.timeout_guard
             try:
-                if (timeout is None or guard is not None) and not (
-                    router.inner_middlewares or observer.middlewares
-                ):
+                if not wrapped and (guard is not None or timeout is None):
                     # The common case: the callback itself, without the wrappers' await levels;
                     # a timeout is the caller's guard's (no cancel scope per call).
                     ctx.router = router

@@ -53,7 +53,7 @@ from fleep_async.errors import (
     UsageError,
 )
 from fleep_async.events._cache import EventCache
-from fleep_async.events._context import Context, ErrorEvent
+from fleep_async.events._context import Context, ErrorEvent, record_context
 from fleep_async.events._dedup import (
     Deduplicator,
     flow_position,
@@ -99,6 +99,7 @@ _RETRY: Final = object()
 _DONE: Final = object()
 _ABANDON: Final = object()
 _LANE_BURST = 32
+_BASE_LOOP_TIME: Final = asyncio.BaseEventLoop.time
 
 
 def _loop_primitives() -> tuple[Callable[[], float], Callable[[], Awaitable[None]]]:
@@ -112,11 +113,29 @@ def _loop_primitives() -> tuple[Callable[[], float], Callable[[], Awaitable[None
     """
     cancelled = anyio.get_cancelled_exc_class()
     if cancelled is asyncio.CancelledError:
-        return asyncio.get_running_loop().time, anyio.lowlevel.checkpoint_if_cancelled
+        loop = asyncio.get_running_loop()
+        # asyncio's own loops tell time with time.monotonic (BaseEventLoop.time): the same
+        # clock without a Python-level method call per record. Other loops (uvloop) keep theirs.
+        clock = time.monotonic if type(loop).time is _BASE_LOOP_TIME else loop.time
+        return clock, _backend_check()
     trio = sys.modules.get("trio")
     if trio is not None and cancelled is trio.Cancelled:
         return trio.current_time, trio.lowlevel.checkpoint_if_cancelled
     return anyio.current_time, anyio.lowlevel.checkpoint_if_cancelled
+
+
+def _backend_check() -> Callable[[], Awaitable[None]]:
+    """The running backend's own ``checkpoint_if_cancelled``, found once per burst.
+
+    ``anyio.lowlevel.checkpoint_if_cancelled`` looks the backend up (sniffio) on every call,
+    a third of its cost on asyncio; ``current_token().backend_class`` (public since anyio 4.11)
+    is the same backend class, found once.
+    """
+    current_token = getattr(anyio.lowlevel, "current_token", None)
+    if current_token is None:  # anyio < 4.11
+        return anyio.lowlevel.checkpoint_if_cancelled
+    check: Callable[[], Awaitable[None]] = current_token().backend_class.checkpoint_if_cancelled
+    return check
 
 
 def _restore_flow_order(items: list[Item], disordered: set[str]) -> None:
@@ -825,7 +844,9 @@ class EventEngine(Generic[ClientT]):
 
         One cancel scope for the burst enforces the handlers' timeouts (see TimeoutGuard);
         finished records are counted per run of one batch (the watermark, the queue depth),
-        not one by one.
+        not one by one. The worker counts as one handler in flight from its first record to
+        the end of the burst (it never suspends in between but inside handlers), except while
+        a failure is reported or backed off.
         """
         batch: Batch | None = None
         finished = 0
@@ -833,6 +854,7 @@ class EventEngine(Generic[ClientT]):
         # The lane's highest message position finished in this burst (a lane is one
         # conversation): its floor is raised once, when the burst ends.
         floor: tuple[str, int] | None = None
+        flying = False
         try:
             while True:
                 with anyio.CancelScope() as scope:
@@ -842,6 +864,7 @@ class EventEngine(Generic[ClientT]):
                     own = requester.account_id
                     cache = self.cache
                     feed = self._dispatcher.feed
+                    new_context = record_context
                     for _ in range(_LANE_BURST):
                         # Per record, not per burst: a cancelled engine starts no new record.
                         # A cancellation requested while the previous handler ran (by that
@@ -856,44 +879,45 @@ class EventEngine(Generic[ClientT]):
                         if self._draining:
                             return False
                         if item.error is not None or attempt > 1:
+                            if flying:
+                                flying = False
+                                self._land()
                             if not await self._process(item, guard, attempt):
                                 return False
                             attempt = 1
+                            guard.attempt = 1
                         else:
+                            if not flying:
+                                flying = True
+                                self._in_flight += 1
                             # The first attempt, inline (one await level less per record);
                             # failures go on in _process.
-                            ctx = Context(
-                                client=requester,
-                                record=item.record,
-                                kind=item.kind,
-                                conversation_id=item.conversation_id,
-                                own_account_id=own,
-                                cache=cache,
-                                identity=item.key,
-                                raw=item.raw,
-                                timeout_guard=guard,
+                            ctx = new_context(
+                                requester,
+                                item.record,
+                                item.kind,
+                                item.conversation_id,
+                                own,
+                                cache,
+                                item.key,
+                                item.raw,
+                                guard,
                             )
                             guard.ctx = ctx
-                            guard.attempt = 1
-                            self._in_flight += 1
                             try:
                                 result = await feed(item.record, ctx)
                             except Exception as exc:
-                                failure: Exception | None = exc
-                            else:
-                                failure = None
-                            finally:
-                                self._in_flight -= 1
-                                if self._in_flight == 0 and self._idle is not None:
-                                    self._idle.set()
-                            if failure is not None:
+                                flying = False
+                                self._land()
                                 guard.disarm()
-                                if not await self._retry(item, guard, ctx, failure):
+                                if not await self._retry(item, guard, ctx, exc):
                                     return False
-                            elif result is not UNHANDLED:
-                                self._handled += 1
-                                if item.key is not None:
-                                    self._mark_handled(item)
+                                guard.attempt = 1
+                            else:
+                                if result is not UNHANDLED:
+                                    self._handled += 1
+                                    if item.key is not None:
+                                        self._mark_handled(item)
                         lane.popleft()
                         if item.key is not None:
                             self._pending_keys.discard(item.key)
@@ -912,6 +936,9 @@ class EventEngine(Generic[ClientT]):
                             return True
                     return True
                 # The scope fired inside a handler: that attempt of lane[0] timed out.
+                if flying:
+                    flying = False
+                    self._land()
                 item = lane[0]
                 failure = HandlerTimeoutError(guard.handler, guard.limit)
                 outcome = await self._failed(item, guard.ctx, failure, guard.attempt)
@@ -927,10 +954,18 @@ class EventEngine(Generic[ClientT]):
                     return True
                 attempt = guard.attempt + 1  # retry it, in a new scope
         finally:
+            if flying:
+                self._land()
             if floor is not None:
                 self._raise_floor(*floor)
             if batch is not None:
                 self._finished(batch, finished)
+
+    def _land(self) -> None:
+        """A handler (or a worker's run of them) is no longer in flight."""
+        self._in_flight -= 1
+        if self._in_flight == 0 and self._idle is not None:
+            self._idle.set()
 
     def _raise_floor(self, conversation_id: str, position: int) -> None:
         """Every message of the conversation up to ``position`` is finished."""
@@ -1017,9 +1052,7 @@ class EventEngine(Generic[ClientT]):
             else:
                 failure = None
             finally:
-                self._in_flight -= 1
-                if self._in_flight == 0 and self._idle is not None:
-                    self._idle.set()
+                self._land()
             if failure is None:
                 if result is not UNHANDLED:
                     self._handled += 1

@@ -27,7 +27,8 @@ from fleep_async.events import (
     Text,
     not_own,
 )
-from fleep_async.events._dispatcher import UNHANDLED, Dispatcher
+from fleep_async.events._context import record_context
+from fleep_async.events._dispatcher import UNHANDLED, Dispatcher, TimeoutGuard
 from tests.unit.test_events_fakes import ScriptedRequester, contact, conv, msg
 
 pytestmark = pytest.mark.anyio
@@ -398,6 +399,52 @@ async def test_handler_timeout_from_the_dispatcher_default_and_per_handler() -> 
     assert not isinstance(info.value, HandlerTimeoutError)
     record, ctx = ctx_for(msg("c", 1, "fast"))
     assert await dispatcher.feed(record, ctx) == "ok"
+
+
+async def test_the_engines_context_factory_builds_what_the_constructor_builds() -> None:
+    raw = msg("c", 3, "hi")
+    record = parse_record(raw)
+    req = ScriptedRequester()
+    guard = TimeoutGuard(anyio.CancelScope())
+    values: dict[str, Any] = {
+        "client": req,
+        "record": record,
+        "kind": "message",
+        "conversation_id": "c",
+        "own_account_id": "bot",
+        "cache": None,
+        "identity": "m:c:3:3",
+        "raw": raw,
+        "timeout_guard": guard,
+        "attempt": 2,
+    }
+    built = Context(**values)
+    fast = record_context(**values)
+    assert type(fast) is Context
+    for name in Context.__slots__:
+        assert getattr(fast, name) == getattr(built, name), name
+    assert fast.data is not built.data  # a dict of its own per context
+
+
+async def test_the_timeout_guard_moves_the_deadline_only_when_it_must() -> None:
+    now = [100.0]
+    scope = anyio.CancelScope()
+    guard = TimeoutGuard(scope, lambda: now[0])
+    guard.arm("h", 300.0)
+    assert scope.deadline == 401.0  # the limit plus a second of slack
+    now[0] = 100.5
+    guard.arm("h", 300.0)  # still within the slack: the scope is left alone
+    assert scope.deadline == 401.0
+    assert guard.expires == 400.5
+    now[0] = 102.0
+    guard.arm("h", 300.0)  # past it: moved, never short of the handler's full limit
+    assert scope.deadline == 403.0
+    guard.arm("quick", 2.0)  # a shorter limit moves it back (slack: a tenth of the limit)
+    assert scope.deadline == pytest.approx(104.2)
+    assert (guard.handler, guard.limit) == ("quick", 2.0)
+    guard.disarm()
+    assert scope.deadline == float("inf")
+    assert guard.expires == float("inf")
 
 
 async def test_reply_posts_to_the_conversation_with_a_stable_client_req_id() -> None:
