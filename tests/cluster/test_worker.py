@@ -17,9 +17,11 @@ from typing import Any
 import anyio
 import anyio.abc
 import nats.errors
+import nats.js.errors
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.client import JetStreamContext
 
 from fleep_async import FleepClient
 from fleep_async._retry import RetryPolicy
@@ -285,6 +287,19 @@ async def test_a_failing_record_goes_to_the_dead_letters_after_max_deliver(
     assert left == []
 
 
+async def delivered_unacked(js: JetStreamContext, names: list[str]) -> int:
+    """Records the server has delivered and not seen acked on these consumers; 0 while one of
+    them cannot answer yet (new, its leader not elected: the caller polls again)."""
+    total = 0
+    for name in names:
+        try:
+            info = await js.consumer_info(EVENTS_STREAM, name, timeout=1.0)
+        except (nats.errors.TimeoutError, nats.js.errors.NotFoundError):
+            return 0
+        total += info.num_ack_pending or 0
+    return total
+
+
 async def test_a_record_waiting_for_a_handler_slot_stays_with_its_worker(
     nc: NATS, fake_server: FakeFleepServer
 ) -> None:
@@ -315,10 +330,6 @@ async def test_a_record_waiting_for_a_handler_slot_stays_with_its_worker(
     names = [consumer_name(account, partition) for partition in convs]
     ack_wait = 1.0
 
-    async def unacked() -> int:
-        infos = [await js.consumer_info(EVENTS_STREAM, name) for name in names]
-        return sum(info.num_ack_pending or 0 for info in infos)
-
     async def steal(name: str, found: list[str]) -> None:
         # Another client pulling from the partition's consumer, as a new lease holder would.
         sub = await js.pull_subscribe_bind(name, EVENTS_STREAM)
@@ -336,7 +347,8 @@ async def test_a_record_waiting_for_a_handler_slot_stays_with_its_worker(
             await tg.start(worker.run)
             await publish_records(js, account, world.fake.events(world.bot))
             await holding.wait()
-            while await unacked() < 2:  # the second record fetched, waiting for the slot
+            # The second record fetched, waiting for the slot.
+            while await delivered_unacked(js, names) < 2:
                 await anyio.sleep(0.05)
             stolen: list[str] = []
             async with anyio.create_task_group() as thieves:
@@ -353,6 +365,57 @@ async def test_a_record_waiting_for_a_handler_slot_stays_with_its_worker(
     for cid in convs.values():
         assert world.replies(cid) == echoed(f"hello {cid[:6]}")
     assert worker.health.redelivered == 0
+
+
+async def test_a_worker_stopped_past_its_deadline_hands_back_every_record_it_holds(
+    nc: NATS, fake_server: FakeFleepServer
+) -> None:
+    """A handler that ignores the stop, and a record waiting for its slot: both go back to the
+    server when the deadline passes (NAK), not after ack_wait (30 s here)."""
+    world = Bot(fake_server)
+    convs: dict[int, str] = {}
+    while len(convs) < 2:  # two conversations in two different partitions
+        cid = world.conversation(f"c{len(convs)}")
+        convs.setdefault(partition_of(cid), cid)
+    for cid in convs.values():
+        await world.fake.post_as(world.human, cid, f"hello {cid[:6]}")
+    holding = anyio.Event()
+    router = Router()
+
+    @router.message(FromAccount(world.human.account_id), OfMessageType("text"))
+    async def stuck(message: Any) -> None:
+        holding.set()
+        await anyio.sleep_forever()
+
+    js = nc.jetstream()
+    account = world.bot.account_id
+    names = [consumer_name(account, partition) for partition in convs]
+
+    with anyio.fail_after(WAIT):
+        async with world.client() as client, anyio.create_task_group() as tg:
+            await client.account.sync()
+            worker = ClusterWorker(
+                nc, router, {account: client}, concurrency=1, shutdown_deadline=0.5
+            )  # ack_wait: the default 30 s, far beyond the bound below
+            await tg.start(worker.run)
+            await publish_records(js, account, world.fake.events(world.bot))
+            await holding.wait()
+            # One in the handler, one waiting for the slot.
+            while await delivered_unacked(js, names) < 2:
+                await anyio.sleep(0.05)
+            worker.stop()
+        # Handed back: another puller gets each record again at once (ack_wait is 30 s).
+        again: list[int] = []
+        for name in names:
+            sub = await js.pull_subscribe_bind(name, EVENTS_STREAM)
+            try:
+                for msg in await sub.fetch(1, timeout=5.0):
+                    again.append(msg.metadata.num_delivered)
+                    await msg.ack()
+            finally:
+                await sub.unsubscribe()
+    assert again == [2, 2]
+    assert world.total_replies(list(convs.values())) == 0
 
 
 async def test_partitions_rebalance_when_a_worker_joins(
