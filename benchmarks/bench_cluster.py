@@ -258,14 +258,15 @@ async def _measure_one(
                 except nats.js.errors.NoKeysError:
                     listed = []
                 keys = [key for key in listed if key.startswith(f"partition.{account}.")]
-                owners: dict[bytes, list[int]] = {}
+                owners: dict[str, list[int]] = {}
                 for key in keys:
                     try:
-                        value = (await kv.get(key)).value or b""
+                        value = (await kv.get(key)).value or b"{}"
                     except nats.js.errors.KeyValueError:  # released as we looked: look again
                         owners.clear()
                         break
-                    owners.setdefault(value, []).append(int(key.rsplit(".", 1)[1]))
+                    holder = str(orjson.loads(value).get("holder"))  # the Lease's JSON value
+                    owners.setdefault(holder, []).append(int(key.rsplit(".", 1)[1]))
                 even = bool(owners) and max(map(len, owners.values())) <= -(-PARTITIONS // workers)
                 if len(keys) == PARTITIONS and len(owners) == workers and even:
                     break

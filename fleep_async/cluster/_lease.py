@@ -74,12 +74,21 @@ class Lease:
         self.revision: int | None = None
         """The revision this process last wrote (the fencing token), or ``None`` if not held."""
         self._valid_until = 0.0
-        self.changes = 0
-        """How many times this process gained or lost the lease."""
+        self.gains = 0
+        """How many times this process took the lease."""
+        self.losses = 0
+        """How many times it lost the lease without giving it up (a lost CAS, an expiry)."""
+        self.releases = 0
+        """How many times it gave the lease up."""
 
     def __repr__(self) -> str:
         state = f"held rev {self.revision}" if self.revision is not None else "not held"
         return f"Lease({self.key!r}, {self.holder!r}, {state})"
+
+    @property
+    def changes(self) -> int:
+        """How many times this process gained, lost or released the lease."""
+        return self.gains + self.losses + self.releases
 
     @property
     def renew_interval(self) -> float:
@@ -170,7 +179,7 @@ class Lease:
     def _gained(self, revision: int, started: float) -> None:
         self.revision = revision
         self._valid_until = started + self._validity
-        self.changes += 1
+        self.gains += 1
         logger.info(
             "lease %s acquired by %s (revision %d, ttl %.1fs)",
             self.key,
@@ -185,7 +194,7 @@ class Lease:
             return
         self.revision = None
         self._valid_until = 0.0
-        self.changes += 1
+        self.losses += 1
         logger.warning("lease %s lost by %s (%s)", self.key, self.holder, why)
 
     async def release(self) -> None:
@@ -200,7 +209,7 @@ class Lease:
             return
         self.revision = None
         self._valid_until = 0.0
-        self.changes += 1
+        self.releases += 1
         try:
             await self.kv.delete(self.key, last=revision)
         except (TimeoutError, nats.errors.Error) as exc:

@@ -7,7 +7,8 @@ the ``FLEEP_EVENTS`` stream. Any number of workers (processes, machines) share t
 - **Membership.** Each worker keeps a key ``worker.<id>`` alive in the ``fleep_leases`` bucket
   (renewed every TTL/3; the bucket's TTL removes the key of a worker that died).
 - **Partition leases.** Partition ``p`` of account ``a`` is handled by the worker holding the key
-  ``partition.<a>.<p>`` (created if absent, renewed by a compare-and-set on its revision). A
+  ``partition.<a>.<p>``: a :class:`~fleep_async.cluster.Lease`, the pollers' mechanism (created
+  if absent, renewed by a compare-and-set on its revision, TTL, released on hand-over). A
   worker takes at most ``ceil(partitions / live workers)``: when a worker joins, the others
   release what they hold beyond that (after the record in hand); when one dies its leases expire
   and the survivors take them. Which worker prefers which partition is decided by rendezvous
@@ -51,6 +52,7 @@ import orjson
 
 from fleep_async._converter import parse_record
 from fleep_async._retry import RetryPolicy
+from fleep_async.cluster._lease import Lease
 from fleep_async.cluster._nats import (
     DEAD_STREAM,
     DEFAULT_LEASE_TTL,
@@ -172,26 +174,13 @@ class WorkerHealth:
 class _Partition:
     """A partition lease this worker holds, and the task consuming it."""
 
-    __slots__ = (
-        "account_id",
-        "acked",
-        "key",
-        "lost",
-        "number",
-        "pending",
-        "release",
-        "renewed",
-        "revision",
-    )
+    __slots__ = ("account_id", "acked", "lease", "number", "pending", "release")
 
-    def __init__(self, account_id: str, number: int, revision: int, now: float) -> None:
+    def __init__(self, account_id: str, number: int, lease: Lease) -> None:
         self.account_id = account_id
         self.number = number
-        self.key = partition_lease_key(account_id, number)
-        self.revision = revision
-        self.renewed = now
+        self.lease = lease  # held; once lost (revision None) a release deletes nothing
         self.release = anyio.Event()  # stop after the record in hand
-        self.lost = False  # the lease is someone else's now: do not delete the key
         self.pending = 0  # records after the last one fetched, as the server said
         # The stream sequence of the last record this worker acked (or the consumer's ack floor
         # when it bound): where a consumer deleted under it is recreated from.
@@ -326,7 +315,8 @@ class ClusterWorker(Generic[ClientT]):
             handler_errors=self._handler_errors,
             redelivered=self._redelivered,
             dead_lettered=self._dead_lettered,
-            lease_changes=self._lease_changes,
+            lease_changes=self._lease_changes
+            + sum(part.lease.changes for part in self._held.values()),
             pending=sum(part.pending for part in self._held.values()),
         )
 
@@ -404,32 +394,40 @@ class ClusterWorker(Generic[ClientT]):
 
     # -- membership and leases ----------------------------------------------------------------
 
-    def _worker_value(self) -> bytes:
-        return orjson.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+    def _lease(self, key: str) -> Lease:
+        assert self._kv is not None
+        return Lease(self._kv, key, self.worker_id, ttl=self.lease_ttl)
 
     async def _register(self) -> None:
+        """Keep ``worker.<id>`` alive (a heartbeat: its TTL removes a dead worker's key).
+
+        Not a lease: nothing is exclusive about it, and a worker restarted under the same id
+        within the TTL must be able to write it at once.
+        """
         assert self._kv is not None
-        await self._kv.put(worker_key(self.worker_id), self._worker_value())
+        value = {"holder": self.worker_id, "host": socket.gethostname(), "pid": os.getpid()}
+        await self._kv.put(worker_key(self.worker_id), orjson.dumps(value))
 
     async def _leave(self) -> None:
-        kv = self._kv
-        if kv is None:
-            return
-        for part in list(self._held.values()):
-            if not part.lost:
-                await self._delete_lease(part)
-        try:
-            await kv.delete(worker_key(self.worker_id))
-        except Exception as exc:  # leaving is best effort: the key expires anyway
-            logger.debug("could not remove worker key: %s", exc)
+        while self._held:
+            _unit, part = self._held.popitem()
+            await self._release(part)
+            self._lease_changes += part.lease.changes
+        if self._kv is not None:
+            try:
+                await self._kv.delete(worker_key(self.worker_id))
+            except Exception as exc:  # leaving is best effort: the key expires anyway
+                logger.debug("could not remove worker key: %s", exc)
         logger.info("worker %s left", self.worker_id)
 
-    async def _delete_lease(self, part: _Partition) -> None:
-        assert self._kv is not None
+    async def _release(self, part: _Partition) -> None:
+        """Give the partition's lease up (nothing if it was lost), and count its changes."""
+        import nats.errors
+
         try:
-            await self._kv.delete(part.key, last=part.revision)
-        except Exception as exc:  # the lease expires anyway
-            logger.debug("could not release %s: %s", part.key, exc)
+            await part.lease.release()
+        except (TimeoutError, nats.errors.Error, OSError) as exc:  # it expires anyway
+            logger.debug("could not release %s: %s", part.lease.key, exc)
 
     def _units(self) -> list[tuple[str, int]]:
         return [(a, p) for a in sorted(self.clients) for p in range(self.partitions)]
@@ -465,21 +463,12 @@ class ClusterWorker(Generic[ClientT]):
         kv = self._kv
         assert kv is not None
         await self._register()
-        now = time.monotonic()
         # Renew what we hold: a lost compare-and-set means someone else holds it now.
-        for unit, part in list(self._held.items()):
+        for part in list(self._held.values()):
             if part.release.is_set():
                 continue
-            try:
-                part.revision = await kv.update(part.key, self._worker_id_bytes, last=part.revision)
-                part.renewed = now
-            except nats.js.errors.KeyWrongLastSequenceError:
-                logger.warning(
-                    "worker %s lost the lease of %s (expired, taken over)", self.worker_id, unit
-                )
-                part.lost = True
+            if not await part.lease.renew():  # lost, logged by the lease
                 part.release.set()
-                self._lease_changes += 1
         try:
             keys = await kv.keys()
         except nats.js.errors.NoKeysError:
@@ -495,8 +484,7 @@ class ClusterWorker(Generic[ClientT]):
             mine.sort(key=self._preference)
             for unit in mine[quota:]:
                 logger.info("worker %s releases %s (rebalancing)", self.worker_id, unit)
-                self._held[unit].release.set()
-                self._lease_changes += 1
+                self._held[unit].release.set()  # the lease goes when the record in hand is done
             return
         want = quota - len(mine)
         if want <= 0:
@@ -504,20 +492,12 @@ class ClusterWorker(Generic[ClientT]):
         free = [u for u in units if u not in self._held and partition_lease_key(*u) not in taken]
         free.sort(key=self._preference)
         for unit in free[:want]:
-            try:
-                revision = await kv.create(partition_lease_key(*unit), self._worker_id_bytes)
-            except nats.js.errors.KeyValueError:
-                # Another worker was quicker (or the key expired while we looked).
+            lease = self._lease(partition_lease_key(*unit))
+            if not await lease.try_acquire():  # another worker was quicker
                 continue
-            part = _Partition(unit[0], unit[1], revision, time.monotonic())
+            part = _Partition(unit[0], unit[1], lease)
             self._held[unit] = part
-            self._lease_changes += 1
-            logger.info("worker %s holds %s (lease revision %d)", self.worker_id, unit, revision)
             consumers.start_soon(self._consume, part, name=f"fleep-partition-{unit[1]}")
-
-    @property
-    def _worker_id_bytes(self) -> bytes:
-        return self.worker_id.encode()
 
     # -- consuming ----------------------------------------------------------------------------
 
@@ -582,8 +562,8 @@ class ClusterWorker(Generic[ClientT]):
                 await self._drop(sub)
                 if self._held.get(unit) is part:
                     del self._held[unit]
-                    if not part.lost:
-                        await self._delete_lease(part)
+                    await self._release(part)
+                    self._lease_changes += part.lease.changes
                 if not self._held:
                     self._emptied.set()
 

@@ -437,8 +437,8 @@ async def test_partitions_rebalance_when_a_worker_joins(
         counts: dict[str, int] = {}
         for key in await kv.keys():
             if key.startswith("partition."):
-                owner = (await kv.get(key)).value or b""
-                counts[owner.decode()] = counts.get(owner.decode(), 0) + 1
+                owner = str(orjson.loads((await kv.get(key)).value or b"{}")["holder"])
+                counts[owner] = counts.get(owner, 0) + 1
         return counts
 
     with anyio.fail_after(WAIT):
