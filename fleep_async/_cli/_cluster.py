@@ -14,7 +14,7 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,7 +39,16 @@ if TYPE_CHECKING:
 
     from fleep_async._client import FleepClient
 
-__all__ = ["SUBCOMMANDS", "add_nats_option", "nats_connection", "register_poller"]
+__all__ = [
+    "SUBCOMMANDS",
+    "account_clients",
+    "add_metrics_options",
+    "add_nats_option",
+    "metrics_server",
+    "nats_connection",
+    "read_accounts",
+    "register_poller",
+]
 
 Command = Callable[..., Any]
 """The group's factory: ``command(name, handler, help_text, which=...) -> ArgumentParser``."""
@@ -106,7 +115,7 @@ async def nats_connection(args: Any, *, name: str) -> AsyncIterator[NATS]:
 # -- cluster poller ------------------------------------------------------------------------
 
 
-def _read_accounts(path: Path, options: Options) -> list[dict[str, str]]:
+def read_accounts(path: Path, options: Options) -> list[dict[str, str]]:
     """The ``--accounts`` file: a JSON array of ``{"email", "password"[, "base_url"]}`` or
     ``{"session_file"}`` objects."""
     try:
@@ -146,7 +155,7 @@ def _read_accounts(path: Path, options: Options) -> list[dict[str, str]]:
 
 
 @contextlib.asynccontextmanager
-async def _clients(
+async def account_clients(
     options: Options, accounts: list[dict[str, str]] | None
 ) -> AsyncIterator[list[FleepClient]]:
     async with contextlib.AsyncExitStack() as stack:
@@ -174,7 +183,7 @@ async def _clients(
 def cmd_cluster_poller(args: Any, options: Options) -> int:
     """``cluster poller``: poll the account(s) and publish to JetStream, one active replica."""
     _need_nats_extra()
-    accounts = _read_accounts(Path(args.accounts), options) if args.accounts else None
+    accounts = read_accounts(Path(args.accounts), options) if args.accounts else None
     # Operators need to see which process holds which lease: the tier's INFO lines are shown
     # without --verbose (the rest of the library stays at warnings).
     tier = logging.getLogger("fleep_async.cluster")
@@ -188,13 +197,15 @@ def cmd_cluster_poller(args: Any, options: Options) -> int:
         interrupted: list[int] = []
         async with (
             nats_connection(args, name=f"fleep-async poller {holder}") as nc,
-            _clients(options, accounts) as clients,
+            account_clients(options, accounts) as clients,
         ):
             js = nc.jetstream()
             replicas = await ensure_stream(js, replicas=args.replicas)
             buckets = await ensure_buckets(js, lease_ttl=args.lease_ttl, replicas=replicas)
             poller = ClusterPoller(js, buckets, clients, holder=holder, partitions=args.partitions)
-            with anyio.CancelScope() as scope:
+            with contextlib.ExitStack() as stack, anyio.CancelScope() as scope:
+                if args.metrics_port is not None:
+                    stack.enter_context(metrics_server(args, poller))
 
                 def on_signal(signum: int) -> None:
                     interrupted.append(signum)
@@ -213,6 +224,55 @@ def cmd_cluster_poller(args: Any, options: Options) -> int:
     finally:
         if not args.verbose:
             tier.setLevel(logging.NOTSET)
+
+
+@contextlib.contextmanager
+def metrics_server(args: Any, component: Any) -> Iterator[None]:
+    """Serve ``component``'s Prometheus metrics on ``--metrics-host``:``--metrics-port``."""
+    try:
+        from prometheus_client import start_http_server
+    except ImportError as exc:
+        raise CliError(
+            f"--metrics-port needs the metrics extra: pip install 'fleep-async[metrics]' ({exc})",
+            EXIT_USAGE,
+        ) from exc
+    from fleep_async.cluster import ClusterWorker, Metrics
+
+    metrics = Metrics()
+    if isinstance(component, ClusterWorker):
+        metrics.track_worker(component)
+    else:
+        metrics.track_poller(component)
+    try:
+        server, thread = start_http_server(args.metrics_port, addr=args.metrics_host)
+    except OSError as exc:
+        raise CliError(
+            f"--metrics-port {args.metrics_port}: cannot listen on {args.metrics_host}: {exc}",
+            EXIT_USAGE,
+        ) from exc
+    _err(f"fleep-async: metrics on http://{args.metrics_host}:{server.server_port}/metrics")
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def add_metrics_options(parser: argparse.ArgumentParser) -> None:
+    """``--metrics-port PORT [--metrics-host ADDR]``: the poller's and the worker's."""
+    from fleep_async.cli import _port
+
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (0: any free one)",
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (127.0.0.1)"
+    )
 
 
 def register_poller(command: Command) -> None:
@@ -253,6 +313,7 @@ def register_poller(command: Command) -> None:
         metavar="R",
         help="stream and bucket replicas when created (default: 3, or 1 on a single node)",
     )
+    add_metrics_options(p)
 
 
 # -- cluster status ------------------------------------------------------------------------
@@ -269,6 +330,7 @@ async def cluster_status(nc: NATS) -> dict[str, Any]:
         DEAD_STREAM,
         EVENTS_STREAM,
         LEASES_BUCKET,
+        poller_lease_key,
     )
 
     js = nc.jetstream()
@@ -300,15 +362,18 @@ async def cluster_status(nc: NATS) -> dict[str, Any]:
         keys = await _keys(leases)
     except nats.js.errors.BucketNotFoundError:
         keys = None
+    values: dict[str, dict[str, Any]] = {}
     for key in keys or []:
         try:
             entry = await leases.get(key)
         except nats.js.errors.KeyNotFoundError:
             continue  # expired meanwhile
         try:
-            holder = orjson.loads(entry.value or b"{}").get("holder")
-        except (orjson.JSONDecodeError, AttributeError):
-            holder = None
+            value = orjson.loads(entry.value or b"{}")
+        except orjson.JSONDecodeError:
+            value = None
+        values[key] = value if isinstance(value, dict) else {}
+        holder = values[key].get("holder")
         report["leases"].append({"key": key, "holder": holder, "revision": entry.revision})
     try:
         checkpoints = await js.key_value(CHECKPOINTS_BUCKET)
@@ -322,6 +387,7 @@ async def cluster_status(nc: NATS) -> dict[str, Any]:
         except (nats.js.errors.KeyNotFoundError, orjson.JSONDecodeError, AttributeError):
             continue
         report["accounts"][account] = {"horizon": horizon, "revision": entry.revision}
+        report["accounts"][account].update(_poll_lag(values.get(poller_lease_key(account))))
     if report["streams"].get(EVENTS_STREAM):
         for account in report["accounts"]:
             try:
@@ -337,6 +403,23 @@ async def cluster_status(nc: NATS) -> dict[str, Any]:
     else:
         report["dead_letters"] = 0
     return report
+
+
+def _poll_lag(lease: dict[str, Any] | None) -> dict[str, Any]:
+    """The active poller and its lag, from what it wrote in its lease at its last renewal.
+
+    Both ages are taken on the poller's clock (its write time ``at`` minus its poll and publish
+    times), so the machines' clocks need not agree; they are as of that renewal (every TTL/3).
+    """
+    if not lease:
+        return {"poller": None}
+    found: dict[str, Any] = {"poller": lease.get("holder")}
+    at = lease.get("at")
+    for field, name in (("polled", "poll_lag_seconds"), ("published", "record_age_seconds")):
+        when = lease.get(field)
+        if isinstance(at, int | float) and isinstance(when, int | float):
+            found[name] = round(max(0.0, at - when), 3)
+    return found
 
 
 async def _keys(kv: Any) -> list[str]:
@@ -367,6 +450,15 @@ def _print_status(report: dict[str, Any]) -> None:
     for account, info in report["accounts"].items():
         stored = info.get("stored")
         more = f", {stored} records in the stream" if stored is not None else ""
+        if info.get("poller") is None:
+            more += ", no active poller"
+        else:
+            lag = info.get("poll_lag_seconds")
+            more += f", polled {lag:.1f}s ago" if lag is not None else ", not polled yet"
+            more += f" by {info['poller']}"
+            age = info.get("record_age_seconds")
+            if age is not None:
+                more += f", newest record published {age:.1f}s ago"
         out.write(f"account {account}: committed horizon {info['horizon']}{more}\n")
     for consumer in report["consumers"]:
         out.write(
@@ -376,7 +468,7 @@ def _print_status(report: dict[str, Any]) -> None:
 
 
 def cmd_cluster_status(args: Any, options: Options) -> int:
-    """``cluster status``: leases, committed horizons, lag and pending, dead letters."""
+    """``cluster status``: leases, committed horizons, poll lag, backlog, dead letters."""
     _need_nats_extra()
 
     async def run() -> int:
@@ -396,8 +488,8 @@ def register_status(command: Command) -> None:
     p = command(
         "status",
         cmd_cluster_status,
-        "show the cluster: leases and their holders, committed horizons, consumers' lag and "
-        "pending records, dead letters",
+        "show the cluster: leases and their holders, each account's committed horizon, active "
+        "poller and poll lag, consumers' backlog, dead letters",
         ("verbose",),
     )
     add_nats_option(p)

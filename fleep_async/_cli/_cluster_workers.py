@@ -8,11 +8,13 @@ set up or its stream disappears while the worker runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -23,13 +25,12 @@ from fleep_async._cli._common import (
     CliError,
     Options,
     exit_code_for_signal,
-    open_client,
     stop_on_signals,
 )
 from fleep_async.events import Router
 
 if TYPE_CHECKING:
-    pass
+    from fleep_async._client import FleepClient
 
 __all__ = [
     "cmd_cluster_dead_letters",
@@ -62,8 +63,8 @@ def _positive(text: str) -> int:
 
 def register_worker(command: Command) -> None:
     """``cluster worker --nats URL --app MODULE:ROUTER [--concurrency N]``."""
-    from fleep_async._cli._cluster import add_nats_option
-    from fleep_async.cli import _port, _seconds
+    from fleep_async._cli._cluster import add_metrics_options, add_nats_option
+    from fleep_async.cli import _seconds
 
     p = command(
         "worker",
@@ -98,15 +99,13 @@ def register_worker(command: Command) -> None:
         help="deliveries of a failing record before it is dead-lettered (default: 5)",
     )
     p.add_argument(
-        "--metrics-port",
-        type=_port,
-        default=None,
-        metavar="PORT",
-        help="serve Prometheus metrics on this port (0: any free one)",
+        "--accounts",
+        metavar="FILE",
+        help="many accounts (the poller's file): a JSON array of {email, password[, base_url]} "
+        "or {session_file} (default: one account, from the session file or "
+        "FLEEP_EMAIL/FLEEP_PASSWORD)",
     )
-    p.add_argument(
-        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (127.0.0.1)"
-    )
+    add_metrics_options(p)
 
 
 def register_dead_letters(command: Command) -> None:
@@ -172,39 +171,40 @@ def load_app(spec: str) -> Router:
 
 def cmd_cluster_worker(args: Any, options: Options) -> int:
     """``cluster worker``: handle the cluster's records with the app's router."""
+    from fleep_async._cli._cluster import read_accounts
+
     router = load_app(args.app)  # first: a typo fails before anything connects
+    accounts = read_accounts(Path(args.accounts), options) if args.accounts else None
 
     async def work() -> int:
-        from fleep_async._cli._cluster import nats_connection
-        from fleep_async.cluster import ClusterWorker, Metrics
+        from fleep_async._cli._cluster import account_clients, metrics_server, nats_connection
+        from fleep_async.cluster import ClusterWorker
 
         interrupted: list[int] = []
         async with (
             nats_connection(args, name=f"fleep-async worker {os.getpid()}") as nc,
-            open_client(options) as client,
+            account_clients(options, accounts) as clients,
         ):
-            account_id = client.account_id
-            if account_id is None:  # pragma: no cover - a started client is logged in
-                raise CliError("the session has no account id", EXIT_USAGE)
+            by_account: dict[str, FleepClient] = {}
+            for client in clients:
+                if client.account_id is None:  # pragma: no cover - a started client is logged in
+                    raise CliError("a session has no account id", EXIT_USAGE)
+                if client.account_id in by_account:
+                    raise CliError(
+                        f"{args.accounts}: account {client.account_id} is given twice", EXIT_USAGE
+                    )
+                by_account[client.account_id] = client
             worker = ClusterWorker(
                 nc,
                 router,
-                {account_id: client},
+                by_account,
                 concurrency=args.concurrency,
                 ack_wait=args.ack_wait,
                 max_deliver=args.max_deliver,
             )
-            server = None
+            stack = contextlib.ExitStack()
             if args.metrics_port is not None:
-                from prometheus_client import start_http_server
-
-                metrics = Metrics()
-                metrics.track_worker(worker)
-                server, _ = start_http_server(args.metrics_port, addr=args.metrics_host)
-                sys.stderr.write(
-                    f"fleep-async: metrics on http://{args.metrics_host}:"
-                    f"{server.server_port}/metrics\n"
-                )
+                stack.enter_context(metrics_server(args, worker))
 
             def on_signal(signum: int) -> None:
                 interrupted.append(signum)
@@ -213,15 +213,19 @@ def cmd_cluster_worker(args: Any, options: Options) -> int:
             try:
                 async with stop_on_signals(on_signal), anyio.create_task_group() as tg:
                     await tg.start(worker.run)
+                    named = ", ".join(sorted(by_account))
+                    which = (
+                        f"account {named}"
+                        if len(by_account) == 1
+                        else f"{len(by_account)} accounts ({named})"
+                    )
                     sys.stderr.write(
-                        f"fleep-async: worker {worker.worker_id} running for account "
-                        f"{account_id} ({args.app}); Ctrl-C to stop\n"
+                        f"fleep-async: worker {worker.worker_id} running for {which} "
+                        f"({args.app}); Ctrl-C to stop\n"
                     )
                     sys.stderr.flush()
             finally:
-                if server is not None:
-                    server.shutdown()
-                    server.server_close()
+                stack.close()
         return exit_code_for_signal(interrupted[0]) if interrupted else EXIT_OK
 
     return anyio.run(work, backend="asyncio")

@@ -23,8 +23,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -53,6 +53,8 @@ class Lease:
         ttl: the lease TTL in seconds: the bucket's (:attr:`Buckets.lease_ttl
             <fleep_async.cluster.Buckets.lease_ttl>`).
         clock: monotonic seconds (injected in tests).
+        details: more fields for the key's value, read at every write (a poller's progress,
+            which ``cluster status`` shows); ``holder``, ``ttl`` and ``at`` are the lease's own.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class Lease:
         *,
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
+        details: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         if ttl <= 0:
             raise UsageError("lease ttl must be > 0")
@@ -71,6 +74,7 @@ class Lease:
         self.holder = holder
         self.ttl = ttl
         self._clock = clock
+        self.details = details
         self.revision: int | None = None
         """The revision this process last wrote (the fencing token), or ``None`` if not held."""
         self._valid_until = 0.0
@@ -106,7 +110,9 @@ class Lease:
         return self.revision is not None and self._clock() < self._valid_until
 
     def _value(self) -> bytes:
-        return orjson.dumps({"holder": self.holder, "ttl": self.ttl, "at": time.time()})
+        value: dict[str, Any] = dict(self.details()) if self.details is not None else {}
+        value.update(holder=self.holder, ttl=self.ttl, at=time.time())
+        return orjson.dumps(value)
 
     async def current_holder(self) -> str | None:
         """Who holds the lease now, per the bucket (``None``: nobody)."""

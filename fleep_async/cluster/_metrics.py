@@ -9,12 +9,14 @@
     metrics.track_engine(engine)             # a single-process bot ...
     router.outer_middleware(metrics.timer)   # ... and its handler latency
     metrics.track_worker(worker)             # or a cluster worker (latency included)
+    metrics.track_poller(poller)             # or a cluster poller (publish latency included)
     start_http_server(9100)
 
-Values are read from the components' ``health`` snapshots when Prometheus scrapes, so tracking
-costs nothing between scrapes; only the handler latency histogram is fed per record. Every
-series has a ``source`` label (``engine:<name>``, ``worker:<id>``) so that several components
-can share one process and one registry.
+Values are read from the components' ``health`` snapshots (a poller's accounts) when Prometheus
+scrapes, so tracking costs nothing between scrapes; only the latency histograms are fed per
+record. Every series has a ``source`` label (``engine:<name>``, ``worker:<id>``,
+``poller:<id>``) so that several components can share one process and one registry; the
+poller's per-account series add ``account``.
 
 =================================  =========  ====================================================
 metric                             type       meaning
@@ -30,10 +32,22 @@ fleep_handler_errors_total         counter    failed handler attempts
 fleep_redeliveries_total           counter    records delivered again (worker)
 fleep_dead_letters_total           counter    records given up (dead-lettered)
 fleep_dead_letter_stream_messages  gauge      records in ``FLEEP_DEAD`` (``watch_cluster``)
-fleep_lease_changes_total          counter    partition leases taken, released or lost (worker)
+fleep_lease_changes_total          counter    leases taken, lost or released; labels ``lease``
+                                              (``partition``, ``poller``, ``member``) and
+                                              ``change`` (``gained``, ``lost``, ``released``)
 fleep_partitions_held              gauge      partitions a worker holds
 fleep_live_workers                 gauge      workers alive, as a worker last saw
 fleep_handler_seconds              histogram  time from dispatch to the handler's return
+fleep_poller_active                gauge      1 if this poller holds the account's lease
+fleep_poller_poll_age_seconds      gauge      seconds since the account's last completed poll
+                                              (active accounts only)
+fleep_poller_record_age_seconds    gauge      seconds since the stream acknowledged the
+                                              account's newest record (active accounts only)
+fleep_poller_publish_pending       gauge      records of the answer in hand not acknowledged yet
+fleep_poller_published_total       counter    records the stream acknowledged (repeats included)
+fleep_poller_publish_failures      counter    publish attempts that failed and were retried
+  _total                                      (a full stream, a node down)
+fleep_publish_seconds              histogram  time from a publish to its acknowledgement
 =================================  =========  ====================================================
 """
 
@@ -53,6 +67,8 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
     from prometheus_client.registry import CollectorRegistry
 
+    from fleep_async.cluster._lease import Lease
+    from fleep_async.cluster._poller import ClusterPoller
     from fleep_async.cluster._worker import ClusterWorker
     from fleep_async.events import Context, EngineHealth, EventEngine, NextHandler
 
@@ -81,6 +97,7 @@ class Metrics:
         self.registry = registry if registry is not None else REGISTRY
         self._engines: dict[str, EventEngine[Any]] = {}
         self._workers: dict[str, ClusterWorker[Any]] = {}
+        self._pollers: dict[str, ClusterPoller] = {}
         self._cluster: dict[str, float] = {}
         self.handler_seconds = Histogram(
             "fleep_handler_seconds",
@@ -89,10 +106,20 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.publish_seconds = Histogram(
+            "fleep_publish_seconds",
+            "Time from a poller's publish to the stream's acknowledgement.",
+            ["source"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(self)
 
     def __repr__(self) -> str:
-        return f"Metrics(engines={len(self._engines)}, workers={len(self._workers)})"
+        return (
+            f"Metrics(engines={len(self._engines)}, workers={len(self._workers)}, "
+            f"pollers={len(self._pollers)})"
+        )
 
     # -- sources ------------------------------------------------------------------------------
 
@@ -113,6 +140,23 @@ class Metrics:
                 previous(kind, seconds)
 
         worker.on_handled = on_handled
+
+    def track_poller(self, poller: ClusterPoller) -> None:
+        """Report ``poller``'s accounts as ``source="poller:<holder>"``, and time its publishes."""
+        source = f"poller:{poller.holder}"
+        self._pollers[source] = poller
+        observe = self.publish_seconds.labels(source).observe
+        for account in poller.accounts.values():
+            previous = account.on_published
+
+            def on_published(
+                seconds: float, previous: Callable[[float], Any] | None = previous
+            ) -> None:
+                observe(seconds)
+                if previous is not None:
+                    previous(seconds)
+
+            account.on_published = on_published
 
     def timer(self, name: str = "bot") -> Callable[..., Any]:
         """An outer middleware timing every record's dispatch (``source="engine:<name>"``).
@@ -181,7 +225,40 @@ class Metrics:
         redelivered = counter("fleep_redeliveries", "Records delivered again.")
         dead = counter("fleep_dead_letters", "Records given up (dead-lettered).")
         dead_stream = gauge("fleep_dead_letter_stream_messages", "Records in FLEEP_DEAD.")
-        leases = counter("fleep_lease_changes", "Partition leases taken, released or lost.")
+        leases = CounterMetricFamily(
+            "fleep_lease_changes",
+            "Leases taken, lost or released, per lease kind.",
+            labels=["source", "lease", "change"],
+        )
+
+        def lease_changes(source: str, kind: str, counts: tuple[int, int, int]) -> None:
+            for change, count in zip(("gained", "lost", "released"), counts, strict=True):
+                leases.add_metric([source, kind, change], count)
+
+        def account_gauge(name: str, doc: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, labels=["source", "account"])
+
+        active = account_gauge("fleep_poller_active", "1 if this poller holds the lease.")
+        poll_age = account_gauge(
+            "fleep_poller_poll_age_seconds", "Seconds since the last completed poll."
+        )
+        record_age = account_gauge(
+            "fleep_poller_record_age_seconds",
+            "Seconds since the stream acknowledged the newest record.",
+        )
+        publishing = account_gauge(
+            "fleep_poller_publish_pending", "Records in hand not acknowledged by the stream."
+        )
+        published = CounterMetricFamily(
+            "fleep_poller_published",
+            "Records the stream acknowledged.",
+            labels=["source", "account"],
+        )
+        publish_failures = CounterMetricFamily(
+            "fleep_poller_publish_failures",
+            "Publish attempts that failed and were retried.",
+            labels=["source", "account"],
+        )
         held = gauge("fleep_partitions_held", "Partitions a worker holds.")
         live = gauge("fleep_live_workers", "Workers alive, as a worker last saw.")
         for source, engine in self._engines.items():
@@ -202,12 +279,44 @@ class Metrics:
             errors.add_metric([source], state.handler_errors)
             redelivered.add_metric([source], state.redelivered)
             dead.add_metric([source], state.dead_lettered)
-            leases.add_metric([source], state.lease_changes)
+            lease_changes(
+                source,
+                "partition",
+                (state.lease_gains, state.lease_losses, state.lease_releases),
+            )
             held.add_metric([source], len(state.partitions))
             live.add_metric([source], state.live_workers)
+        now = time.monotonic()
+        for source, poller in self._pollers.items():
+            poller_leases = [0, 0, 0]
+            for account_id, account in poller.accounts.items():
+                labels = [source, account_id]
+                active.add_metric(labels, 1 if account.active else 0)
+                if account.active and account.polled_at is not None:
+                    poll_age.add_metric(labels, now - account.polled_at)
+                if account.active and account.published_at is not None:
+                    record_age.add_metric(labels, now - account.published_at)
+                publishing.add_metric(labels, account.publish_pending)
+                published.add_metric(labels, account.published)
+                publish_failures.add_metric(labels, account.publish_failures)
+                _add(poller_leases, account.lease)
+            lease_changes(source, "poller", _counts(poller_leases))
+            lease_changes(source, "member", _counts(_add([0, 0, 0], poller.member)))
         if "pending" in self._cluster:
             pending.add_metric(["cluster"], self._cluster["pending"])
         if "dead" in self._cluster:
             dead_stream.add_metric(["cluster"], self._cluster["dead"])
         yield from (lag, age, depth, in_flight, pending, handled, errors, redelivered, dead)
         yield from (dead_stream, leases, held, live)
+        yield from (active, poll_age, record_age, publishing, published, publish_failures)
+
+
+def _add(counts: list[int], lease: Lease) -> list[int]:
+    counts[0] += lease.gains
+    counts[1] += lease.losses
+    counts[2] += lease.releases
+    return counts
+
+
+def _counts(counts: list[int]) -> tuple[int, int, int]:
+    return counts[0], counts[1], counts[2]

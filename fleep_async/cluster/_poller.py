@@ -135,7 +135,11 @@ class AccountPoller:
         self.poll_timeout = poll_timeout
         self.publish_timeout = publish_timeout
         self.lease = Lease(
-            buckets.leases, poller_lease_key(account_id), holder, ttl=buckets.lease_ttl
+            buckets.leases,
+            poller_lease_key(account_id),
+            holder,
+            ttl=buckets.lease_ttl,
+            details=self._progress,
         )
         self.store = JetStreamHorizonStore(buckets.checkpoints, account_id)
         self.positions = Positions(_MAX_CONVERSATIONS)
@@ -146,6 +150,16 @@ class AccountPoller:
         self.commits = 0
         self.horizon: int | None = None
         """The last committed horizon."""
+        self.polled_at: float | None = None
+        """When the last poll completed while active (``time.monotonic()``), or ``None``."""
+        self.published_at: float | None = None
+        """When the stream acknowledged the newest record (``time.monotonic()``), or ``None``."""
+        self.publish_pending = 0
+        """Records of the answer in hand not acknowledged by the stream yet."""
+        self.publish_failures = 0
+        """Publish attempts that failed and were retried (a full stream, a node down)."""
+        self.on_published: Callable[[float], Any] | None = None
+        """Called with the seconds each publish took until its acknowledgement (metrics)."""
         self.active = False
         self.state = "idle"
         self.may_take: Callable[[], bool] = _always
@@ -155,6 +169,17 @@ class AccountPoller:
 
     def __repr__(self) -> str:
         return f"AccountPoller({self.account_id!r}, {self.state}, horizon={self.horizon})"
+
+    def _progress(self) -> dict[str, Any]:
+        """What the lease value tells ``cluster status``: wall-clock times of the last completed
+        poll and of the newest acknowledged record, and the committed horizon."""
+        now, wall = time.monotonic(), time.time()
+        progress: dict[str, Any] = {"horizon": self.horizon}
+        if self.polled_at is not None:
+            progress["polled"] = wall - (now - self.polled_at)
+        if self.published_at is not None:
+            progress["published"] = wall - (now - self.published_at)
+        return progress
 
     async def run(self) -> None:
         """Wait for the lease, poll while holding it, wait again when it is lost; forever.
@@ -193,6 +218,7 @@ class AccountPoller:
                 await self._hold()
             finally:
                 self.active = False
+                self.publish_pending = 0  # an answer dropped with the lease: the successor's now
 
     async def _holder_or_none(self) -> str | None:
         try:
@@ -296,6 +322,7 @@ class AccountPoller:
                 raise _HandOver  # between two commits: the successor resumes from this one
             self.state = "polling"
             batch = await poller.poll()  # transient failures retried inside; fatal ones end run()
+            self.polled_at = time.monotonic()
             self._check_lease()
             if batch.resync:
                 backfill_due = True
@@ -333,6 +360,7 @@ class AccountPoller:
         if not records:
             return
         self.state = "publishing"
+        self.publish_pending = len(records)
         lanes: dict[int, list[dict[str, Any]]] = {}
         for raw in records:
             lanes.setdefault(record_partition(raw, self.partitions), []).append(raw)
@@ -367,12 +395,14 @@ class AccountPoller:
             attempt = 0
             while True:
                 self._check_lease()
+                started = time.monotonic()
                 try:
                     ack = await self.js.publish(
                         subject, payload, timeout=self.publish_timeout, headers=headers
                     )
                 except (TimeoutError, _nats_error()) as exc:
                     attempt += 1
+                    self.publish_failures += 1
                     full = isinstance(exc, nats.js.errors.APIError) and _is_full(exc)
                     delay = _PUBLISH_BACKOFF.delay(attempt)
                     log = (
@@ -390,9 +420,13 @@ class AccountPoller:
                     await anyio.sleep(delay)
                     continue
                 break
+            self.published_at = done = time.monotonic()
+            self.publish_pending -= 1
             self.published += 1
             if ack.duplicate:
                 self.duplicates += 1
+            if self.on_published is not None:
+                self.on_published(done - started)
 
 
 async def _count_keys(kv: Any, pattern: str) -> int:

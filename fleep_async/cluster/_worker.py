@@ -151,7 +151,11 @@ class WorkerHealth:
         redelivered: records received that had been delivered before (after a NAK, a lost
             worker, a lost ack).
         dead_lettered: records moved to the dead-letter stream.
-        lease_changes: partitions taken, released or lost by this worker.
+        lease_changes: partitions taken, released or lost by this worker (the sum of the
+            next three).
+        lease_gains: partition leases taken.
+        lease_losses: partition leases lost (expired, taken over) without being given up.
+        lease_releases: partition leases given up (rebalancing, stopping).
         pending: records waiting in the stream for the partitions this worker holds (as the
             server reported with the last record of each, 0 after an empty fetch).
     """
@@ -168,6 +172,9 @@ class WorkerHealth:
     redelivered: int
     dead_lettered: int
     lease_changes: int
+    lease_gains: int
+    lease_losses: int
+    lease_releases: int
     pending: int
 
 
@@ -286,7 +293,8 @@ class ClusterWorker(Generic[ClientT]):
         self._handler_errors = 0
         self._redelivered = 0
         self._dead_lettered = 0
-        self._lease_changes = 0
+        # Gains, losses and releases of the partition leases no longer held.
+        self._lease_counts = [0, 0, 0]
         # Records delivered here and not yet acked or handed back (id -> message): the
         # progress loop keeps them ours while they wait for a slot or run.
         self._delivered: dict[int, Msg] = {}
@@ -303,6 +311,9 @@ class ClusterWorker(Generic[ClientT]):
     @property
     def health(self) -> WorkerHealth:
         """A frozen snapshot of the worker's state and counters."""
+        counts = list(self._lease_counts)
+        for part in self._held.values():
+            self._add_lease_counts(counts, part.lease)
         return WorkerHealth(
             worker_id=self.worker_id,
             running=self._running,
@@ -315,10 +326,18 @@ class ClusterWorker(Generic[ClientT]):
             handler_errors=self._handler_errors,
             redelivered=self._redelivered,
             dead_lettered=self._dead_lettered,
-            lease_changes=self._lease_changes
-            + sum(part.lease.changes for part in self._held.values()),
+            lease_changes=sum(counts),
+            lease_gains=counts[0],
+            lease_losses=counts[1],
+            lease_releases=counts[2],
             pending=sum(part.pending for part in self._held.values()),
         )
+
+    @staticmethod
+    def _add_lease_counts(counts: list[int], lease: Lease) -> None:
+        counts[0] += lease.gains
+        counts[1] += lease.losses
+        counts[2] += lease.releases
 
     def stop(self) -> None:
         """Ask :meth:`run` to stop: no new record starts, running handlers get
@@ -412,7 +431,7 @@ class ClusterWorker(Generic[ClientT]):
         while self._held:
             _unit, part = self._held.popitem()
             await self._release(part)
-            self._lease_changes += part.lease.changes
+            self._add_lease_counts(self._lease_counts, part.lease)
         if self._kv is not None:
             try:
                 await self._kv.delete(worker_key(self.worker_id))
@@ -563,7 +582,7 @@ class ClusterWorker(Generic[ClientT]):
                 if self._held.get(unit) is part:
                     del self._held[unit]
                     await self._release(part)
-                    self._lease_changes += part.lease.changes
+                    self._add_lease_counts(self._lease_counts, part.lease)
                 if not self._held:
                     self._emptied.set()
 

@@ -139,7 +139,9 @@ async def test_a_workers_metrics_are_scraped(
     assert values[("fleep_handled_total", source)] == 3
     assert values[("fleep_partitions_held", source)] == 16
     assert values[("fleep_live_workers", source)] == 1
-    assert values[("fleep_lease_changes_total", source)] == 16
+    lease = (("lease", "partition"), ("source", "worker:w1"))
+    assert values[("fleep_lease_changes_total", (("change", "gained"), *lease))] == 16
+    assert values[("fleep_lease_changes_total", (("change", "lost"), *lease))] == 0
     assert values[("fleep_redeliveries_total", source)] == 0
     assert values[("fleep_stream_pending", source)] == 0
     assert values[("fleep_stream_pending", (("source", "cluster"),))] == 0
