@@ -433,13 +433,21 @@ async def test_partitions_rebalance_when_a_worker_joins(
 
     kv = await nc.jetstream().key_value(LEASES_BUCKET)
 
-    async def holders() -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for key in await kv.keys():
-            if key.startswith("partition."):
-                owner = str(orjson.loads((await kv.get(key)).value or b"{}")["holder"])
-                counts[owner] = counts.get(owner, 0) + 1
-        return counts
+    async def holders(expected: dict[str, int]) -> dict[str, int]:
+        """The partition leases' holders, per the bucket, once they are ``expected`` (a busy
+        machine may move a lease for a moment: a key can vanish between keys() and get())."""
+        while True:
+            counts: dict[str, int] = {}
+            try:
+                for key in await kv.keys():
+                    if key.startswith("partition."):
+                        owner = str(orjson.loads((await kv.get(key)).value or b"{}")["holder"])
+                        counts[owner] = counts.get(owner, 0) + 1
+            except nats.js.errors.KeyNotFoundError:
+                continue
+            if counts == expected:
+                return counts
+            await anyio.sleep(0.05)
 
     with anyio.fail_after(WAIT):
         other = await connect(nats_cluster.urls)
@@ -449,13 +457,14 @@ async def test_partitions_rebalance_when_a_worker_joins(
             first = ClusterWorker(nc, router, accounts, worker_id="first")
             await tg.start(first.run)
             await until(lambda: len(first.health.partitions) == 16)
-            assert await holders() == {"first": 16}
+            assert await holders({"first": 16}) == {"first": 16}
             second = ClusterWorker(other, router, accounts, worker_id="second")
             await tg.start(second.run)
             await until(
                 lambda: len(first.health.partitions) == 8 and len(second.health.partitions) == 8
             )
-            assert await holders() == {"first": 8, "second": 8}  # what the cluster says
+            # What the cluster says (bounded by the fail_after above).
+            assert await holders({"first": 8, "second": 8}) == {"first": 8, "second": 8}
             await publish_records(
                 nc.jetstream(), world.bot.account_id, world.fake.events(world.bot)
             )
