@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
@@ -66,6 +67,7 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 # proxy's huge error page is then classified by its status alone.
 _ERROR_BODY_LIMIT: Final = 64 * 1024
 _MAX_REDIRECTS: Final = 5
+_PRINTABLE_ASCII: Final = re.compile(r"[\x20-\x7e]+")
 
 _T = TypeVar("_T")
 _R = TypeVar("_R", bound=WireResponse)
@@ -157,6 +159,10 @@ class Transport:
             raise UsageError("deadline must be positive")
         if max_response_bytes < 1:
             raise UsageError("max_response_bytes must be positive")
+        if user_agent and not _PRINTABLE_ASCII.fullmatch(user_agent):
+            # Refused here, the same for every HTTP library below: a line break would split
+            # the header, and what a non-ASCII one becomes differs between them.
+            raise UsageError("user_agent must be printable ASCII (no line breaks)")
 
         self._base_url = url.copy_with(path=url.path.rstrip("/"))
         self._api_base = str(self._base_url) + "/api/"

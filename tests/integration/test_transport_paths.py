@@ -24,6 +24,7 @@ from fleep_async.errors import (
     FleepTimeoutError,
     ResponseTooLargeError,
     TransportError,
+    UsageError,
 )
 from tests.fault.conftest import GUARD, serve_raw
 
@@ -210,3 +211,11 @@ async def test_the_long_poll_has_no_deadline_but_its_own_read_timeout(http: str)
         ):
             result = await transport.post_json("account/poll", {}, ticket=TICKET, long_poll=True)
     assert result.data == {"event_horizon": 7}
+
+
+@pytest.mark.parametrize("agent", ["bot/1.0\r\nX-Injected: 1", "b\u00f6t/1.0"])
+async def test_an_unsendable_user_agent_is_refused_before_anything_is_sent(
+    http: str, agent: str
+) -> None:
+    with pytest.raises(UsageError, match="user_agent"):
+        _transport(http, "http://127.0.0.1:9", user_agent=agent)
