@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import anyio.abc
+import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
@@ -70,6 +71,11 @@ async def test_one_holder_at_a_time_and_the_next_takes_over_after_the_ttl(
         assert not await first.renew()
         assert not first.valid()
         assert second.valid()
+        await second.release()
+    # What the metrics report per lease: taken, lost (without giving it up), given up.
+    assert (first.gains, first.losses, first.releases) == (1, 1, 0)
+    assert (second.gains, second.losses, second.releases) == (1, 0, 1)
+    assert first.changes == second.changes == 2
     messages = [r.getMessage() for r in caplog.records]
     assert f"lease {key} acquired by proc-a" in " ".join(messages)
     assert any(f"lease {key} lost by proc-a (held by proc-b)" in m for m in messages)
@@ -85,6 +91,25 @@ async def test_a_released_lease_is_taken_at_once(buckets: Buckets) -> None:
         await first.release()
         assert not first.valid()
         assert await second.try_acquire()
+
+
+async def test_a_lease_value_carries_the_holders_details(buckets: Buckets) -> None:
+    progress = {"horizon": 10}
+    key = poller_lease_key("acc-5")
+    lease = Lease(buckets.leases, key, "proc-a", ttl=60.0, details=lambda: dict(progress))
+    with anyio.fail_after(10):
+        assert await lease.try_acquire()
+        first = orjson.loads((await buckets.leases.get(key)).value or b"{}")
+        progress.update(horizon=11, holder="not-me")  # the lease's own fields win
+        assert await lease.renew()
+        second = orjson.loads((await buckets.leases.get(key)).value or b"{}")
+        await lease.release()
+    assert first["horizon"] == 10
+    assert first["holder"] == "proc-a"
+    assert second["horizon"] == 11
+    assert second["holder"] == "proc-a"
+    assert second["at"] >= first["at"]
+    assert second["ttl"] == 60.0
 
 
 async def test_validity_is_local_and_ends_with_the_ttl(buckets: Buckets) -> None:
