@@ -143,6 +143,9 @@ def create(ctx: Ctx) -> Result:
     mk_conv_type = p.text("mk_conv_type")
     if mk_conv_type not in (None, "cct_default", "cct_list", "cct_no_mail"):
         raise bad_request("Invalid value for mk_conv_type.")
+    if mk_conv_type is None and team_ids:
+        # A conversation created for teams sends no e-mail (Fleep's tests: ``cct_no_mail``).
+        mk_conv_type = "cct_no_mail"
     fwd_conv_id = p.uuid("fwd_conversation_id")
     fwd_nr = p.integer("fwd_message_nr")
     fwd = None

@@ -56,13 +56,18 @@ def team_create(ctx: Ctx) -> Result:
 
 @handler("team/configure", path_id="team")
 def team_configure(ctx: Ctx) -> Result:
-    """Rename, change members / admins / conversations, toggle autojoin."""
+    """Rename, change members / admins / conversations, toggle autojoin.
+
+    Each kind of change moves ``team_version_nr`` by one, and so does each conversation linked
+    or unlinked (Fleep's tests: removing a member and turning autojoin off in one call is +2).
+    """
     world, me, p = ctx.world, ctx.me, ctx.params
     team = _team(ctx)
     _team_admin(ctx, team)
     before = list(team.members)
-    if p.has("team_name"):
-        team.team_name = p.req_text("team_name")
+    changes = 0
+    if p.has("team_name") and p.req_text("team_name") != team.team_name:
+        team.team_name, changes = p.req_text("team_name"), changes + 1
     add = world.resolve_emails(p.text("add_emails"))
     add += world.resolve_account_ids(p.uuids("add_account_ids") or [])
     team.members = list(dict.fromkeys([*team.members, *add]))
@@ -73,17 +78,23 @@ def team_configure(ctx: Ctx) -> Result:
     }
     drop |= set(p.uuids("remove_account_ids") or []) | set(p.uuids("kick_account_ids") or [])
     team.members = [m for m in team.members if m not in drop]
+    newcomers = [m for m in team.members if m not in before]
+    gone = [m for m in before if m not in team.members]
+    changes += bool(newcomers) + bool(gone)
+    admins = list(team.admins)
     for account_id in p.uuids("add_admin_ids") or []:
         if account_id not in team.admins:
             team.admins.append(account_id)
     for account_id in p.uuids("remove_admin_ids") or []:
         if account_id in team.admins:
             team.admins.remove(account_id)
+    changes += team.admins != admins
     for flag in ("is_autojoin", "is_managed"):
         value = p.flag(flag)
-        if value is not None:
+        if value is not None and value != getattr(team, flag):
             setattr(team, flag, value)
-    team.team_version_nr += 1
+            changes += 1
+    team.team_version_nr += changes
     for conv_id in p.uuids("add_conversations") or []:
         conv = world.conversation(conv_id)
         world.require_member(conv, me.account_id)
@@ -91,20 +102,18 @@ def team_configure(ctx: Ctx) -> Result:
     for conv_id in p.uuids("remove_conversations") or []:
         conv = world.conversation(conv_id)
         world.remove_team_from_conversation(conv, me.account_id, team)
-    newcomers = [m for m in team.members if m not in before]
     for conv_id in team.conversations:
-        conv = world.conversations[conv_id]
         if newcomers:
-            world.add_members(conv, me.account_id, newcomers)
-        if drop & set(p.uuids("kick_account_ids") or []):
-            world.remove_members(conv, me.account_id, list(drop))
+            world.add_members(world.conversations[conv_id], me.account_id, newcomers)
+    if gone:
+        world.remove_from_team_conversations(team, me.account_id, gone)
     record = world.emit_team(team, extra=drop)
     return {"stream": [record]}
 
 
 @handler("team/remove", path_id="team")
 def team_remove(ctx: Ctx) -> Result:
-    """Delete a team (conversation memberships stay)."""
+    """Delete a team: its conversations lose it, and the members who were there through it."""
     world = ctx.world
     team = _team(ctx)
     _team_admin(ctx, team)
@@ -148,3 +157,11 @@ def team_autojoin(ctx: Ctx) -> Result:
         for conv_id in team.conversations:
             world.add_members(world.conversations[conv_id], me.account_id, [me.account_id])
     return world.emit_team(team)
+
+
+@handler("account/sync_teams")
+def account_sync_teams(ctx: Ctx) -> Result:
+    """The caller's live teams (Fleep's tests call it; it is not in the API documentation)."""
+    world, me = ctx.world, ctx.me
+    teams = [t for t in world.teams.values() if me.account_id in t.members and not t.is_deleted]
+    return {"stream": [rec.team(t, base_url=world.config.base_url) for t in teams]}

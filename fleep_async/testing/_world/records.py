@@ -150,7 +150,8 @@ def conv_full(
         "last_message_nr": last_nr,
         "read_message_nr": m.read_message_nr,
         "show_message_nr": min(conv.last_shown_nr, last_nr),
-        "inbox_message_nr": _inbox_position(conv, m.read_message_nr),
+        # Nothing before the member's join is in its inbox.
+        "inbox_message_nr": max(_inbox_position(conv, m.read_message_nr), m.join_message_nr),
         "last_inbox_nr": conv.last_inbox_nr,
         "unread_count": conv.unread_count(m.account_id, m.read_message_nr),
         "inbox_time": conv.last_message_time,
@@ -188,8 +189,24 @@ def conv_full(
     elif not conv.topic and conv.members == [m.account_id]:
         # An untitled conversation of one is named so by the server (Fleep's tests).
         rec["default_topic"] = MONOLOGUE_TOPIC
-    if m.label_ids:
-        rec["labels"] = [labels[i].label for i in m.label_ids if i in labels]
+    # ``labels`` names the labels set on the conversation (starred, Spam, user labels); team
+    # labels are in ``label_ids`` only (Fleep's tests).
+    names = [
+        labels[i].label
+        for i in m.label_ids
+        if i in labels and labels[i].mk_label_subtype != "team_label"
+    ]
+    if names:
+        rec["labels"] = names
+    if not m.active:
+        # An ex-member sees none of the conversation's teams, nor their labels; one who was
+        # removed gets a header to replace, not merge (Fleep's tests: ``is_reset``).
+        rec["teams"] = []
+        rec["label_ids"] = [
+            i for i in m.label_ids if i not in labels or labels[i].mk_label_subtype != "team_label"
+        ]
+        if m.was_removed:
+            rec["is_reset"] = True
     if m.hide_message_nr is not None:
         rec["hide_message_nr"] = m.hide_message_nr
     if m.is_deleted:

@@ -286,6 +286,8 @@ class Membership:
     my_message_nr: int | None = None
     # Where a member who left and came back re-entered the flow (the header's begin).
     rejoin_message_nr: int | None = None
+    # Removed by someone else (not left): the header says ``is_reset`` (replace, not merge).
+    was_removed: bool = False
     # Presence: None until the member first reports its writing state.
     is_writing: bool | None = None
     activity_time: int = 0

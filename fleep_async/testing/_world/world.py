@@ -1262,6 +1262,7 @@ class World:
                 # What was said while away counts as seen (Fleep's server tests).
                 m.read_message_nr = max(m.read_message_nr, join - 1)
                 m.active = True
+                m.was_removed = False
                 m.left_message_nr = None
                 m.is_deleted = False
                 m.join_message_nr = min(m.join_message_nr, join)
@@ -1338,8 +1339,12 @@ class World:
         account_ids: Iterable[str],
         *,
         mk_message_type: str = "kick",
+        body: dict[str, Any] | None = None,
     ) -> list[str]:
-        """Remove members (``kick``) or let the actor leave (``leave``)."""
+        """Remove members (``kick``) or let the actor leave (``leave``).
+
+        ``body`` replaces the system message's default body (``{"members": leaving}``).
+        """
         leaving = [a for a in account_ids if a in conv.memberships and conv.memberships[a].active]
         if not leaving:
             return []
@@ -1348,12 +1353,12 @@ class World:
             # The real leave message carries no body (Fleep's server tests).
             msg = self._append(conv, actor_id, "leave", "", state="system")
         else:
-            msg = self._append(
-                conv, actor_id, "kick", rec.system_body(members=leaving), state="system"
-            )
+            text = rec.system_body(**(body if body is not None else {"members": leaving}))
+            msg = self._append(conv, actor_id, mk_message_type, text, state="system")
         for account_id in leaving:
             m = conv.memberships[account_id]
             m.active = False
+            m.was_removed = mk_message_type != "leave"
             m.left_message_nr = msg.message_nr
             m.send_message_nr = msg.message_nr
             if m.is_mark_unread:
@@ -1574,6 +1579,7 @@ class World:
             return
         conv.teams.append(t.team_id)
         t.conversations.append(conv.conversation_id)
+        t.team_version_nr += 1  # a linked conversation is a change of the team (Fleep's tests)
         # One message links the team and brings in its members (Fleep's tests count one).
         joined = self.add_members(
             conv, actor_id, t.members, mk_message_type="add_team", body={"teams": [t.team_id]}
@@ -1583,12 +1589,58 @@ class World:
         self.sync_team_labels(t)
 
     def remove_team_from_conversation(self, conv: Conversation, actor_id: str, t: Team) -> None:
-        """Unlink a team from a conversation (its members stay)."""
+        """Unlink a team from a conversation.
+
+        Unlinking keeps the team's members. Deleting the team (``t.is_deleted``) also removes,
+        in the same message, the members who were there through it alone, and takes its team
+        label off the conversation (Fleep's tests).
+        """
         if t.team_id not in conv.teams:
             return
         conv.teams.remove(t.team_id)
         t.conversations = [c for c in t.conversations if c != conv.conversation_id]
-        self.system_message(conv, actor_id, "kick_team", teams=[t.team_id])
+        if not t.is_deleted:
+            t.team_version_nr += 1
+            self.system_message(conv, actor_id, "kick_team", teams=[t.team_id])
+            return
+        for m in conv.memberships.values():
+            m.label_ids = [i for i in m.label_ids if i not in self._team_label_ids(t)]
+        leaving = self._only_through(conv, t, t.members, keep=actor_id)
+        if not self.remove_members(
+            conv, actor_id, leaving, mk_message_type="kick_team", body={"teams": [t.team_id]}
+        ):
+            self.system_message(conv, actor_id, "kick_team", teams=[t.team_id])
+
+    def remove_from_team_conversations(
+        self, t: Team, actor_id: str, account_ids: Iterable[str]
+    ) -> None:
+        """People taken out of a team leave its conversations (a ``kick`` each), unless another
+        team of the conversation keeps them there (Fleep's tests)."""
+        for conv_id in list(t.conversations):
+            conv = self.conversations[conv_id]
+            leaving = self._only_through(conv, t, account_ids, keep=actor_id)
+            if leaving:
+                self.remove_members(conv, actor_id, leaving)
+
+    def _only_through(
+        self, conv: Conversation, t: Team, account_ids: Iterable[str], *, keep: str
+    ) -> list[str]:
+        """Of ``account_ids``, the members of ``conv`` no other linked team covers."""
+        others = {
+            a
+            for team_id in conv.teams
+            if team_id != t.team_id and team_id in self.teams
+            for a in self.teams[team_id].members
+        }
+        return [a for a in account_ids if a != keep and a in conv.members and a not in others]
+
+    def _team_label_ids(self, t: Team) -> set[str]:
+        return {
+            lab.label_id
+            for account in self.accounts.values()
+            for lab in account.labels.values()
+            if lab.team_id == t.team_id
+        }
 
     # ------------------------------------------------------------------ idempotency
 
