@@ -42,6 +42,7 @@ from fleep_async.endpoints.account import (
     AccountSetFlag,
     AccountSync,
     AccountSyncConversations,
+    AccountSyncTeams,
     AccountUnsubscribe,
 )
 from fleep_async.endpoints.alias import (
@@ -199,12 +200,13 @@ FROM_SPECS: Final[frozenset[str]] = frozenset(
         "business/sync_billing/{organisation_id}",
         "business/sync_changelog/{organisation_id}",
         "business/sync_conversations/{organisation_id}",
+        "account/sync_teams",
         "label/store",
         "mail/list",
     }
 )
 """Registered endpoints that are not in the documented inventory: Fleep's server tests call them
-(the organisation API, ``label/store``, ``mail/list``)."""
+(the organisation API, ``account/sync_teams``, ``label/store``, ``mail/list``)."""
 
 __all__ = [
     "FROM_SPECS",
@@ -237,6 +239,7 @@ __all__ = [
     "AccountSmtpStore",
     "AccountSync",
     "AccountSyncConversations",
+    "AccountSyncTeams",
     "AccountSyncPinboard",
     "AccountSyncTaskboard",
     "AccountTrelloBoardList",

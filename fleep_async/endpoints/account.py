@@ -49,6 +49,7 @@ __all__ = [
     "AccountSetFlag",
     "AccountSync",
     "AccountSyncConversations",
+    "AccountSyncTeams",
     "AccountUnsubscribe",
 ]
 
@@ -191,6 +192,18 @@ class AccountSync(Endpoint[AccountSyncResult]):
     """Get the account's basics and a current event horizon (poll from it to skip history)."""
 
     PATH = "account/sync"
+    RETRY_SAFE = True
+
+
+@attrs.frozen(kw_only=True)
+class AccountSyncTeams(Endpoint[StreamResult]):
+    """Get the teams the account is a member of (their ``team`` records).
+
+    Not in the API documentation our inventory comes from: Fleep's own server tests call it and
+    count the records of its ``stream``.
+    """
+
+    PATH = "account/sync_teams"
     RETRY_SAFE = True
 
 

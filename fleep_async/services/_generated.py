@@ -31,6 +31,7 @@ from fleep_async.endpoints import (
     AccountSyncConversations,
     AccountSyncPinboard,
     AccountSyncTaskboard,
+    AccountSyncTeams,
     AccountTrelloBoardList,
     AccountUnsubscribe,
     AliasAdd,
@@ -196,7 +197,7 @@ SERVICE_AREAS = (
 
 
 class AccountService(Service):
-    """``client.account``: the 27 endpoints under ``account``."""
+    """``client.account``: the 28 endpoints under ``account``."""
 
     __slots__ = ()
 
@@ -867,6 +868,19 @@ class AccountService(Service):
             ),
             max_pages,
         )
+
+    async def sync_teams(self) -> StreamResult:
+        """Get the teams the account is a member of (their ``team`` records).
+
+        Not in the API documentation our inventory comes from: Fleep's own server tests call it and
+        count the records of its ``stream``.
+
+        Fleep endpoint: ``account/sync_teams``.
+
+        Returns:
+            ``StreamResult``.
+        """
+        return await self._call(AccountSyncTeams())
 
     async def trello_board_list(
         self, *, external_account_id: str | UUID, mk_permission_type: str

@@ -97,3 +97,17 @@ def test_a_topic_search_answer_with_name_only_headers_feeds_them_to_the_cache() 
     (header,) = result_records(result)
     assert isinstance(header, ConversationRecord)
     assert (header.conversation_id, header.members, header.topic) == (CONV, (BOB,), "")
+
+
+def test_account_sync_teams_answers_the_team_records() -> None:
+    answer = {"stream": [{
+        "admins": [], "autojoin_url": "https://fleep.io/team/abc", "is_autojoin": True,
+        "is_deleted": False, "is_managed": False, "is_org_wide": False, "is_tiny": False,
+        "members": [BOB], "mk_rec_type": "team", "mk_sync_mode": "tsm_full",
+        "organisation_id": None, "team_id": CONV, "team_name": "Actors", "team_version_nr": 4,
+    }]}  # fmt: skip
+    endpoint = REGISTRY["account/sync_teams"]
+    assert endpoint.RETRY_SAFE is True
+    (team,) = result_records(decode_result(endpoint.RESULT, answer, strict=True))
+    assert isinstance(team, TeamRecord)
+    assert (team.team_name, team.team_version_nr) == ("Actors", 4)
