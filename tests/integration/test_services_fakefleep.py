@@ -190,6 +190,14 @@ async def _sync_conversations(w: World) -> Any:
     return result
 
 
+@scenario("account/sync_teams")
+async def _sync_teams(w: World) -> Any:
+    team_id = await _team(w)
+    result = await w.hub.account.sync_teams()
+    assert [r.team_id for r in result.stream if isinstance(r, TeamRecord)] == [team_id]
+    return result
+
+
 @scenario("account/configure")
 async def _configure(w: World) -> Any:
     result = await w.hub.account.configure(display_name="Alice A.")
