@@ -196,12 +196,14 @@ class Deduplicator:
     def mark(self, key: str, position: tuple[str, int] | None) -> None:
         """Record that this record was handled (call after the handler finished)."""
         self.version += 1
-        self._recent[key] = position
-        self._recent.move_to_end(key)
+        recent = self._recent
+        if key in recent:
+            recent.move_to_end(key)
+        recent[key] = position  # a new key goes to the end
         if position is not None and position[0] in self._floors:
             self._floors.move_to_end(position[0])
-        while len(self._recent) > self.max_keys:
-            _, evicted = self._recent.popitem(last=False)
+        while len(recent) > self.max_keys:
+            _, evicted = recent.popitem(last=False)
             if evicted is not None:
                 self._raise_floor(*evicted)
 

@@ -65,7 +65,20 @@ from fleep_async.events._dispatcher import (
     HandlerTimeoutError,
     TimeoutGuard,
 )
-from fleep_async.events._items import Item, call_hook, lane_of
+from fleep_async.events._items import (
+    BATCH,
+    CONVERSATION,
+    ERROR,
+    KEY,
+    KIND,
+    LANE,
+    POSITION,
+    RAW,
+    RECORD,
+    Item,
+    call_hook,
+    lane_of,
+)
 from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
 from fleep_async.events._positions import Positions
 from fleep_async.events._resync import backfill, beyond_positions
@@ -147,12 +160,12 @@ def _restore_flow_order(items: list[Item], disordered: set[str]) -> None:
     """
     slots: dict[str, list[int]] = {}
     for index, item in enumerate(items):
-        position = item.position
+        position = item[POSITION]
         if position is not None and position[0] in disordered:
             slots.setdefault(position[0], []).append(index)
     for indexes in slots.values():
         by_flow = sorted(
-            (items[i] for i in indexes), key=lambda item: cast(tuple[str, int], item.position)[1]
+            (items[i] for i in indexes), key=lambda item: cast(tuple[str, int], item[POSITION])[1]
         )
         for index, item in zip(indexes, by_flow, strict=True):
             items[index] = item
@@ -710,8 +723,7 @@ class EventEngine(Generic[ClientT]):
                 record = None
                 error = exc
             lane = conversation_id if conversation_id is not None else lane_of(kind, raw)
-            # Positional: batch, raw, kind, record, error, key, position, lane, conversation.
-            append(Item(batch, raw, kind, record, error, key, position, lane, conversation_id))
+            append((batch, raw, kind, record, error, key, position, lane, conversation_id))
         self._skipped += skipped
         self._deduplicated += duplicates
         if page_positions:
@@ -772,7 +784,7 @@ class EventEngine(Generic[ClientT]):
     def _track(self, items: list[Item]) -> None:
         """Count admitted records: their batch and the queue depth (one page's items)."""
         if items:
-            Watermark.add(items[0].batch, len(items))
+            Watermark.add(items[0][BATCH], len(items))
             self._depth += len(items)
 
     async def _enqueue(self, items: list[Item]) -> None:
@@ -791,10 +803,10 @@ class EventEngine(Generic[ClientT]):
             ready = self._ready
             new_lanes = 0
             for item in chunk:
-                lane = lanes.get(item.lane)
+                lane = lanes.get(item[LANE])
                 if lane is None:
-                    lane = lanes[item.lane] = deque()
-                    ready.append((item.lane, lane))
+                    lane = lanes[item[LANE]] = deque()
+                    ready.append((item[LANE], lane))
                     new_lanes += 1
                 lane.append(item)
             if new_lanes:
@@ -865,6 +877,7 @@ class EventEngine(Generic[ClientT]):
                     cache = self.cache
                     feed = self._dispatcher.feed
                     new_context = record_context
+                    dedup = self._dedup
                     for _ in range(_LANE_BURST):
                         # Per record, not per burst: a cancelled engine starts no new record.
                         # A cancellation requested while the previous handler ran (by that
@@ -878,7 +891,18 @@ class EventEngine(Generic[ClientT]):
                         item = lane[0]
                         if self._draining:
                             return False
-                        if item.error is not None or attempt > 1:
+                        (
+                            item_batch,
+                            raw,
+                            kind,
+                            record,
+                            error,
+                            key,
+                            position,
+                            _lane,
+                            conversation_id,
+                        ) = item
+                        if error is not None or attempt > 1:
                             if flying:
                                 flying = False
                                 self._land()
@@ -894,18 +918,18 @@ class EventEngine(Generic[ClientT]):
                             # failures go on in _process.
                             ctx = new_context(
                                 requester,
-                                item.record,
-                                item.kind,
-                                item.conversation_id,
+                                record,
+                                kind,
+                                conversation_id,
                                 own,
                                 cache,
-                                item.key,
-                                item.raw,
+                                key,
+                                raw,
                                 guard,
                             )
                             guard.ctx = ctx
                             try:
-                                result = await feed(item.record, ctx)
+                                result = await feed(record, ctx)
                             except Exception as exc:
                                 flying = False
                                 self._land()
@@ -916,18 +940,21 @@ class EventEngine(Generic[ClientT]):
                             else:
                                 if result is not UNHANDLED:
                                     self._handled += 1
-                                    if item.key is not None:
-                                        self._mark_handled(item)
+                                    if dedup is not None and key is not None:
+                                        dedup.mark(key, position)
+                                        # Per record: a handler that suspends lets the writer
+                                        # save this mark before the next record (after a
+                                        # SIGKILL, fewer records run twice).
+                                        self._mark_dirty()
                         lane.popleft()
-                        if item.key is not None:
-                            self._pending_keys.discard(item.key)
-                        position = item.position
+                        if key is not None:
+                            self._pending_keys.discard(key)
                         if position is not None and (floor is None or position[1] > floor[1]):
                             floor = position
-                        if item.batch is not batch:
+                        if item_batch is not batch:
                             if batch is not None:
                                 self._finished(batch, finished)
-                            batch = item.batch
+                            batch = item_batch
                             finished = 0
                         finished += 1
                         if not lane or scope.cancel_called:
@@ -946,11 +973,11 @@ class EventEngine(Generic[ClientT]):
                     return False
                 if outcome is _DONE:  # dead-lettered
                     lane.popleft()
-                    if item.key is not None:
-                        self._pending_keys.discard(item.key)
-                    if item.position is not None:
-                        self._raise_floor(*item.position)
-                    self._finished(item.batch, 1)
+                    if item[KEY] is not None:
+                        self._pending_keys.discard(item[KEY])
+                    if item[POSITION] is not None:
+                        self._raise_floor(*item[POSITION])
+                    self._finished(item[BATCH], 1)
                     return True
                 attempt = guard.attempt + 1  # retry it, in a new scope
         finally:
@@ -985,11 +1012,11 @@ class EventEngine(Generic[ClientT]):
 
     def _finish(self, item: Item) -> None:
         """One record is done (the event stream's path)."""
-        if item.key is not None:
-            self._pending_keys.discard(item.key)
-        if item.position is not None:
-            self._raise_floor(*item.position)
-        self._finished(item.batch, 1)
+        if item[KEY] is not None:
+            self._pending_keys.discard(item[KEY])
+        if item[POSITION] is not None:
+            self._raise_floor(*item[POSITION])
+        self._finished(item[BATCH], 1)
 
     def _context(
         self,
@@ -1021,23 +1048,23 @@ class EventEngine(Generic[ClientT]):
         past its timeout is cancelled by ``guard``'s scope: the cancellation leaves this method
         and the caller reports the timeout (see _burst).
         """
-        if item.error is not None:
+        if item[ERROR] is not None:
             if guard is not None:
                 guard.disarm()  # the dead-letter hook has no handler timeout
-            logger.error("a %s record could not be decoded: %s", item.kind, item.error)
-            await self._dead_letter(item, item.raw, item.error)
+            logger.error("a %s record could not be decoded: %s", item[KIND], item[ERROR])
+            await self._dead_letter(item, item[RAW], item[ERROR])
             return True
         requester = self.requester
         while True:
             ctx = Context(
                 client=requester,
-                record=item.record,
-                kind=item.kind,
-                conversation_id=item.conversation_id,
+                record=item[RECORD],
+                kind=item[KIND],
+                conversation_id=item[CONVERSATION],
                 own_account_id=requester.account_id,
                 cache=self.cache,
-                identity=item.key,
-                raw=item.raw,
+                identity=item[KEY],
+                raw=item[RAW],
                 attempt=attempt,
                 timeout_guard=guard,
             )
@@ -1046,7 +1073,7 @@ class EventEngine(Generic[ClientT]):
                 guard.attempt = attempt
             self._in_flight += 1
             try:
-                result = await self._dispatcher.feed(item.record, ctx)
+                result = await self._dispatcher.feed(item[RECORD], ctx)
             except Exception as exc:
                 failure: Exception | None = exc
             else:
@@ -1085,14 +1112,14 @@ class EventEngine(Generic[ClientT]):
         logger.error(
             "handler %s failed on a %s record (attempt %d of %d)%s",
             handler.name if handler is not None else "(middleware)",
-            item.kind,
+            item[KIND],
             attempt,
             self.retry_budget + 1,
             "" if will_retry else "; giving up",
             exc_info=failure,
         )
         event = ErrorEvent(
-            record=item.record, exception=failure, attempt=attempt, will_retry=will_retry
+            record=item[RECORD], exception=failure, attempt=attempt, will_retry=will_retry
         )
         if ctx is not None:
             try:
@@ -1100,14 +1127,14 @@ class EventEngine(Generic[ClientT]):
             except Exception:
                 logger.exception("an error handler failed")
         if not will_retry:
-            await self._dead_letter(item, item.record, failure)
+            await self._dead_letter(item, item[RECORD], failure)
             return _DONE
         await self._sleep(self._retry_backoff.delay(attempt))
         return _ABANDON if self._draining else _RETRY
 
     def _mark_handled(self, item: Item) -> None:
-        if self._dedup is not None and item.key is not None:
-            self._dedup.mark(item.key, item.position)
+        if self._dedup is not None and item[KEY] is not None:
+            self._dedup.mark(item[KEY], item[POSITION])
             self._mark_dirty()
 
     async def _dead_letter(self, item: Item, record: Any, exc: BaseException) -> None:

@@ -4,51 +4,55 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final, TypeAlias
 
 from fleep_async.errors import DecodeError
 from fleep_async.events._types import logger
 from fleep_async.events._watermark import Batch
 
-__all__ = ["Item", "call_hook", "lane_of"]
+__all__ = [
+    "BATCH",
+    "CONVERSATION",
+    "ERROR",
+    "KEY",
+    "KIND",
+    "LANE",
+    "POSITION",
+    "RAW",
+    "RECORD",
+    "Item",
+    "call_hook",
+    "lane_of",
+]
 
 
-class Item:
-    """One admitted record on its way through a lane."""
+Item: TypeAlias = tuple[
+    Batch,
+    dict[str, Any],
+    str,
+    Any,
+    DecodeError | None,
+    str | None,
+    tuple[str, int] | None,
+    str,
+    str | None,
+]
+"""One admitted record on its way through a lane: ``(batch, raw, kind, record, error, key,
+position, lane, conversation_id)``, read by unpacking or with the index constants below.
 
-    __slots__ = (
-        "batch",
-        "conversation_id",
-        "error",
-        "key",
-        "kind",
-        "lane",
-        "position",
-        "raw",
-        "record",
-    )
+A plain tuple, not a class: one is made for every record of every page (a tuple costs a
+fifth of an instance with slots, and the lane worker unpacks it once into locals).
+"""
 
-    def __init__(
-        self,
-        batch: Batch,
-        raw: dict[str, Any],
-        kind: str,
-        record: Any,
-        error: DecodeError | None,
-        key: str | None,
-        position: tuple[str, int] | None,
-        lane: str,
-        conversation_id: str | None,
-    ) -> None:
-        self.batch = batch
-        self.raw = raw
-        self.kind = kind
-        self.record = record
-        self.error = error
-        self.key = key
-        self.position = position
-        self.lane = lane  # see lane_of
-        self.conversation_id = conversation_id
+BATCH: Final = 0  # the poll answer's Batch (watermark bookkeeping)
+RAW: Final = 1  # the record as decoded from JSON
+KIND: Final = 2  # its mk_rec_type ("?" when missing)
+RECORD: Final = 3  # the typed record, or None when it could not be decoded
+ERROR: Final = 4  # the DecodeError, or None
+KEY: Final = 5  # the dedup key (None without dedup)
+POSITION: Final = 6  # (conversation_id, flow position) of a message, else None
+LANE: Final = 7  # the ordering lane (see lane_of)
+CONVERSATION: Final = 8  # the conversation id, or None
 
 
 def lane_of(kind: str, raw: Mapping[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from fleep_async.errors import FleepError, UsageError
-from fleep_async.events._items import Item, call_hook
+from fleep_async.events._items import ERROR, KIND, RAW, RECORD, Item, call_hook
 from fleep_async.events._types import Requester, logger
 from fleep_async.models.records import RECORD_KINDS, Record, RecordKind
 
@@ -173,15 +173,15 @@ class EventStream:
                 if batch is not None:
                     await self._admit(batch)
             item = self._buffer.popleft()
-            if item.error is not None:
-                logger.error("a %s record could not be decoded: %s", item.kind, item.error)
+            if item[ERROR] is not None:
+                logger.error("a %s record could not be decoded: %s", item[KIND], item[ERROR])
                 engine._dead_lettered += 1
                 engine._mark_handled(item)
-                await call_hook("on_dead_letter", engine.on_dead_letter, item.raw, item.error)
+                await call_hook("on_dead_letter", engine.on_dead_letter, item[RAW], item[ERROR])
                 engine._finish(item)
                 continue
             self._current = item
-            record: Record = item.record  # decoded by the engine's converter
+            record: Record = item[RECORD]  # decoded by the engine's converter
             return record
 
     async def _poll(self) -> PollBatch | None:
