@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
+from fleep_async.events._filters import Filter
 from fleep_async.events._middleware import wrap
 from fleep_async.events._router import HandlerObject, Observer, Router, SkipHandler
 
@@ -32,9 +33,20 @@ UNHANDLED: Final = _Unhandled()
 """What :meth:`Dispatcher.feed` returns when no handler took the record."""
 
 # One handler candidate of a prepared plan: its router, observer and handler, whether the
-# router skips the bot's own messages (for this kind), whether middlewares wrap the call, and
-# the handler's timeout (its own or the dispatcher's default).
-_Step = tuple[Router, Observer, HandlerObject, bool, bool, float | None]
+# router skips the bot's own messages (for this kind), whether middlewares wrap the call, the
+# handler's timeout (its own or the dispatcher's default), and the handler's filters, callback
+# and whether it takes the context (read once per page, not per record).
+_Step = tuple[
+    Router,
+    Observer,
+    HandlerObject,
+    bool,
+    bool,
+    float | None,
+    tuple[Filter, ...],
+    Callable[..., Awaitable[Any]],
+    bool,
+]
 
 
 class HandlerTimeoutError(TimeoutError):
@@ -142,7 +154,19 @@ class Dispatcher:
                 wrapped = bool(router.inner_middlewares or obs.middlewares)
                 for handler in obs.handlers:
                     timeout = handler.timeout if handler.timeout is not None else default
-                    steps.append((router, obs, handler, skip_own, wrapped, timeout))
+                    steps.append(
+                        (
+                            router,
+                            obs,
+                            handler,
+                            skip_own,
+                            wrapped,
+                            timeout,
+                            handler.filters,
+                            handler.callback,
+                            handler.with_ctx,
+                        )
+                    )
         plan = tuple(steps)
         assert self._plans is not None
         self._plans[kind] = plan
@@ -165,13 +189,23 @@ class Dispatcher:
         if plan is None:
             plan = self._plan(kind)
         own: bool | None = None  # whether the record is the bot's own message, once asked
-        for router, observer, handler, skip_own, wrapped, timeout in plan:
+        for (
+            router,
+            observer,
+            handler,
+            skip_own,
+            wrapped,
+            timeout,
+            filters,
+            callback,
+            with_ctx,
+        ) in plan:
             if skip_own:
                 if own is None:
                     own = ctx.is_own
                 if own:
                     continue
-            if handler.filters:
+            if filters:
                 data = await handler.match(record, ctx)
                 if data is None:
                     continue
@@ -189,9 +223,9 @@ class Dispatcher:
                             guard.arm(handler.name, timeout)
                         elif guard.expires != math.inf:
                             guard.disarm()
-                    if handler.with_ctx:
-                        return await handler.callback(record, ctx)
-                    return await handler.callback(record)
+                    if with_ctx:
+                        return await callback(record, ctx)
+                    return await callback(record)
                 return await self._call(router, observer, handler, record, ctx)
             except SkipHandler:
                 continue
