@@ -269,3 +269,39 @@ async def test_the_events_iterator_resumes_where_it_stopped() -> None:
     # "b" was being processed at the break: not committed, so delivered again (and not
     # deduplicated: it was never marked handled); "a" was, so it is not delivered again.
     assert got == ["a", "b", "b", "c", "d"]
+
+
+async def test_the_partial_header_after_the_bots_own_team_change_merges_into_the_cache() -> None:
+    # After its own team change the poll brings the actor a partial header (no cmail,
+    # autojoin_url or mk_init_mode, as the real server): the cache keeps what it knew.
+    h = Harness()
+    cid = h.conversation_id
+    with anyio.fail_after(WAIT):
+        async with h.client() as client, h.running(client) as engine:
+            await h.post("hello")
+            await h.wait_handled(1)
+            full = engine.cache.conversation(cid)
+            assert full is not None
+            assert full.cmail
+            assert full.mk_init_mode == "ic_full"
+            created = await client.team.create(team_name="ops team")
+            team_id = created.stream[0].team_id  # type: ignore[union-attr]
+            await client.team.configure(team_id, add_conversations=[cid])
+
+            def linked() -> bool:
+                header = engine.cache.conversation(cid)
+                return header is not None and header.teams == (team_id,)
+
+            await h.fake.wait_for(lambda: linked() and h.fake.parked_polls >= 1, timeout=WAIT)
+            header = engine.cache.conversation(cid)
+    # What the server sent the bot last for this conversation was indeed partial.
+    log, _ = h.fake.world.accounts[h.bot.account_id].log.after(0, 100_000)
+    sent = [r for r in log if r.get("mk_rec_type") == "conv" and r["conversation_id"] == cid]
+    assert "cmail" not in sent[-1]
+    assert sent[-1]["teams"] == [team_id]
+    assert header is not None
+    assert (header.cmail, header.autojoin_url) == (full.cmail, full.autojoin_url)
+    assert header.mk_init_mode == "ic_full"
+    assert header.label_ids  # the team label came with the partial header
+    assert header.guests == ()
+    assert sorted(header.members or ()) == sorted([h.bot.account_id, h.human.account_id])

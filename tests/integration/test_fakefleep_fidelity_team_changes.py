@@ -136,3 +136,71 @@ async def test_deleting_a_team_removes_its_label_and_the_people_there_through_it
     assert "labels" not in header  # team labels are not named in ``labels``
     last = (await alice.call(f"conversation/sync/{conv}", {"from_message_nr": 0}))["stream"][-1]
     assert last["mk_message_type"] == "kick_team"
+
+
+# What the poll brings the actor of a team change or a ``conversation/store`` (Fleep's
+# ``team_basic`` spec): the ``message/send`` shape plus the member lists and ``guests``.
+ACTOR_HEADER_KEYS = {
+    "mk_rec_type", "conversation_id", "profile_id", "admins", "can_post", "creator_id",
+    "default_members", "export_files", "export_progress", "guests", "has_email_subject",
+    "has_pinboard", "has_task_archive", "has_taskboard", "inbox_message_nr", "inbox_time",
+    "is_automute", "is_list", "is_managed", "is_mark_unread", "is_premium", "join_message_nr",
+    "label_ids", "last_inbox_nr", "last_message_nr", "last_message_time", "leavers", "members",
+    "mk_alert_level", "mk_conv_type", "organisation_id", "read_message_nr", "send_message_nr",
+    "show_message_nr", "snooze_interval", "snooze_time", "teams", "topic", "topic_message_nr",
+    "unread_count",
+}  # fmt: skip
+
+
+async def _horizons(*users: RawUser) -> list[int]:
+    """Each user's event horizon now (the initial sync drained)."""
+    return [(await user.drain(0))[0] for user in users]
+
+
+async def _new_header(user: RawUser, conv: str, horizon: int) -> dict[str, object]:
+    """The last header of ``conv`` the poll brought the user after ``horizon``."""
+    _, records = await user.drain(horizon)
+    headers = [r for r in of_type(records, "conv") if r["conversation_id"] == conv]
+    assert headers, "the poll brought no header"
+    return headers[-1]
+
+
+async def test_linking_a_team_brings_its_actor_a_partial_header_and_the_others_a_full_one(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    team = await _team(alice, "actors", bob)
+    horizons = await _horizons(alice, bob)
+    await alice.call(f"team/configure/{team}", {"add_conversations": [conv]})
+    mine = await _new_header(alice, conv, horizons[0])
+    assert set(mine) == ACTOR_HEADER_KEYS
+    assert mine["teams"] == [team]
+    assert mine["label_ids"]  # the team label, on the conversation
+    assert (mine["members"], mine["guests"]) == ([alice.account_id, bob.account_id], [])
+    theirs = await _new_header(bob, conv, horizons[1])
+    assert theirs["mk_init_mode"] == "ic_full"
+    assert theirs["teams"] == [team]
+
+
+async def test_deleting_a_team_brings_its_actor_a_partial_header(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    team = await _team(alice, "actors", bob)
+    await alice.call(f"team/configure/{team}", {"add_conversations": [conv]})
+    (horizon,) = await _horizons(alice)
+    await alice.call(f"team/remove/{team}")
+    mine = await _new_header(alice, conv, horizon)
+    assert set(mine) == ACTOR_HEADER_KEYS
+    assert (mine["teams"], mine["label_ids"]) == ([], [])
+
+
+async def test_conversation_store_brings_its_actor_a_partial_header(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    horizons = await _horizons(alice, bob)
+    await alice.call(f"conversation/store/{conv}", {"topic": "renamed"})
+    mine = await _new_header(alice, conv, horizons[0])
+    assert set(mine) - {"is_mark_unread"} == ACTOR_HEADER_KEYS - {"is_mark_unread"}
+    assert mine["topic"] == "renamed"
+    theirs = await _new_header(bob, conv, horizons[1])
+    assert theirs["mk_init_mode"] == "ic_full"
+    assert theirs["topic"] == "renamed"

@@ -415,6 +415,11 @@ def unsubscribe(ctx: Ctx) -> Result:
 @handler("conversation/store", path_id="conversation")
 def store(ctx: Ctx) -> Result:
     """Change any header fields; send only what changes."""
+    with ctx.world.actor_partial_headers(ctx.me.account_id):
+        return _store(ctx)
+
+
+def _store(ctx: Ctx) -> Result:
     world, me, p = ctx.world, ctx.me, ctx.params
     conv = world.conversation(ctx.conversation_id)
     if p.has("add_team_ids") and me.account_id not in conv.memberships:

@@ -61,6 +61,11 @@ def team_configure(ctx: Ctx) -> Result:
     Each kind of change moves ``team_version_nr`` by one, and so does each conversation linked
     or unlinked (Fleep's tests: removing a member and turning autojoin off in one call is +2).
     """
+    with ctx.world.actor_partial_headers(ctx.me.account_id):
+        return _configure(ctx)
+
+
+def _configure(ctx: Ctx) -> Result:
     world, me, p = ctx.world, ctx.me, ctx.params
     team = _team(ctx)
     _team_admin(ctx, team)
@@ -114,6 +119,11 @@ def team_configure(ctx: Ctx) -> Result:
 @handler("team/remove", path_id="team")
 def team_remove(ctx: Ctx) -> Result:
     """Delete a team: its conversations lose it, and the members who were there through it."""
+    with ctx.world.actor_partial_headers(ctx.me.account_id):
+        return _remove(ctx)
+
+
+def _remove(ctx: Ctx) -> Result:
     world = ctx.world
     team = _team(ctx)
     _team_admin(ctx, team)

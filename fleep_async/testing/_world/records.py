@@ -80,6 +80,10 @@ SEND_KEYS: Final = (
 # ``conversation/set_topic`` answers the send shape plus the member lists (Fleep's tests).
 TOPIC_KEYS: Final = (*SEND_KEYS, "default_members", "leavers", "members")
 
+# What the poll brings the actor of a team change or a ``conversation/store``: the topic
+# shape plus ``guests`` (Fleep's ``team_basic`` spec), not a full header.
+ACTOR_KEYS: Final = (*TOPIC_KEYS, "guests")
+
 # What a header no longer carries once its viewer has left (leave, remove_members).
 LEFT_DROPS: Final = (
     "autojoin_url",
@@ -233,6 +237,19 @@ def _inbox_position(conv: Conversation, read_nr: int) -> int:
 def conv_partial(full: Record, keys: tuple[str, ...] = PARTIAL_KEYS) -> Record:
     """Only the counters a message change touches (clients must merge, not replace)."""
     return {key: full[key] for key in keys if key in full}
+
+
+def conv_for_actor(header: Record) -> Record:
+    """The poll's header for the actor of a change: full headers shrink to ``ACTOR_KEYS``.
+
+    A header to replace (``is_reset``, its reader was removed) and one that is already partial
+    stay as they are.
+    """
+    if header.get("mk_rec_type") != "conv" or "mk_init_mode" not in header:
+        return header
+    if header.get("is_reset"):
+        return header
+    return conv_partial(header, ACTOR_KEYS)
 
 
 def conv_left(full: Record) -> Record:

@@ -7,13 +7,14 @@ side never needs to know which endpoint caused a change.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import re
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -171,6 +172,8 @@ class World:
         self.support_id: str | None = None
         # Fired on every change anywhere (log appends, parked-poll count): fake.wait_for.
         self.changed = Signal()
+        # The account whose own change is being applied (see ``actor_partial_headers``).
+        self._partial_actor: str | None = None
         self.parked_polls = 0
         # While closing, polls do not park; a bump of release_generation answers every poll
         # parked before it, even if closing is already over when the poll gets to run.
@@ -191,8 +194,21 @@ class World:
         """Append records to one account's log."""
         account = self.accounts.get(account_id)
         if account is not None and records:
+            if account_id == self._partial_actor:
+                records = [rec.conv_for_actor(r) for r in records]
             account.log.append(records)
             self.notify()
+
+    @contextlib.contextmanager
+    def actor_partial_headers(self, actor_id: str) -> Iterator[None]:
+        """While applying ``actor_id``'s team change or ``conversation/store``, the headers
+        the poll brings that actor are partial (``records.ACTOR_KEYS``), as the real server's
+        are (Fleep's tests); the other members still get full headers."""
+        previous, self._partial_actor = self._partial_actor, actor_id
+        try:
+            yield
+        finally:
+            self._partial_actor = previous
 
     def emit_each(self, account_ids: Iterable[str], build: Callable[[str], list[Record]]) -> None:
         """Append per-viewer records to several accounts' logs."""
