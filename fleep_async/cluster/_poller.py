@@ -215,10 +215,14 @@ class AccountPoller:
                 continue
             announced = None
             try:
-                await self._hold()
+                nats_failed = await self._hold()
             finally:
                 self.active = False
                 self.publish_pending = 0  # an answer dropped with the lease: the successor's now
+            if nats_failed:
+                # The lease was given back; a replica (or this process, once NATS answers
+                # again) resumes from the last commit. Not at once: NATS may still be down.
+                await anyio.sleep(self.lease.renew_interval)
 
     async def _holder_or_none(self) -> str | None:
         try:
@@ -226,8 +230,13 @@ class AccountPoller:
         except (TimeoutError, _nats_error()):
             return None
 
-    async def _hold(self) -> None:
-        """Run the active loop while the lease is renewed; return when it is lost."""
+    async def _hold(self) -> bool:
+        """Run the active loop while the lease is renewed; return when it is lost.
+
+        Returns whether it ended on a NATS failure (a node down, a request timed out, a write
+        refused): the poller stands by and tries again, it does not stop.
+        """
+        nats_failed = False
         try:
             async with anyio.create_task_group() as tg:
 
@@ -248,6 +257,17 @@ class AccountPoller:
                     )
                 except FencedError as exc:
                     self.lease.lost(f"fenced: {exc}")
+                except (TimeoutError, _nats_error()) as exc:
+                    # A claim, a commit or a publish past its retries failed. What was
+                    # committed stands; what was not is polled again by whoever holds next.
+                    logger.warning(
+                        "account %s: NATS failed while %s was active (%s: %s); standing by",
+                        self.account_id,
+                        self.lease.holder,
+                        type(exc).__name__,
+                        exc,
+                    )
+                    nats_failed = True
                 tg.cancel_scope.cancel()
         finally:
             if self.lease.revision is not None:
@@ -255,6 +275,7 @@ class AccountPoller:
                 # standby takes over now rather than after the TTL.
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
                     await self.lease.release()
+        return nats_failed
 
     async def _keep_lease(self) -> None:
         while True:

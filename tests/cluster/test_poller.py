@@ -342,3 +342,42 @@ async def test_a_full_stream_pauses_polling_and_loses_nothing(
     final = await stored(nc)
     nrs = message_nrs(final, human.account_id)
     assert len(nrs) == len(set(nrs)) == 6
+
+
+async def test_a_checkpoint_write_nats_refuses_puts_the_poller_on_standby_not_down(
+    nats_cluster: NatsCluster, fake_server: FakeFleepServer, nc: NATS, buckets: Buckets
+) -> None:
+    # Found by the 5,000-message chaos run: a commit that failed while a NATS node was down
+    # (NoStreamResponseError) ended the poller process, and with both replicas gone nothing
+    # was polled any more. Here the checkpoint bucket refuses every write for a while (a
+    # message-size limit on its stream, set and lifted through the real NATS API).
+    from fleep_async import FleepClient
+    from fleep_async.cluster import CHECKPOINTS_BUCKET, AccountPoller
+
+    fake = fake_server.fake
+    bot_id, human, cid = world(fake)
+    js = nc.jetstream()
+    kv_stream = f"KV_{CHECKPOINTS_BUCKET}"
+    async with FleepClient("bot@example.com", "pw", base_url=fake_server.base_url) as client:
+        poller = AccountPoller(js, buckets, client, holder="solo", min_poll_interval=0.05)
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(poller.run)
+                await until(lambda: _committed(buckets, bot_id))
+                config = (await js.stream_info(kv_stream)).config
+                config.max_msg_size = 8  # every checkpoint is larger: refused by the server
+                await js.update_stream(config=config)
+                await fake.post_as(human, cid, "while refused")
+
+                async def stood_by() -> bool:
+                    return poller.state == "standby"
+
+                await until(stood_by)
+                config.max_msg_size = -1
+                await js.update_stream(config=config)
+                await fake.post_as(human, cid, "after")
+                # The same process takes its lease back and commits everything.
+                await until(lambda: _horizon_is(buckets, bot_id, fake.horizon(bot_id)))
+                tg.cancel_scope.cancel()
+    nrs = message_nrs(await stored(nc), human.account_id)
+    assert len(nrs) == len(set(nrs)) == 2
