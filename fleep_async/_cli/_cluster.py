@@ -423,13 +423,9 @@ def _poll_lag(lease: dict[str, Any] | None) -> dict[str, Any]:
 
 
 async def _keys(kv: Any) -> list[str]:
-    import nats.js.errors
+    from fleep_async.cluster._nats import bucket_keys
 
-    try:
-        found: list[str] = await kv.keys()
-    except nats.js.errors.NoKeysError:
-        return []
-    return sorted(found)
+    return sorted(await bucket_keys(kv))
 
 
 def _print_status(report: dict[str, Any]) -> None:
