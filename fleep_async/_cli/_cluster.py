@@ -423,9 +423,13 @@ def _poll_lag(lease: dict[str, Any] | None) -> dict[str, Any]:
 
 
 async def _keys(kv: Any) -> list[str]:
-    from fleep_async.cluster._nats import bucket_keys
+    import nats.js.errors
 
-    return sorted(await bucket_keys(kv))
+    try:
+        found: list[str] = await kv.keys()
+    except nats.js.errors.NoKeysError:
+        return []
+    return sorted(found)
 
 
 def _print_status(report: dict[str, Any]) -> None:

@@ -61,7 +61,6 @@ __all__ = [
     "poller_member_key",
     "record_partition",
     "worker_key",
-    "bucket_keys",
 ]
 
 logger = logging.getLogger("fleep_async.cluster")
@@ -357,35 +356,3 @@ async def ensure_buckets(
     checkpoints = await _bucket(js, CHECKPOINTS_BUCKET, None, replicas)
     effects = await _bucket(js, EFFECTS_BUCKET, effects_ttl, replicas)
     return Buckets(leases=leases, checkpoints=checkpoints, effects=effects, lease_ttl=actual)
-
-
-#: How long the server keeps a key listing's consumer once the listing has stopped (seconds).
-_LISTING_INACTIVE: Final = 1.0
-
-
-async def bucket_keys(kv: KeyValue) -> list[str]:
-    """The keys of a KV bucket (deleted ones left out), leaving no consumer behind for long.
-
-    nats-py's ``KeyValue.keys()`` lists through an ephemeral consumer that the server keeps
-    for five minutes after the listing, and never stops it if the listing fails half-way.
-    nats-server 2.15 caps a stream at 1,000 consumers unless told otherwise, so a worker that
-    lists the leases at every rebalance hit the cap within minutes and could rebalance no more
-    (``maximum consumers limit reached``). Here the consumer goes a second after the listing.
-    """
-    import nats.errors
-
-    watcher = await kv.watchall(
-        ignore_deletes=True, meta_only=True, inactive_threshold=_LISTING_INACTIVE
-    )
-    keys: list[str] = []
-    try:
-        async for entry in watcher:
-            if entry is None:  # the end of what the bucket held when the listing started
-                break
-            keys.append(entry.key)
-    finally:
-        try:
-            await watcher.stop()  # type: ignore[no-untyped-call]
-        except (TimeoutError, nats.errors.Error) as exc:  # the connection may be gone
-            logger.debug("stopping a key listing failed: %s", exc)
-    return keys

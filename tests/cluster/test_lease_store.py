@@ -16,7 +16,6 @@ from fleep_async.cluster import (
     FencedError,
     JetStreamHorizonStore,
     Lease,
-    bucket_keys,
     connect,
     ensure_buckets,
     ensure_stream,
@@ -243,19 +242,3 @@ async def test_a_key_that_expires_while_create_looks_at_it_is_taken(
         assert await second.try_acquire()
         assert expired == [key]
         assert await second.current_holder() == "proc-b"
-
-
-async def test_listing_the_leases_leaves_no_consumer_behind(buckets: Buckets, nc: NATS) -> None:
-    # Workers list the lease bucket at every rebalance. nats-py's keys() left its ephemeral
-    # consumer on the server for five minutes; nats-server 2.15 caps a stream at 1,000
-    # consumers, so after a few minutes every rebalance failed ("maximum consumers limit
-    # reached"), as the 5,000-message chaos run showed.
-    key = poller_lease_key("acc-5")
-    lease = Lease(buckets.leases, key, "proc-a", ttl=60.0)
-    js = nc.jetstream()
-    with anyio.fail_after(45):
-        assert await lease.try_acquire()
-        for _ in range(20):
-            assert key in await bucket_keys(buckets.leases)
-        while (await js.stream_info(f"KV_{LEASES_BUCKET}")).state.consumer_count:
-            await anyio.sleep(0.1)  # the server removes them a second after each listing
