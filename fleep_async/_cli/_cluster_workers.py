@@ -7,7 +7,6 @@ set up or its stream disappears while the worker runs.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import json
@@ -50,20 +49,9 @@ Command = Callable[..., Any]
 """The cluster group's factory: ``command(name, handler, help_text, which=...)``."""
 
 
-def _positive(text: str) -> int:
-    """An argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def register_worker(command: Command) -> None:
     """``cluster worker --nats URL --app MODULE:ROUTER [--concurrency N]``."""
-    from fleep_async._cli._cluster import add_metrics_options, add_nats_option
+    from fleep_async._cli._cluster import _positive_int, add_metrics_options, add_nats_option
     from fleep_async.cli import _seconds
 
     p = command(
@@ -79,7 +67,7 @@ def register_worker(command: Command) -> None:
     )
     p.add_argument(
         "--concurrency",
-        type=_positive,
+        type=_positive_int,
         default=16,
         metavar="N",
         help="handlers running at once in this worker (default: 16)",
@@ -93,7 +81,7 @@ def register_worker(command: Command) -> None:
     )
     p.add_argument(
         "--max-deliver",
-        type=_positive,
+        type=_positive_int,
         default=5,
         metavar="N",
         help="deliveries of a failing record before it is dead-lettered (default: 5)",
