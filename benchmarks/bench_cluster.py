@@ -210,6 +210,7 @@ async def _measure_one(
         EVENTS_STREAM,
         HEADER_MSG_ID,
         LEASES_BUCKET,
+        bucket_keys,
         connect,
         consumer_name,
         event_subject,
@@ -253,11 +254,7 @@ async def _measure_one(
         kv = await js.key_value(LEASES_BUCKET)
         with anyio.fail_after(120):
             while True:  # settled: every partition held, evenly
-                try:
-                    listed = await kv.keys()
-                except nats.js.errors.NoKeysError:
-                    listed = []
-                keys = [key for key in listed if key.startswith(f"partition.{account}.")]
+                keys = await bucket_keys(js, LEASES_BUCKET, f"partition.{account}.>")
                 owners: dict[str, list[int]] = {}
                 for key in keys:
                     try:

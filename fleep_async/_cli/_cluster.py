@@ -330,6 +330,7 @@ async def cluster_status(nc: NATS) -> dict[str, Any]:
         DEAD_STREAM,
         EVENTS_STREAM,
         LEASES_BUCKET,
+        bucket_keys,
         poller_lease_key,
     )
 
@@ -359,8 +360,8 @@ async def cluster_status(nc: NATS) -> dict[str, Any]:
                 )
     try:
         leases = await js.key_value(LEASES_BUCKET)
-        keys = await _keys(leases)
-    except nats.js.errors.BucketNotFoundError:
+        keys = sorted(await bucket_keys(js, LEASES_BUCKET))
+    except nats.js.errors.NotFoundError:  # the bucket is not created yet
         keys = None
     values: dict[str, dict[str, Any]] = {}
     for key in keys or []:
@@ -377,8 +378,8 @@ async def cluster_status(nc: NATS) -> dict[str, Any]:
         report["leases"].append({"key": key, "holder": holder, "revision": entry.revision})
     try:
         checkpoints = await js.key_value(CHECKPOINTS_BUCKET)
-        accounts = await _keys(checkpoints)
-    except nats.js.errors.BucketNotFoundError:
+        accounts = sorted(await bucket_keys(js, CHECKPOINTS_BUCKET))
+    except nats.js.errors.NotFoundError:
         accounts = None
     for account in accounts or []:
         try:
@@ -420,16 +421,6 @@ def _poll_lag(lease: dict[str, Any] | None) -> dict[str, Any]:
         if isinstance(at, int | float) and isinstance(when, int | float):
             found[name] = round(max(0.0, at - when), 3)
     return found
-
-
-async def _keys(kv: Any) -> list[str]:
-    import nats.js.errors
-
-    try:
-        found: list[str] = await kv.keys()
-    except nats.js.errors.NoKeysError:
-        return []
-    return sorted(found)
 
 
 def _print_status(report: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from fleep_async.cluster._nats import (
     HEADER_PUBLISHER,
     LEASES_BUCKET,
     Buckets,
+    bucket_keys,
     connect,
     dead_subject,
     ensure_buckets,
@@ -58,6 +59,7 @@ __all__ = [
     # setup
     "connect",
     "ensure_stream",
+    "bucket_keys",
     "ensure_buckets",
     "Buckets",
     # the poller

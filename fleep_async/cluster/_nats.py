@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
 import attrs
 
 from fleep_async.errors import ClusterUnavailableError, UsageError, redact
@@ -49,6 +50,7 @@ __all__ = [
     "HEADER_PUBLISHER",
     "LEASES_BUCKET",
     "Buckets",
+    "bucket_keys",
     "connect",
     "dead_subject",
     "ensure_buckets",
@@ -356,3 +358,86 @@ async def ensure_buckets(
     checkpoints = await _bucket(js, CHECKPOINTS_BUCKET, None, replicas)
     effects = await _bucket(js, EFFECTS_BUCKET, effects_ttl, replicas)
     return Buckets(leases=leases, checkpoints=checkpoints, effects=effects, lease_ttl=actual)
+
+
+#: A key listing's consumer, should the listing die half-way (the process killed, the
+#: connection lost), goes by itself after this long idle (seconds); normally it is deleted at
+#: once.
+_LISTING_INACTIVE: Final = 30.0
+#: The longest a listing may take (seconds): a lost delivery must not hang a rebalance.
+_LISTING_TIMEOUT: Final = 10.0
+#: KV headers that mark a key deleted or purged (by a client, or by the server's own markers).
+_KV_OPERATION: Final = "KV-Operation"
+_MARKER_REASON: Final = "Nats-Marker-Reason"
+
+
+async def bucket_keys(js: JetStreamContext, bucket: str, pattern: str = ">") -> list[str]:
+    """The live keys of KV ``bucket`` that match the subject ``pattern``, in stream order.
+
+    nats-py's ``KeyValue.keys()`` (a watch) is not fit for a process that lists every few
+    seconds: it decides the listing is over by comparing the consumer's pending count with what
+    its callback has handled so far, so on a busy machine it can end before the first key
+    arrives and answer "no keys"; and the server keeps each listing's consumer five minutes,
+    so a worker rebalancing every TTL/3 reaches nats-server 2.15's default cap of 1,000
+    consumers per stream. Here the listing's consumer delivers the last message of each
+    subject to an inbox subscribed beforehand; the consumer's creation answer says exactly how
+    many there are, and each message says how many are still to come (writes made since
+    included), so the listing ends when nothing is pending. The consumer is then deleted.
+
+    Raises ``nats.errors.TimeoutError`` when the listing takes longer than 10 s, and
+    ``nats.js.errors.NotFoundError`` when the bucket does not exist.
+    """
+    import nats.errors
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    nc = js._nc  # nats-py keeps no public handle; the listing needs a plain subscription
+    stream = f"KV_{bucket}"
+    prefix = f"$KV.{bucket}."
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    live: dict[str, None] = {}  # insertion-ordered; a key deleted during the listing goes
+    consumer: str | None = None
+    try:
+        config = ConsumerConfig(
+            deliver_subject=inbox,
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            ack_policy=AckPolicy.NONE,
+            filter_subject=prefix + pattern,
+            headers_only=True,
+            inactive_threshold=_LISTING_INACTIVE,
+            mem_storage=True,
+            num_replicas=1,
+        )
+        info = await js.add_consumer(stream, config)
+        consumer = info.name
+        pending = info.num_pending or 0
+        try:
+            with anyio.fail_after(_LISTING_TIMEOUT):
+                while pending:
+                    msg = await sub.next_msg(timeout=None)
+                    key = msg.subject[len(prefix) :]
+                    headers = msg.headers or {}
+                    if _KV_OPERATION in headers or _MARKER_REASON in headers:
+                        live.pop(key, None)  # DEL, PURGE or a server's expiry marker
+                    else:
+                        live[key] = None
+                    pending = msg.metadata.num_pending or 0
+        except TimeoutError as exc:
+            raise nats.errors.TimeoutError from exc
+    finally:
+        await _quietly(sub.unsubscribe())
+        if consumer is not None:
+            await _quietly(js.delete_consumer(stream, consumer))
+    return list(live)
+
+
+async def _quietly(step: Any) -> None:
+    """Await a clean-up ``step`` even when cancelled (bounded); a failure (the connection gone)
+    is logged, not raised: the consumer then goes by its inactivity threshold."""
+    import nats.errors
+
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
+        try:
+            await step
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
+            logger.debug("cleaning up a key listing failed: %s", exc)

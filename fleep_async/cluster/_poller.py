@@ -47,7 +47,9 @@ from fleep_async.cluster._nats import (
     HEADER_HORIZON,
     HEADER_MSG_ID,
     HEADER_PUBLISHER,
+    LEASES_BUCKET,
     Buckets,
+    bucket_keys,
     event_subject,
     message_id,
     poller_lease_key,
@@ -450,20 +452,6 @@ class AccountPoller:
                 self.on_published(done - started)
 
 
-async def _count_keys(kv: Any, pattern: str) -> int:
-    """How many live keys match a subject ``pattern`` (a server-side filtered watch)."""
-    watcher = await kv.watch(pattern, ignore_deletes=True, meta_only=True)
-    count = 0
-    try:
-        async for entry in watcher:
-            if entry is None:  # the end of the current values
-                break
-            count += 1
-    finally:
-        await watcher.stop()
-    return count
-
-
 def _nats_error() -> type[Exception]:
     import nats.errors
 
@@ -499,6 +487,7 @@ class ClusterPoller:
         **options: Any,
     ) -> None:
         self.holder = holder or process_id()
+        self._js = js
         self.buckets = buckets
         self.accounts: dict[str, AccountPoller] = {}
         for client in clients:
@@ -538,7 +527,8 @@ class ClusterPoller:
                     await self.member.try_acquire()
                 else:
                     await self.member.renew()
-                self.members = max(1, await _count_keys(self.buckets.leases, "member.poller.>"))
+                members = await bucket_keys(self._js, LEASES_BUCKET, "member.poller.>")
+                self.members = max(1, len(members))
             except (TimeoutError, _nats_error()) as exc:
                 logger.warning("poller membership: NATS failed (%s); retrying", exc)
             await anyio.sleep(self.member.renew_interval)

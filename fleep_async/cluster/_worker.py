@@ -64,6 +64,7 @@ from fleep_async.cluster._nats import (
     HEADER_MSG_ID,
     HEADER_ORIGINAL_SUBJECT,
     LEASES_BUCKET,
+    bucket_keys,
     dead_subject,
     event_subject,
     partition_lease_key,
@@ -476,8 +477,6 @@ class ClusterWorker(Generic[ClientT]):
                 await self._stop.wait()
 
     async def _balance(self, consumers: anyio.abc.TaskGroup) -> None:
-        import nats.errors
-        import nats.js.errors
 
         kv = self._kv
         assert kv is not None
@@ -488,10 +487,9 @@ class ClusterWorker(Generic[ClientT]):
                 continue
             if not await part.lease.renew():  # lost, logged by the lease
                 part.release.set()
-        try:
-            keys = await kv.keys()
-        except nats.js.errors.NoKeysError:
-            keys = []
+        js = self._js
+        assert js is not None
+        keys = await bucket_keys(js, LEASES_BUCKET)
         live = sum(1 for key in keys if key.startswith("worker."))
         self._live = max(live, 1)
         taken = {key for key in keys if key.startswith("partition.")}

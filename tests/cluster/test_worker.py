@@ -31,6 +31,7 @@ from fleep_async.cluster import (
     LEASES_BUCKET,
     ClusterWorker,
     EffectLedger,
+    bucket_keys,
     connect,
     consumer_name,
     dead_letters,
@@ -431,15 +432,16 @@ async def test_partitions_rebalance_when_a_worker_joins(
     async def echo(message: Any, ctx: Any) -> None:
         await ctx.reply(f"echo {message.text}")
 
-    kv = await nc.jetstream().key_value(LEASES_BUCKET)
+    js = nc.jetstream()
+    kv = await js.key_value(LEASES_BUCKET)
 
     async def holders(expected: dict[str, int]) -> dict[str, int]:
         """The partition leases' holders, per the bucket, once they are ``expected`` (a busy
-        machine may move a lease for a moment: a key can vanish between keys() and get())."""
+        machine may move a lease for a moment: a key can vanish between listing and get())."""
         while True:
             counts: dict[str, int] = {}
             try:
-                for key in await kv.keys():
+                for key in await bucket_keys(js, LEASES_BUCKET, "partition.>"):
                     if key.startswith("partition."):
                         owner = str(orjson.loads((await kv.get(key)).value or b"{}")["holder"])
                         counts[owner] = counts.get(owner, 0) + 1
