@@ -824,12 +824,16 @@ class ReminderRecord(BaseRecord):
 
 @attrs.frozen(kw_only=True, repr=False)
 class SectionRecord(BaseRecord):
-    """A taskboard section of a conversation (``section``)."""
+    """A taskboard section (``section``): of a conversation, or of the personal "my tasks" board.
+
+    A personal section (``mk_section_type`` ``urn:fleep:section:mk_section_type:my_task``)
+    belongs to an account, not a conversation: its ``conversation_id`` is ``None``.
+    """
 
     REC_TYPE: ClassVar[str] = "section"
 
-    conversation_id: str
     section_id: str
+    conversation_id: str | None = None
     name: str | None = None
     mk_section_type: str | None = None
     mk_section_subtype: str | None = None

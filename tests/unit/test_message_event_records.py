@@ -75,3 +75,23 @@ def test_a_taskboard_section_decodes_strictly() -> None:
     )
     assert isinstance(section, SectionRecord)
     assert section.weight == 2**32 - 65536
+
+
+def test_a_personal_board_section_without_a_conversation_decodes_strictly() -> None:
+    for conversation in ({"conversation_id": None}, {}):
+        section = parse_record(
+            {
+                "mk_rec_type": "section",
+                **conversation,
+                "section_id": "5eed0000-0000-4000-8000-000000000004",
+                "name": "To Do",
+                "mk_section_type": "urn:fleep:section:mk_section_type:my_task",
+                "mk_section_subtype": "urn:fleep:section:mk_section_subtype:default",
+                "weight": 4294967296,
+                "is_deleted": False,
+            },
+            strict=True,
+        )
+        assert isinstance(section, SectionRecord)
+        assert section.conversation_id is None
+        assert section.name == "To Do"
