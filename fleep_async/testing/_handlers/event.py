@@ -12,9 +12,10 @@ records carry the ``urn:fleep:message:mk_message_state:*`` states every other an
 
 Event types: ``urn:fleep:client:message:<op>`` (and the older
 ``urn:fleep:client:conversation:message:<op>`` spellings of the same operations),
-``urn:fleep:client:conv:enable_done_notifications|disable_done_notifications`` and the
-taskboard sections ``urn:fleep:client:section:task:add|rename|delete``. Others answer a
-``request`` with status 400.
+``urn:fleep:client:conv:enable_done_notifications|disable_done_notifications``, the
+taskboard sections ``urn:fleep:client:section:task:add|rename|delete`` and the personal "my
+tasks" board ``urn:fleep:client:section:my_task:add|rename|delete|set_position|sync`` (no
+``conversation_id``: the board is the caller's). Others answer a ``request`` with status 400.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from fleep_async.testing._http.errors import ApiError, bad_request
 from fleep_async.testing._http.routing import Ctx, Params, Result, handler
 from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.ids import is_uuid
-from fleep_async.testing._world.state import Conversation, Message, Record, Section
+from fleep_async.testing._world.state import (
+    AccountState,
+    Conversation,
+    Message,
+    Record,
+    Section,
+)
 from fleep_async.testing._world.world import World
 
 MSGSTATE_URN: Final = "urn:fleep:msgstate:"
@@ -71,7 +78,13 @@ _OTHER_OPS: Final = {
     "urn:fleep:client:section:task:rename": "section_rename",
     "urn:fleep:client:section:task:delete": "section_delete",
     "urn:fleep:client:section:task:del": "section_delete",
+    "urn:fleep:client:section:my_task:add": "my_section_add",
+    "urn:fleep:client:section:my_task:rename": "my_section_rename",
+    "urn:fleep:client:section:my_task:delete": "my_section_delete",
+    "urn:fleep:client:section:my_task:set_position": "my_section_position",
+    "urn:fleep:client:section:my_task:sync": "my_section_sync",
 }
+_MY_SYNC: Final = "urn:fleep:client:section:my_task:sync"
 # A new user section sits below the previous one: 2**32 - 65536 * n (Fleep's server tests).
 _SECTION_STEP: Final = 65536.0
 
@@ -158,12 +171,18 @@ def _apply_message(
     return conv, msg
 
 
+def _section_name(params: Params) -> str:
+    """The ``section_name`` parameter, stripped (400 when blank)."""
+    name = params.req_text("section_name").strip()
+    if not name:
+        raise _invalid("A section needs a name.")
+    return name
+
+
 def _apply_section(ctx: Ctx, conv: Conversation, op: str, params: Params) -> Section:
     """Add, rename or delete a user section of the conversation's taskboard."""
     if op == "section_add":
-        name = params.req_text("section_name").strip()
-        if not name:
-            raise _invalid("A section needs a name.")
+        name = _section_name(params)
         weight = float(2**32) - _SECTION_STEP * (len(conv.sections) + 1)
         sec = Section(ctx.world.ids.uuid(), conv.conversation_id, name, weight)
         conv.sections[sec.section_id] = sec
@@ -172,17 +191,84 @@ def _apply_section(ctx: Ctx, conv: Conversation, op: str, params: Params) -> Sec
     if sec_or_none is None or sec_or_none.is_deleted:
         raise ApiError(430, "not_found", "Section not found.")
     if op == "section_rename":
-        name = params.req_text("section_name").strip()
-        if not name:
-            raise _invalid("A section needs a name.")
-        sec_or_none.name = name
+        sec_or_none.name = _section_name(params)
     else:
         sec_or_none.is_deleted = True
     return sec_or_none
 
 
+def _my_section(account: AccountState, section_id: str) -> Section:
+    """The caller's live personal section ``section_id`` (430 for any other)."""
+    sec = account.my_sections.get(section_id)
+    if sec is None or sec.is_deleted:
+        raise ApiError(430, "not_found", "Section not found.")
+    return sec
+
+
+def _my_board(world: World, account: AccountState, section_id: str) -> list[Record]:
+    """The messages in one section of the caller's board, each with its ``task_state``."""
+    out: list[Record] = []
+    for conv, msg, place in world.my_board(account, section_id):
+        record = _event_message(conv, msg, account.account_id)
+        record["task_state"] = rec.task_state(place)
+        out.append(record)
+        out.extend(world.file_records(conv, msg))
+    return out
+
+
+def _apply_my_board(ctx: Ctx, op: str, params: Params) -> tuple[Record, list[Record]]:
+    """Run one event of the caller's "my tasks" board (its sections and their tasks)."""
+    world, account = ctx.world, ctx.me
+    if op == "my_section_add":
+        name = _section_name(params)
+        # Below the previous user section, as on a conversation's board.
+        account.my_section_count += 1
+        weight = float(2**32) - _SECTION_STEP * account.my_section_count
+        sec = Section(world.ids.uuid(), None, name, weight, kind="my_task")
+        account.my_sections[sec.section_id] = sec
+    else:
+        sec = _my_section(account, params.req_uuid("section_id"))
+        if op == "my_section_sync":
+            return {"section_id": sec.section_id}, _my_board(world, account, sec.section_id)
+        if sec.subtype != "user":
+            # *inferred*: "To Do" and "Archived" are the board's own, like system labels.
+            raise _invalid("This section cannot be changed.")
+        if op == "my_section_rename":
+            sec.name = _section_name(params)
+        elif op == "my_section_delete":
+            sec.is_deleted = True
+            # *inferred*: its tasks go back to "To Do", keeping their weights.
+            default = world.my_section(account, "default").section_id
+            for place in account.my_tasks.values():
+                if place.section_id == sec.section_id:
+                    place.section_id = default
+        else:
+            sec.weight = _my_section_weight(account, sec, params)
+    world.emit(account.account_id, [rec.section(sec)])
+    return {"section_id": sec.section_id}, [rec.section(sec)]
+
+
+def _my_section_weight(account: AccountState, sec: Section, params: Params) -> float:
+    """``set_position``: an explicit ``weight``, or just below ``prev_section_id``."""
+    weight = params.number("weight")
+    if weight is not None:
+        return weight
+    prev = _my_section(account, params.req_uuid("prev_section_id"))
+    if prev is sec:
+        raise _invalid("A section cannot follow itself.")
+    below = [
+        s.weight
+        for s in account.my_sections.values()
+        if not s.is_deleted and s is not sec and s.weight < prev.weight
+    ]
+    # Halfway to the next section down, as a task placed after another (weights descend).
+    return (prev.weight + max(below, default=prev.weight - _SECTION_STEP * 2)) / 2
+
+
 def _apply(ctx: Ctx, op: str, params: Params, *, old: bool) -> tuple[Record, list[Record]]:
     """Run one event: the request's ``identifier`` and the records to answer with."""
+    if op.startswith("my_section_"):
+        return _apply_my_board(ctx, op, params)
     world, me = ctx.world, ctx.me.account_id
     conv = world.conversation(params.req_uuid("conversation_id"))
     world.require_member(conv, me)
@@ -254,6 +340,15 @@ def _store_one(ctx: Ctx, event: Any) -> list[Record]:
 def _current(world: World, request: Record, viewer: str, *, old: bool) -> list[Record]:
     """The current state of what a request changed (answering a repeated client_req_id)."""
     ident = request.get("identifier")
+    if isinstance(ident, dict) and "conversation_id" not in ident and "section_id" in ident:
+        # The caller's own board: the section as it is now, or its tasks for a sync.
+        account = world.accounts[viewer]
+        sec = account.my_sections.get(ident["section_id"])
+        if sec is None:
+            return []
+        if request.get("mk_event_type") == _MY_SYNC:
+            return _my_board(world, account, sec.section_id) if not sec.is_deleted else []
+        return [rec.section(sec)]
     if not isinstance(ident, dict) or not is_uuid(ident.get("conversation_id")):
         return []
     conv = world.conversations.get(ident["conversation_id"])

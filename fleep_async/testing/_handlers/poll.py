@@ -109,6 +109,8 @@ def _base_records(world: World, me: AccountState) -> list[Record]:
         for t in world.teams.values()
         if me.account_id in t.members and not t.is_deleted
     )
+    # The sections of the account's own "my tasks" board (Fleep's server tests).
+    out.extend(rec.section(sec) for sec in me.my_sections.values() if not sec.is_deleted)
     return out
 
 

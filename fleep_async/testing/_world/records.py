@@ -20,6 +20,7 @@ from fleep_async.testing._world.state import (
     Label,
     Membership,
     Message,
+    MyTask,
     Record,
     Section,
     Smtp,
@@ -331,16 +332,28 @@ SECTION_SUBTYPE_URN: Final = "urn:fleep:section:mk_section_subtype:"
 
 
 def section(sec: Section) -> Record:
-    """A SectionInfo: a user section of a conversation's taskboard."""
+    """A SectionInfo: a section of a conversation's taskboard or of a "my tasks" board.
+
+    A personal section has no conversation: ``conversation_id`` is ``null`` (*inferred*).
+    """
     return {
         "mk_rec_type": "section",
         "conversation_id": sec.conversation_id,
         "section_id": sec.section_id,
         "name": sec.name,
-        "mk_section_type": SECTION_TYPE_URN + "task",
-        "mk_section_subtype": SECTION_SUBTYPE_URN + "user",
+        "mk_section_type": SECTION_TYPE_URN + sec.kind,
+        "mk_section_subtype": SECTION_SUBTYPE_URN + sec.subtype,
         "weight": sec.weight,
         "is_deleted": sec.is_deleted,
+    }
+
+
+def task_state(place: MyTask) -> Record:
+    """A message's place on its viewer's "my tasks" board (Fleep's server tests' fields)."""
+    return {
+        "mk_section_type": SECTION_TYPE_URN + "my_task",
+        "section_id": place.section_id,
+        "task_weight": place.task_weight,
     }
 
 

@@ -175,6 +175,13 @@ class AccountState:
     next_sync_cursor: int = -1
     resync_pending: bool = False
     export_progress: str = "1"
+    # The personal "my tasks" board: its sections by id ("To Do", "Archived" and the user's),
+    # and the place of each task assigned to the account, by (conversation_id, message_nr).
+    my_sections: dict[str, Section] = attrs.field(factory=dict)
+    my_tasks: dict[tuple[str, int], MyTask] = attrs.field(factory=dict)
+    # Tasks ever placed on the board and user sections ever added (their weights' counters).
+    my_task_count: int = 0
+    my_section_count: int = 0
 
 
 @attrs.define
@@ -311,13 +318,27 @@ class Hook:
 
 @attrs.define
 class Section:
-    """A user section of a conversation's taskboard."""
+    """A section of a task board: a conversation's (``task``) or an account's own (``my_task``).
+
+    A personal section belongs to one account and has no conversation.
+    """
 
     section_id: str
-    conversation_id: str
+    conversation_id: str | None
     name: str
     weight: float
     is_deleted: bool = False
+    # ``urn:fleep:section:mk_section_type:<kind>`` and ``...:mk_section_subtype:<subtype>``.
+    kind: str = "task"
+    subtype: str = "user"
+
+
+@attrs.define
+class MyTask:
+    """Where a task assigned to an account sits on that account's "my tasks" board."""
+
+    section_id: str
+    task_weight: float
 
 
 @attrs.define

@@ -14,6 +14,7 @@ import logging
 import re
 import struct
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 from urllib.parse import quote
@@ -38,8 +39,10 @@ from fleep_async.testing._world.state import (
     Label,
     Membership,
     Message,
+    MyTask,
     Pending,
     Record,
+    Section,
     Session,
     Signal,
     StoredFile,
@@ -86,6 +89,11 @@ _COMPACT_BODIES: Final = frozenset({"enable_done_notifs", "disable_done_notifs",
 _MENTION: Final = re.compile(r"@([a-z0-9.]+[a-z0-9])")
 _EMAIL: Final = re.compile(r"[^\s,;<>\"']+@[^\s,;<>\"']+\.[^\s,;<>\"']+")
 _ADDRESS_CHARS: Final = re.compile(r"[^a-z0-9.]+")
+# Every account's "my tasks" board opens with these sections: (subtype, name, weight). The
+# weights are those of a conversation board's system sections (Fleep's server tests).
+MY_SYSTEM_SECTIONS: Final = (("default", "To Do", float(2**32)), ("archived", "Archived", 0.0))
+# A user section sits 65536 below the previous one; a task 65536 above the previous one.
+WEIGHT_STEP: Final = 65536.0
 
 
 @attrs.frozen(kw_only=True)
@@ -291,6 +299,13 @@ class World:
                 is_on_left_pane=on_left,
             )
             account.labels[lab.label_id] = lab
+        for subtype, name, weight in MY_SYSTEM_SECTIONS:
+            # Derived from the account id, not drawn from the seeded generator, so that adding
+            # the board did not move any other id a seeded run hands out.
+            section_id = _derived_uuid(account_id, f"my_task:{subtype}")
+            account.my_sections[section_id] = Section(
+                section_id, None, name, weight, kind="my_task", subtype=subtype
+            )
         # Every account's log starts with its own contact, so a live horizon is always >= 1
         # and 0 stays free to mean "resync".
         account.log.append([self.own_contact(account)])
@@ -840,6 +855,7 @@ class World:
         if m is not None and m.is_writing:
             # Sending ends the writing state (the pen disappears for the others).
             m.is_writing, m.activity_time = False, msg.posted_time
+        self.place_my_tasks(conv, msg)
         self._flow_changed(conv, msg)
         return msg
 
@@ -966,6 +982,7 @@ class World:
         msg.flow_message_nr = conv.next_nr()
         conv.record_change(msg.flow_message_nr, msg.message_nr)
         conv.track_state(msg)
+        self.place_my_tasks(conv, msg)
         msg.edit_account_id = actor_id
         msg.edited_time = self.now()
         if not msg.is_deleted and msg.state != "system":
@@ -1087,6 +1104,57 @@ class World:
             "enable_done_notifs" if on else "disable_done_notifs",
             sysmsg_text=f"{{author}} {verb} task notifications.",
         )
+
+    def place_my_tasks(self, conv: Conversation, msg: Message) -> None:
+        """Put a task on the "my tasks" board of each assignee that does not have it yet.
+
+        It lands in the assignee's "To Do" section, above the tasks placed there before (the
+        first at ``2**32``, as Fleep's server tests show). A place outlives a task that is
+        unassigned or turned plain: :meth:`my_board` shows only live tasks assigned to the
+        account, and the task comes back where it was if it is assigned again.
+        """
+        if msg.state not in ("todo", "done") or not msg.assignee_ids:
+            return
+        key = (conv.conversation_id, msg.message_nr)
+        for account_id in msg.assignee_ids:
+            account = self.accounts.get(account_id)
+            if account is None or key in account.my_tasks:
+                continue
+            default = self.my_section(account, "default")
+            weight = float(2**32) + WEIGHT_STEP * account.my_task_count
+            account.my_task_count += 1
+            account.my_tasks[key] = MyTask(default.section_id, weight)
+
+    def my_section(self, account: AccountState, subtype: str) -> Section:
+        """One of the account's two system sections on its board (``default``, ``archived``)."""
+        for sec in account.my_sections.values():
+            if sec.subtype == subtype:
+                return sec
+        raise KeyError(subtype)
+
+    def my_board(
+        self, account: AccountState, section_id: str
+    ) -> list[tuple[Conversation, Message, MyTask]]:
+        """The tasks in one section of the account's board, top first (weights descending).
+
+        A task is there while it is a todo or done message assigned to the account in a
+        conversation it is still a member of.
+        """
+        me = account.account_id
+        out = []
+        for (conv_id, nr), place in account.my_tasks.items():
+            if place.section_id != section_id:
+                continue
+            conv = self.conversations.get(conv_id)
+            msg = conv.messages.get(nr) if conv is not None else None
+            if conv is None or msg is None or msg.state not in ("todo", "done"):
+                continue
+            m = conv.memberships.get(me)
+            if m is None or not m.active or me not in (msg.assignee_ids or ()):
+                continue
+            out.append((conv, msg, place))
+        out.sort(key=lambda item: item[2].task_weight, reverse=True)
+        return out
 
     def next_pin_weight(self, conv: Conversation) -> float:
         """The weight of a new pin: above every earlier one (Fleep's server tests' values)."""
@@ -1678,6 +1746,12 @@ class World:
     def message_text(self, msg: Message) -> str:
         """Plain text of a message (for search and listen)."""
         return msg.text if msg.mk_message_type == "text" else xml_to_text(msg.body).strip()
+
+
+def _derived_uuid(owner: str, purpose: str) -> str:
+    """A UUID4-shaped id fixed by its owner's id and purpose (stable, never drawn twice)."""
+    digest = hashlib.sha256(f"{owner}:{purpose}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def _code(secret: str) -> str:
