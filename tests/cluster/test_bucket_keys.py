@@ -6,8 +6,6 @@ lists leases and checkpoints: the listing must be complete every time and leave 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
 import nats.js.errors
 import pytest
@@ -17,11 +15,7 @@ from fleep_async.cluster import (
     LEASES_BUCKET,
     Buckets,
     bucket_keys,
-    connect,
-    ensure_buckets,
-    ensure_stream,
 )
-from fleep_async.testing.nats import NatsCluster
 
 pytestmark = pytest.mark.anyio
 
@@ -29,19 +23,9 @@ LEASES_STREAM = f"KV_{LEASES_BUCKET}"
 
 
 @pytest.fixture
-async def nc(nats_cluster: NatsCluster) -> AsyncIterator[NATS]:
-    client = await connect(nats_cluster.urls)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def buckets(nc: NATS) -> Buckets:
-    js = nc.jetstream()
-    await ensure_stream(js)
-    return await ensure_buckets(js, lease_ttl=60.0)
+def lease_ttl() -> float:
+    """Long: no key expires during a listing test."""
+    return 60.0
 
 
 async def test_live_keys_are_listed_and_deleted_or_purged_ones_are_not(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
 import anyio.abc
 import orjson
@@ -16,13 +14,9 @@ from fleep_async.cluster import (
     FencedError,
     JetStreamHorizonStore,
     Lease,
-    connect,
-    ensure_buckets,
-    ensure_stream,
     poller_lease_key,
 )
 from fleep_async.events import Checkpoint
-from fleep_async.testing.nats import NatsCluster
 
 pytestmark = pytest.mark.anyio
 
@@ -30,19 +24,9 @@ TTL = 1.0
 
 
 @pytest.fixture
-async def nc(nats_cluster: NatsCluster) -> AsyncIterator[NATS]:
-    client = await connect(nats_cluster.urls)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def buckets(nc: NATS) -> Buckets:
-    js = nc.jetstream()
-    await ensure_stream(js)
-    return await ensure_buckets(js, lease_ttl=TTL)
+def lease_ttl() -> float:
+    """Short leases, so expiry is quick to see."""
+    return TTL
 
 
 async def test_one_holder_at_a_time_and_the_next_takes_over_after_the_ttl(

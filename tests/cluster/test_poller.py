@@ -27,9 +27,6 @@ from fleep_async.cluster import (
     HEADER_MSG_ID,
     HEADER_PUBLISHER,
     Buckets,
-    connect,
-    ensure_buckets,
-    ensure_stream,
     poller_lease_key,
 )
 from fleep_async.events import Checkpoint
@@ -107,19 +104,9 @@ async def replicas(
 
 
 @pytest.fixture
-async def nc(nats_cluster: NatsCluster) -> AsyncIterator[NATS]:
-    client = await connect(nats_cluster.urls)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def buckets(nc: NATS) -> Buckets:
-    js = nc.jetstream()
-    await ensure_stream(js)
-    return await ensure_buckets(js, lease_ttl=TTL)
+def lease_ttl() -> float:
+    """Short leases, for quick failovers."""
+    return TTL
 
 
 async def stored(nc: NATS) -> list[tuple[int, dict[str, str], dict[str, Any]]]:

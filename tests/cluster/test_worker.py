@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,6 @@ from fleep_async.cluster import (
     connect,
     consumer_name,
     dead_letters,
-    ensure_buckets,
-    ensure_stream,
     partition_of,
     replay_dead_letters,
 )
@@ -49,6 +46,7 @@ from tests.cluster._support import bot_replies, publish_records, until
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX"),
+    pytest.mark.usefixtures("buckets"),  # every test runs with the stream and buckets set up
 ]
 
 WAIT = 60.0
@@ -58,16 +56,9 @@ FAST_RETRY = RetryPolicy(base_delay=0.05, max_delay=0.1)
 
 
 @pytest.fixture
-async def nc(nats_cluster: NatsCluster) -> AsyncIterator[NATS]:
-    """A connection with the stream and buckets set up (short leases, for quick tests)."""
-    client = await connect(nats_cluster.urls)
-    try:
-        js = client.jetstream()
-        await ensure_stream(js)
-        await ensure_buckets(js, lease_ttl=LEASE_TTL)
-        yield client
-    finally:
-        await client.close()
+def lease_ttl() -> float:
+    """Short leases, for quick tests."""
+    return LEASE_TTL
 
 
 class Bot:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -21,35 +20,26 @@ from fleep_async import FleepClient
 from fleep_async.cluster import (
     EVENTS_STREAM,
     ClusterWorker,
-    connect,
     consumer_name,
-    ensure_buckets,
-    ensure_stream,
     partition_of,
 )
 from fleep_async.events import FromAccount, OfMessageType, Router
 from fleep_async.testing import FakeFleepServer
-from fleep_async.testing.nats import NatsCluster
 from tests.cluster._support import bot_replies, publish_records, until
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX NATS processes"),
+    pytest.mark.usefixtures("buckets"),  # every test runs with the stream and buckets set up
 ]
 
 WAIT = 60.0
 
 
 @pytest.fixture
-async def nc(nats_cluster: NatsCluster) -> AsyncIterator[NATS]:
-    client = await connect(nats_cluster.urls)
-    try:
-        js = client.jetstream()
-        await ensure_stream(js)
-        await ensure_buckets(js, lease_ttl=1.5)
-        yield client
-    finally:
-        await client.close()
+def lease_ttl() -> float:
+    """Short leases, for a quick test."""
+    return 1.5
 
 
 async def test_a_consumer_deleted_under_a_running_worker_resumes_where_it_was(
