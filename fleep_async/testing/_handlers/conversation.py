@@ -170,7 +170,8 @@ def create(ctx: Ctx) -> Result:
         world.post(conv, me.account_id, text, upload_urls=attachments, subject=p.text("subject"))
     if fwd is not None:
         copy_message(world, fwd[0], conv, me.account_id, fwd[1])
-    return cs(ctx, conv, before=0, with_result=False)
+    # The answer ends with the new task board's "Archived" and "To Do" (Fleep's server tests).
+    return cs(ctx, conv, before=0, with_result=False, extra=world.section_records(conv))
 
 
 def copy_message(

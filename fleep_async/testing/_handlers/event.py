@@ -13,7 +13,8 @@ records carry the ``urn:fleep:message:mk_message_state:*`` states every other an
 Event types: ``urn:fleep:client:message:<op>`` (and the older
 ``urn:fleep:client:conversation:message:<op>`` spellings of the same operations),
 ``urn:fleep:client:conv:enable_done_notifications|disable_done_notifications``, the
-taskboard sections ``urn:fleep:client:section:task:add|rename|delete`` and the personal "my
+taskboard sections ``urn:fleep:client:section:task:add|rename|delete|sync|archive_done`` (the
+board's own "To Do" and "Archived" cannot be renamed or deleted) and the personal "my
 tasks" board ``urn:fleep:client:section:my_task:add|rename|delete|set_position|sync`` (no
 ``conversation_id``: the board is the caller's). Others answer a ``request`` with status 400.
 """
@@ -78,6 +79,8 @@ _OTHER_OPS: Final = {
     "urn:fleep:client:section:task:rename": "section_rename",
     "urn:fleep:client:section:task:delete": "section_delete",
     "urn:fleep:client:section:task:del": "section_delete",
+    "urn:fleep:client:section:task:sync": "section_sync",
+    "urn:fleep:client:section:task:archive_done": "section_archive_done",
     "urn:fleep:client:section:my_task:add": "my_section_add",
     "urn:fleep:client:section:my_task:rename": "my_section_rename",
     "urn:fleep:client:section:my_task:delete": "my_section_delete",
@@ -85,6 +88,7 @@ _OTHER_OPS: Final = {
     "urn:fleep:client:section:my_task:sync": "my_section_sync",
 }
 _MY_SYNC: Final = "urn:fleep:client:section:my_task:sync"
+_TASK_SYNC: Final = "urn:fleep:client:section:task:sync"
 # A new user section sits below the previous one: 2**32 - 65536 * n (Fleep's server tests).
 _SECTION_STEP: Final = 65536.0
 
@@ -149,6 +153,15 @@ def _apply_message(
         if msg.state != "pinned":
             raise _invalid("Only a pinned message can be unpinned.")
         world.set_tags(conv, me, msg.message_nr, [])
+    elif op == "pos_task" and params.has("section_id"):
+        # *inferred*: the task moves into that section of its board, below prev_message_nr.
+        world.place_task(
+            conv,
+            me,
+            msg.message_nr,
+            params.req_uuid("section_id"),
+            params.integer("prev_message_nr"),
+        )
     elif op in ("pos_pinned", "pos_task") and params.has("prev_message_nr"):
         world.place_pin(conv, me, msg.message_nr, params.integer("prev_message_nr"))
     elif op in ("pos_task", "pos_pinned"):
@@ -181,20 +194,57 @@ def _section_name(params: Params) -> str:
 
 def _apply_section(ctx: Ctx, conv: Conversation, op: str, params: Params) -> Section:
     """Add, rename or delete a user section of the conversation's taskboard."""
+    world, me = ctx.world, ctx.me.account_id
     if op == "section_add":
         name = _section_name(params)
-        weight = float(2**32) - _SECTION_STEP * (len(conv.sections) + 1)
-        sec = Section(ctx.world.ids.uuid(), conv.conversation_id, name, weight)
+        # Below the previous user section: 2**32 - 65536 * n (Fleep's server tests).
+        count = sum(1 for s in conv.sections.values() if s.subtype == "user")
+        weight = float(2**32) - _SECTION_STEP * (count + 1)
+        sec = Section(world.ids.uuid(), conv.conversation_id, name, weight)
         conv.sections[sec.section_id] = sec
         return sec
-    sec_or_none = conv.sections.get(params.req_uuid("section_id"))
-    if sec_or_none is None or sec_or_none.is_deleted:
+    sec_or_none = conv.live_section(params.req_uuid("section_id"))
+    if sec_or_none is None:
         raise ApiError(430, "not_found", "Section not found.")
+    if sec_or_none.subtype != "user":
+        # *inferred*: "To Do" and "Archived" are the board's own, as on the "my tasks" board.
+        raise _invalid("This section cannot be changed.")
     if op == "section_rename":
         sec_or_none.name = _section_name(params)
     else:
         sec_or_none.is_deleted = True
+        # *inferred*: its tasks go back to "To Do", keeping their weights.
+        default = conv.system_section("default")
+        if default is not None:
+            world.move_tasks(
+                conv, me, conv.section_tasks(sec_or_none.section_id), default.section_id
+            )
     return sec_or_none
+
+
+def _section_board(world: World, conv: Conversation, section_id: str, viewer: str) -> list[Record]:
+    """The tasks in one section of a conversation's board, top first, with their files."""
+    out: list[Record] = []
+    for msg in conv.section_tasks(section_id):
+        out.append(_event_message(conv, msg, viewer))
+        out.extend(world.file_records(conv, msg))
+    return out
+
+
+def _apply_board(ctx: Ctx, conv: Conversation, op: str, params: Params) -> list[Record]:
+    """``section:task:sync`` and ``archive_done`` (*inferred* from the "my tasks" board)."""
+    world, me = ctx.world, ctx.me.account_id
+    sec = conv.live_section(params.req_uuid("section_id"))
+    if sec is None:
+        raise ApiError(430, "not_found", "Section not found.")
+    if op == "section_sync":
+        return _section_board(world, conv, sec.section_id, me)
+    archived = conv.system_section("archived")
+    if archived is None:  # every board opens with one; kept for the type checker
+        raise ApiError(430, "not_found", "Section not found.")
+    done = [msg for msg in conv.section_tasks(sec.section_id) if msg.state == "done"]
+    moved = world.move_tasks(conv, me, done, archived.section_id)
+    return [_event_message(conv, msg, me) for msg in moved]
 
 
 def _my_section(account: AccountState, section_id: str) -> Section:
@@ -273,6 +323,13 @@ def _apply(ctx: Ctx, op: str, params: Params, *, old: bool) -> tuple[Record, lis
     conv = world.conversation(params.req_uuid("conversation_id"))
     world.require_member(conv, me)
     before = conv.last_message_nr
+    if op in ("section_sync", "section_archive_done"):
+        records = _apply_board(ctx, conv, op, params)
+        ident = {
+            "conversation_id": conv.conversation_id,
+            "section_id": params.req_uuid("section_id"),
+        }
+        return ident, records
     if op.startswith("section_"):
         sec = _apply_section(ctx, conv, op, params)
         for viewer in conv.members:
@@ -355,6 +412,8 @@ def _current(world: World, request: Record, viewer: str, *, old: bool) -> list[R
     if conv is None:
         return []
     if "section_id" in ident:
+        if request.get("mk_event_type") == _TASK_SYNC:
+            return _section_board(world, conv, ident["section_id"], viewer)
         sec = conv.sections.get(ident["section_id"])
         return [rec.section(sec)] if sec is not None else []
     if "message_nr" not in ident:

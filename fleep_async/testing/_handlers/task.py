@@ -28,13 +28,24 @@ def sync_pinboard(ctx: Ctx) -> Result:
 
 @handler("account/sync_taskboard")
 def sync_taskboard(ctx: Ctx) -> Result:
-    """Tasks of a conversation (FakeFleep has one implicit section)."""
+    """Tasks of one section of a conversation's board, ``task_limit`` at a time after
+    ``task_weight`` (weights ascending, as the pinboard).
+
+    *inferred*: a ``section_id`` that names no section of the board (FakeFleep had none before
+    the board's own sections) answers the tasks of every section.
+    """
     world, me = ctx.world, ctx.me
     conv = world.conversation(ctx.params.req_uuid("conversation_id"))
-    ctx.params.req_uuid("section_id")
+    section_id = ctx.params.req_uuid("section_id")
     m = world.membership(conv, me.account_id)
     limit = ctx.params.integer("task_limit") or 30
     if not 1 <= limit <= 100:
         raise bad_request("Invalid value for task_limit: 1..100.")
+    after = ctx.params.number("task_weight")
     tasks = [msg for msg in conv.visible_messages(m) if msg.state in ("todo", "done")]
+    if conv.live_section(section_id) is not None:
+        tasks = [msg for msg in tasks if msg.section_id == section_id]
+    tasks.sort(key=lambda msg: msg.task_weight or 0.0)
+    if after is not None:
+        tasks = [msg for msg in tasks if (msg.task_weight or 0.0) > after]
     return {"stream": [rec.message(conv, msg, me.account_id) for msg in tasks[:limit]]}

@@ -302,6 +302,9 @@ def message(conv: Conversation, msg: Message, viewer: str) -> Record:
         "subject": msg.subject,
         "pin_weight": msg.pin_weight,
         "task_weight": msg.task_weight,
+        # A task names its board section (MessageInfo's "task section id"; Fleep's server tests
+        # send it back to reposition the task).
+        "section_id": msg.section_id if msg.state in ("todo", "done") else None,
         "is_new_sheet": msg.is_new_sheet,
         "assignee_ids": msg.assignee_ids,
         "is_url_preview_disabled": msg.is_url_preview_disabled,
@@ -334,9 +337,11 @@ SECTION_SUBTYPE_URN: Final = "urn:fleep:section:mk_section_subtype:"
 def section(sec: Section) -> Record:
     """A SectionInfo: a section of a conversation's taskboard or of a "my tasks" board.
 
-    A personal section has no conversation: ``conversation_id`` is ``null`` (*inferred*).
+    A personal section has no conversation: ``conversation_id`` is ``null`` (*inferred*). A
+    conversation board's own "To Do" and "Archived" carry ``sync_cursor`` and ``sync_state``
+    (both ``null``); a user section does not (Fleep's server tests show both shapes).
     """
-    return {
+    record: Record = {
         "mk_rec_type": "section",
         "conversation_id": sec.conversation_id,
         "section_id": sec.section_id,
@@ -346,6 +351,9 @@ def section(sec: Section) -> Record:
         "weight": sec.weight,
         "is_deleted": sec.is_deleted,
     }
+    if sec.kind == "task" and sec.subtype != "user":
+        record.update(sync_cursor=None, sync_state=None)
+    return record
 
 
 def task_state(place: MyTask) -> Record:

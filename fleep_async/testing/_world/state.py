@@ -258,8 +258,10 @@ class Message:
     is_new_sheet: bool | None = None
     assignee_ids: list[str] | None = None
     is_url_preview_disabled: bool | None = None
-    # A task's place on the taskboard (weights sort descending, as pins).
+    # A task's place on the taskboard (weights sort descending, as pins) and the board section
+    # it sits in (kept while it is not a task, so that it comes back where it was).
     task_weight: float | None = None
+    section_id: str | None = None
     # ``mst_unpin`` on a pin that was archived from the pinboard.
     mk_msg_sub_type: str | None = None
     attachment_ids: list[str] = attrs.field(factory=list)
@@ -390,7 +392,8 @@ class Conversation:
     pin_count: int = 0
     task_count: int = 0
     tasks: set[int] = attrs.field(factory=set)
-    # User sections of the taskboard, by id (the default and archived ones are implicit).
+    # Sections of the taskboard by id: its own "Archived" and "To Do" (subtypes ``archived``,
+    # ``default``), then the user's.
     sections: dict[str, Section] = attrs.field(factory=dict)
 
     def dialog_topic(self, viewer: str) -> str:
@@ -418,10 +421,41 @@ class Conversation:
         self.change_msg.append(message_nr)
 
     def track_state(self, msg: Message) -> None:
-        """Keep the pinboard / taskboard sets in step with a message's state."""
+        """Keep the pinboard / taskboard sets in step with a message's state.
+
+        A new task lands in the board's "To Do" section (or there again when its section went).
+        """
         nr = msg.message_nr
         (self.pinned.add if msg.state == "pinned" else self.pinned.discard)(nr)
-        (self.tasks.add if msg.state in ("todo", "done") else self.tasks.discard)(nr)
+        is_task = msg.state in ("todo", "done")
+        (self.tasks.add if is_task else self.tasks.discard)(nr)
+        if is_task:
+            place = self.sections.get(msg.section_id or "")
+            if place is None or place.is_deleted:
+                default = self.system_section("default")
+                msg.section_id = default.section_id if default is not None else None
+
+    def system_section(self, subtype: str) -> Section | None:
+        """The board's own ``default`` ("To Do") or ``archived`` section."""
+        for sec in self.sections.values():
+            if sec.subtype == subtype:
+                return sec
+        return None
+
+    def live_section(self, section_id: str) -> Section | None:
+        """A section of this board that is not deleted, by id."""
+        sec = self.sections.get(section_id)
+        return sec if sec is not None and not sec.is_deleted else None
+
+    def section_tasks(self, section_id: str) -> list[Message]:
+        """The live tasks in one section, top first (weights descending)."""
+        out = [
+            self.messages[nr]
+            for nr in self.tasks
+            if self.messages[nr].section_id == section_id and not self.messages[nr].is_deleted
+        ]
+        out.sort(key=lambda msg: (msg.task_weight or 0.0, msg.message_nr), reverse=True)
+        return out
 
     def changed_since(self, after: int, membership: Membership, limit: int) -> list[Message]:
         """Messages visible to a member whose latest revision is after flow position ``after``."""

@@ -94,6 +94,9 @@ _ADDRESS_CHARS: Final = re.compile(r"[^a-z0-9.]+")
 MY_SYSTEM_SECTIONS: Final = (("default", "To Do", float(2**32)), ("archived", "Archived", 0.0))
 # A user section sits 65536 below the previous one; a task 65536 above the previous one.
 WEIGHT_STEP: Final = 65536.0
+# Every conversation's task board opens with these sections, in the order the answer to
+# conversation/create lists them (Fleep's server tests): (subtype, name, weight).
+CONV_SYSTEM_SECTIONS: Final = (("archived", "Archived", 0.0), ("default", "To Do", float(2**32)))
 
 
 @attrs.frozen(kw_only=True)
@@ -366,6 +369,7 @@ class World:
             label_ids=[one_on_one],
         )
         self.conversations[conv.conversation_id] = conv
+        self._open_board(conv)
         self.convs_of[account.account_id].append(conv.conversation_id)
         self.convs_of[support.account_id].append(conv.conversation_id)
         self.dialogs[frozenset((account.account_id, support.account_id))] = conv.conversation_id
@@ -657,6 +661,7 @@ class World:
         # The real server leaves default_members empty for a new conversation (Fleep's server
         # tests): it is the dialog partner in 1:1 chats only.
         self.conversations[conv_id] = conv
+        self._open_board(conv)
         for account_id in members:
             is_creator = account_id == creator.account_id
             conv.memberships[account_id] = Membership(
@@ -691,7 +696,10 @@ class World:
         return conv
 
     def init_records(self, conv: Conversation, viewer: str, *, messages: int = 0) -> list[Record]:
-        """Full header, hooks, and the member's visible messages (all, or the last N)."""
+        """Full header, hooks, the member's visible messages (all, or the last N), the board.
+
+        The board's sections follow the messages, as in the answer to conversation/create.
+        """
         m = conv.memberships[viewer]
         visible = conv.last_visible(m, messages) if messages else list(conv.visible_messages(m))
         out: list[Record] = [self.full_header(conv, viewer)]
@@ -699,7 +707,63 @@ class World:
         for msg in visible:
             out.append(rec.message(conv, msg, viewer))
             out.extend(self.file_records(conv, msg))
+        out.extend(self.section_records(conv))
         return out
+
+    def _open_board(self, conv: Conversation) -> None:
+        """Give a new conversation's task board its own "Archived" and "To Do" sections.
+
+        Their ids derive from the conversation's, not from the seeded generator, so that the
+        board moved no other id a seeded run hands out.
+        """
+        for subtype, name, weight in CONV_SYSTEM_SECTIONS:
+            section_id = _derived_uuid(conv.conversation_id, f"task:{subtype}")
+            conv.sections[section_id] = Section(
+                section_id, conv.conversation_id, name, weight, subtype=subtype
+            )
+
+    def section_records(self, conv: Conversation) -> list[Record]:
+        """The live sections of a conversation's task board."""
+        return [rec.section(sec) for sec in conv.sections.values() if not sec.is_deleted]
+
+    def place_task(
+        self,
+        conv: Conversation,
+        actor_id: str,
+        message_nr: int,
+        section_id: str,
+        after_nr: int | None,
+    ) -> Message:
+        """Move a task into a section of its board, just below ``after_nr`` (or on top)."""
+        msg = self.get_message(conv, message_nr)
+        if msg.state not in ("todo", "done"):
+            raise ApiError(400, "invalid_call", "Only a task can be placed in a section.")
+        if conv.live_section(section_id) is None:
+            raise ApiError(430, "not_found", "Section not found.")
+        ranked = [m for m in conv.section_tasks(section_id) if m.message_nr != message_nr]
+        weights = [m.task_weight or 0.0 for m in ranked]
+        nrs = [m.message_nr for m in ranked]
+        if after_nr is None or after_nr not in nrs:
+            weight = (weights[0] + WEIGHT_STEP) if weights else float(2**32)
+        else:
+            i = nrs.index(after_nr)
+            below = weights[i + 1] if i + 1 < len(weights) else weights[i] - WEIGHT_STEP
+            weight = (weights[i] + below) / 2
+        msg.section_id, msg.task_weight = section_id, weight
+        self._revise(conv, msg, actor_id)
+        return msg
+
+    def move_tasks(
+        self, conv: Conversation, actor_id: str, tasks: Iterable[Message], section_id: str
+    ) -> list[Message]:
+        """Move tasks to another section, keeping their weights; each reaches the members."""
+        moved = []
+        for msg in tasks:
+            if msg.section_id != section_id:
+                msg.section_id = section_id
+                self._revise(conv, msg, actor_id)
+                moved.append(msg)
+        return moved
 
     def file_records(self, conv: Conversation, msg: Message) -> list[Record]:
         """File records of a message's attachments, then the previews of its URLs."""
