@@ -69,3 +69,20 @@ async def conv(alice: RawUser, bob: RawUser) -> str:
 def of_type(records: list[Record], rec_type: str) -> list[Record]:
     """Records of one ``mk_rec_type``."""
     return [r for r in records if r.get("mk_rec_type") == rec_type]
+
+
+def client_event(kind: str, req: int, **params: object) -> Record:
+    """One client event (``urn:fleep:client:<kind>``) for ``event/store``; its client_req_id is
+    made from ``req`` (a test's own numbering: the same number is the same request)."""
+    return {
+        "mk_event_type": f"urn:fleep:client:{kind}",
+        "client_req_id": f"{req:08d}-0000-4000-8000-000000000000",
+        "params": params,
+    }
+
+
+async def store_events(user: RawUser, *events: Record) -> list[Record]:
+    """Send ``events`` through ``event/store``; the answer's stream."""
+    answer = await user.call("event/store", {"stream": list(events)})
+    stream: list[Record] = answer["stream"]
+    return stream

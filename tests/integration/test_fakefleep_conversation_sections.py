@@ -19,29 +19,13 @@ import pytest
 from fleep_async._converter import parse_record
 from fleep_async.models import SectionRecord, UnknownRecord
 from fleep_async.testing import FakeFleep, RawUser
-from tests.integration.conftest import LoginFn, Record, of_type
+from tests.integration.conftest import LoginFn, Record, client_event, of_type, store_events
 
 pytestmark = pytest.mark.asyncio
 
 TASK = "urn:fleep:section:mk_section_type:task"
 SUBTYPE = "urn:fleep:section:mk_section_subtype:"
 NOWHERE = "00000000-0000-4000-8000-000000000000"
-
-
-def event(kind: str, req: int, **params: object) -> dict[str, object]:
-    """One client event (``urn:fleep:client:<kind>``) with a client_req_id made from ``req``."""
-    return {
-        "mk_event_type": f"urn:fleep:client:{kind}",
-        "client_req_id": f"{req:08d}-0000-4000-8000-00000000bbbb",
-        "params": params,
-    }
-
-
-async def store(user: RawUser, *events: dict[str, object]) -> list[Record]:
-    """Send events through ``event/store``; the answer's stream."""
-    answer = await user.call("event/store", {"stream": list(events)})
-    stream: list[Record] = answer["stream"]
-    return stream
 
 
 def by_subtype(records: list[Record], conv: str) -> dict[str, Record]:
@@ -58,7 +42,9 @@ async def sections_of(alice: RawUser, conv: str) -> dict[str, Record]:
 
 async def add_todo(user: RawUser, req: int, conv: str, text: str) -> Record:
     """Post a todo message with ``event/store``; its message record."""
-    answer = await store(user, event("message:add_todo", req, conversation_id=conv, message=text))
+    answer = await store_events(
+        user, client_event("message:add_todo", req, conversation_id=conv, message=text)
+    )
     (request,) = of_type(answer, "request")
     assert request["status_code"] == 200, request
     (message,) = of_type(answer, "message")
@@ -120,7 +106,9 @@ async def test_a_new_task_names_the_to_do_section_and_keeps_the_real_weights(
     ]
     assert third["section_id"] == todo["section_id"]
     # A plain message names no section.
-    plain = await store(alice, event("message:add_plain", 3, conversation_id=conv, message="hi"))
+    plain = await store_events(
+        alice, client_event("message:add_plain", 3, conversation_id=conv, message="hi")
+    )
     assert "section_id" not in of_type(plain, "message")[0]
 
 
@@ -128,9 +116,9 @@ async def test_a_task_repositioned_with_its_section_id_lands_between_its_neighbo
     alice: RawUser, conv: str
 ) -> None:
     todos = [await add_todo(alice, n, conv, f"todo{n}") for n in range(1, 5)]
-    moved = await store(
+    moved = await store_events(
         alice,
-        event(
+        client_event(
             "message:task:set_position",
             5,
             conversation_id=conv,
@@ -150,16 +138,16 @@ async def test_a_task_moves_to_a_user_section_and_back_to_to_do_when_that_sectio
     alice: RawUser, conv: str
 ) -> None:
     todo = (await sections_of(alice, conv))["default"]
-    added = await store(
-        alice, event("section:task:add", 1, conversation_id=conv, section_name="Later")
+    added = await store_events(
+        alice, client_event("section:task:add", 1, conversation_id=conv, section_name="Later")
     )
     (user_section,) = of_type(added, "section")
     assert user_section["weight"] == 2**32 - 65536
     assert "sync_cursor" not in user_section
     task = await add_todo(alice, 2, conv, "move me")
-    moved = await store(
+    moved = await store_events(
         alice,
-        event(
+        client_event(
             "message:task:set_position",
             3,
             conversation_id=conv,
@@ -169,9 +157,11 @@ async def test_a_task_moves_to_a_user_section_and_back_to_to_do_when_that_sectio
     )
     assert of_type(moved, "request")[0]["status_code"] == 200
     assert of_type(moved, "message")[0]["section_id"] == user_section["section_id"]
-    synced = await store(
+    synced = await store_events(
         alice,
-        event("section:task:sync", 4, conversation_id=conv, section_id=user_section["section_id"]),
+        client_event(
+            "section:task:sync", 4, conversation_id=conv, section_id=user_section["section_id"]
+        ),
     )
     (request,) = of_type(synced, "request")
     assert request["identifier"] == {
@@ -179,8 +169,9 @@ async def test_a_task_moves_to_a_user_section_and_back_to_to_do_when_that_sectio
         "section_id": user_section["section_id"],
     }
     assert [m["message_nr"] for m in of_type(synced, "message")] == [task["message_nr"]]
-    empty = await store(
-        alice, event("section:task:sync", 5, conversation_id=conv, section_id=todo["section_id"])
+    empty = await store_events(
+        alice,
+        client_event("section:task:sync", 5, conversation_id=conv, section_id=todo["section_id"]),
     )
     assert of_type(empty, "message") == []
     board = await alice.call(
@@ -188,9 +179,9 @@ async def test_a_task_moves_to_a_user_section_and_back_to_to_do_when_that_sectio
         {"conversation_id": conv, "section_id": user_section["section_id"]},
     )
     assert [m["message_nr"] for m in of_type(board["stream"], "message")] == [task["message_nr"]]
-    deleted = await store(
+    deleted = await store_events(
         alice,
-        event(
+        client_event(
             "section:task:delete",
             6,
             conversation_id=conv,
@@ -198,16 +189,17 @@ async def test_a_task_moves_to_a_user_section_and_back_to_to_do_when_that_sectio
         ),
     )
     assert of_type(deleted, "section")[0]["is_deleted"] is True
-    back = await store(
-        alice, event("section:task:sync", 7, conversation_id=conv, section_id=todo["section_id"])
+    back = await store_events(
+        alice,
+        client_event("section:task:sync", 7, conversation_id=conv, section_id=todo["section_id"]),
     )
     (message,) = of_type(back, "message")
     assert message["message_nr"] == task["message_nr"]
     assert message["section_id"] == todo["section_id"]
     # A section of no conversation board is not a place for a task.
-    nowhere = await store(
+    nowhere = await store_events(
         alice,
-        event(
+        client_event(
             "message:task:set_position",
             8,
             conversation_id=conv,
@@ -224,14 +216,16 @@ async def test_archive_done_moves_the_done_tasks_to_archived_and_leaves_the_open
     sections = await sections_of(alice, conv)
     open_task = await add_todo(alice, 1, conv, "still open")
     done_task = await add_todo(alice, 2, conv, "finished")
-    done = await store(
+    done = await store_events(
         alice,
-        event("message:set_done", 3, conversation_id=conv, message_nr=done_task["message_nr"]),
+        client_event(
+            "message:set_done", 3, conversation_id=conv, message_nr=done_task["message_nr"]
+        ),
     )
     assert of_type(done, "request")[0]["status_code"] == 200
-    archived = await store(
+    archived = await store_events(
         alice,
-        event(
+        client_event(
             "section:task:archive_done",
             4,
             conversation_id=conv,
@@ -242,9 +236,9 @@ async def test_archive_done_moves_the_done_tasks_to_archived_and_leaves_the_open
     (moved,) = of_type(archived, "message")
     assert moved["message_nr"] == done_task["message_nr"]
     assert moved["section_id"] == sections["archived"]["section_id"]
-    todo_board = await store(
+    todo_board = await store_events(
         alice,
-        event(
+        client_event(
             "section:task:sync",
             5,
             conversation_id=conv,
@@ -260,9 +254,9 @@ async def test_the_to_do_and_archived_sections_cannot_be_renamed_or_deleted(
     sections = await sections_of(alice, conv)
     for req, subtype in enumerate(("default", "archived"), start=1):
         section_id = sections[subtype]["section_id"]
-        renamed = await store(
+        renamed = await store_events(
             alice,
-            event(
+            client_event(
                 "section:task:rename",
                 req,
                 conversation_id=conv,
@@ -271,9 +265,11 @@ async def test_the_to_do_and_archived_sections_cannot_be_renamed_or_deleted(
             ),
         )
         assert of_type(renamed, "request")[0]["status_code"] == 400
-        deleted = await store(
+        deleted = await store_events(
             alice,
-            event("section:task:delete", req + 10, conversation_id=conv, section_id=section_id),
+            client_event(
+                "section:task:delete", req + 10, conversation_id=conv, section_id=section_id
+            ),
         )
         assert of_type(deleted, "request")[0]["status_code"] == 400
     assert await sections_of(alice, conv) == sections
@@ -296,8 +292,8 @@ async def test_board_sections_decode_strictly_with_the_client_types(
     answer = await alice.call("conversation/create", {"topic": "decode"})
     conv = answer["header"]["conversation_id"]
     stream = list(answer["stream"])
-    stream += await store(
-        alice, event("section:task:add", 1, conversation_id=conv, section_name="S")
+    stream += await store_events(
+        alice, client_event("section:task:add", 1, conversation_id=conv, section_name="S")
     )
     task = await add_todo(alice, 2, conv, "decode me")
     stream.append(task)

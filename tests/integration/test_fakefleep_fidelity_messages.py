@@ -16,7 +16,7 @@ import pytest
 from fleep_async._converter import parse_record
 from fleep_async.models import UnknownRecord
 from fleep_async.testing import FakeFleep, RawUser
-from tests.integration.conftest import Record, of_type
+from tests.integration.conftest import Record, client_event, of_type, store_events
 
 pytestmark = pytest.mark.asyncio
 
@@ -129,33 +129,21 @@ async def test_a_tall_image_gets_a_575_pixel_thumbnail(
 # ------------------------------------------------------------------ message events
 
 
-def event(kind: str, req: int, **params: object) -> dict[str, object]:
-    """One client event of the current family (``urn:fleep:client:<kind>``)."""
-    return {
-        "mk_event_type": f"urn:fleep:client:{kind}",
-        "client_req_id": f"{req:08d}-0000-4000-8000-000000000000",
-        "params": params,
-    }
-
-
-async def store(alice: RawUser, *events: dict[str, object]) -> list[Record]:
-    """Send events; the answer's stream."""
-    answer = await alice.call("event/store", {"stream": list(events)})
-    stream: list[Record] = answer["stream"]
-    return stream
-
-
 async def test_done_notifications_are_switched_by_events_with_compact_system_messages(
     alice: RawUser, conv: str
 ) -> None:
-    on = await store(alice, event("conv:enable_done_notifications", 1, conversation_id=conv))
+    on = await store_events(
+        alice, client_event("conv:enable_done_notifications", 1, conversation_id=conv)
+    )
     assert of_type(on, "request")[0]["status_code"] == 200
     assert of_type(on, "conv")[-1]["has_done_notifications"] is True
     (notice,) = of_type(on, "message")
     assert notice["mk_message_type"] == "enable_done_notifs"
     assert notice["mk_message_state"] == "urn:fleep:message:mk_message_state:system"
     assert notice["message"] == '{"sysmsg_text":"{author} enabled task notifications."}'
-    off = await store(alice, event("conv:disable_done_notifications", 2, conversation_id=conv))
+    off = await store_events(
+        alice, client_event("conv:disable_done_notifications", 2, conversation_id=conv)
+    )
     assert of_type(off, "conv")[-1]["has_done_notifications"] is False
     assert of_type(off, "message")[0]["mk_message_type"] == "disable_done_notifs"
 
@@ -163,10 +151,16 @@ async def test_done_notifications_are_switched_by_events_with_compact_system_mes
 async def test_completing_a_task_with_done_notifications_on_posts_task_completed(
     fake: FakeFleep, alice: RawUser, conv: str
 ) -> None:
-    await store(alice, event("conv:enable_done_notifications", 1, conversation_id=conv))
-    todo = await store(alice, event("message:add_todo", 2, conversation_id=conv, message="t"))
+    await store_events(
+        alice, client_event("conv:enable_done_notifications", 1, conversation_id=conv)
+    )
+    todo = await store_events(
+        alice, client_event("message:add_todo", 2, conversation_id=conv, message="t")
+    )
     nr = of_type(todo, "request")[0]["identifier"]["message_nr"]
-    done = await store(alice, event("message:set_done", 3, conversation_id=conv, message_nr=nr))
+    done = await store_events(
+        alice, client_event("message:set_done", 3, conversation_id=conv, message_nr=nr)
+    )
     states = {m["mk_message_type"]: m for m in of_type(done, "message")}
     assert states["text"]["mk_message_state"] == "urn:fleep:message:mk_message_state:done"
     completed = states["task_completed"]
@@ -177,26 +171,35 @@ async def test_completing_a_task_with_done_notifications_on_posts_task_completed
     bob_messages = [m["mk_message_type"] for m in fake.messages(conv)]
     assert bob_messages.count("task_completed") == 1
     # Without notifications a completed task posts nothing.
-    await store(alice, event("conv:disable_done_notifications", 4, conversation_id=conv))
-    todo2 = await store(alice, event("message:add_todo", 5, conversation_id=conv, message="u"))
+    await store_events(
+        alice, client_event("conv:disable_done_notifications", 4, conversation_id=conv)
+    )
+    todo2 = await store_events(
+        alice, client_event("message:add_todo", 5, conversation_id=conv, message="u")
+    )
     nr2 = of_type(todo2, "request")[0]["identifier"]["message_nr"]
-    done2 = await store(alice, event("message:set_done", 6, conversation_id=conv, message_nr=nr2))
+    done2 = await store_events(
+        alice, client_event("message:set_done", 6, conversation_id=conv, message_nr=nr2)
+    )
     assert [m["mk_message_type"] for m in of_type(done2, "message")] == ["text"]
 
 
 async def test_a_message_with_a_url_comes_with_a_preview_record(alice: RawUser, conv: str) -> None:
-    sent = await store(
-        alice, event("message:add_plain", 1, conversation_id=conv, message="see www.example.org")
+    sent = await store_events(
+        alice,
+        client_event("message:add_plain", 1, conversation_id=conv, message="see www.example.org"),
     )
     nr = of_type(sent, "request")[0]["identifier"]["message_nr"]
     (preview,) = of_type(sent, "preview")
     assert (preview["conversation_id"], preview["message_nr"]) == (conv, nr)
     assert preview["attached_url"] == "http://www.example.org"
-    plain = await store(alice, event("message:add_plain", 2, conversation_id=conv, message="no"))
+    plain = await store_events(
+        alice, client_event("message:add_plain", 2, conversation_id=conv, message="no")
+    )
     assert of_type(plain, "preview") == []
     # Switching the preview off marks the message and drops its preview.
-    off = await store(
-        alice, event("message:disable_preview", 3, conversation_id=conv, message_nr=nr)
+    off = await store_events(
+        alice, client_event("message:disable_preview", 3, conversation_id=conv, message_nr=nr)
     )
     assert of_type(off, "message")[0]["is_url_preview_disabled"] is True
     assert of_type(off, "preview") == []
@@ -211,8 +214,8 @@ async def test_disabling_url_previews_posts_a_system_message_and_marks_new_messa
     _, records = await alice.drain(0)
     notice = [m for m in of_type(records, "message") if m["mk_message_type"] == "no_url_previews"]
     assert len(notice) == 1
-    sent = await store(
-        alice, event("message:add_plain", 1, conversation_id=conv, message="www.example.org")
+    sent = await store_events(
+        alice, client_event("message:add_plain", 1, conversation_id=conv, message="www.example.org")
     )
     assert of_type(sent, "message")[0]["is_url_preview_disabled"] is True
     assert of_type(sent, "preview") == []
@@ -221,7 +224,9 @@ async def test_disabling_url_previews_posts_a_system_message_and_marks_new_messa
 async def test_task_sections_are_added_one_below_another_renamed_and_a_repeat_adds_nothing(
     alice: RawUser, conv: str
 ) -> None:
-    first = await store(alice, event("section:task:add", 1, conversation_id=conv, section_name="A"))
+    first = await store_events(
+        alice, client_event("section:task:add", 1, conversation_id=conv, section_name="A")
+    )
     request = of_type(first, "request")[0]
     (section,) = of_type(first, "section")
     assert request["identifier"] == {"conversation_id": conv, "section_id": section["section_id"]}
@@ -235,17 +240,17 @@ async def test_task_sections_are_added_one_below_another_renamed_and_a_repeat_ad
         "weight": 2**32 - 65536,
         "is_deleted": False,
     }
-    repeat = await store(
-        alice, event("section:task:add", 1, conversation_id=conv, section_name="B")
+    repeat = await store_events(
+        alice, client_event("section:task:add", 1, conversation_id=conv, section_name="B")
     )
     assert of_type(repeat, "section") == [section]
-    second = await store(
-        alice, event("section:task:add", 2, conversation_id=conv, section_name="C")
+    second = await store_events(
+        alice, client_event("section:task:add", 2, conversation_id=conv, section_name="C")
     )
     assert of_type(second, "section")[0]["weight"] == 2**32 - 2 * 65536
-    renamed = await store(
+    renamed = await store_events(
         alice,
-        event(
+        client_event(
             "section:task:rename",
             3,
             conversation_id=conv,
@@ -254,9 +259,9 @@ async def test_task_sections_are_added_one_below_another_renamed_and_a_repeat_ad
         ),
     )
     assert of_type(renamed, "section")[0]["name"] == "A2"
-    unknown = await store(
+    unknown = await store_events(
         alice,
-        event(
+        client_event(
             "section:task:rename",
             4,
             conversation_id=conv,
@@ -270,14 +275,16 @@ async def test_task_sections_are_added_one_below_another_renamed_and_a_repeat_ad
 async def test_every_event_answer_record_decodes_strictly_with_the_client_types(
     alice: RawUser, conv: str
 ) -> None:
-    stream = await store(
+    stream = await store_events(
         alice,
-        event("conv:enable_done_notifications", 1, conversation_id=conv),
-        event("message:add_todo", 2, conversation_id=conv, message="www.example.org"),
-        event("section:task:add", 3, conversation_id=conv, section_name="S"),
+        client_event("conv:enable_done_notifications", 1, conversation_id=conv),
+        client_event("message:add_todo", 2, conversation_id=conv, message="www.example.org"),
+        client_event("section:task:add", 3, conversation_id=conv, section_name="S"),
     )
     nr = of_type(stream, "request")[1]["identifier"]["message_nr"]
-    stream += await store(alice, event("message:set_done", 4, conversation_id=conv, message_nr=nr))
+    stream += await store_events(
+        alice, client_event("message:set_done", 4, conversation_id=conv, message_nr=nr)
+    )
     kinds = {r["mk_rec_type"] for r in stream}
     assert {"request", "message", "conv", "preview", "section"} <= kinds
     for record in stream:

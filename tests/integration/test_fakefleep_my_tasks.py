@@ -19,7 +19,7 @@ from fleep_async._converter import parse_record
 from fleep_async.models import MessageRecord, SectionRecord, UnknownRecord
 from fleep_async.services import ServiceHub
 from fleep_async.testing import FakeFleep, RawUser
-from tests.integration.conftest import Record, of_type
+from tests.integration.conftest import Record, client_event, of_type, store_events
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,22 +27,6 @@ MY_TASK = "urn:fleep:section:mk_section_type:my_task"
 SUBTYPE = "urn:fleep:section:mk_section_subtype:"
 TODO = "urn:fleep:message:mk_message_state:todo"
 NOWHERE = "00000000-0000-4000-8000-000000000000"
-
-
-def event(kind: str, req: int, **params: object) -> dict[str, object]:
-    """One client event (``urn:fleep:client:<kind>``) with a client_req_id made from ``req``."""
-    return {
-        "mk_event_type": f"urn:fleep:client:{kind}",
-        "client_req_id": f"{req:08d}-0000-4000-8000-00000000aaaa",
-        "params": params,
-    }
-
-
-async def store(user: RawUser, *events: dict[str, object]) -> list[Record]:
-    """Send events through ``event/store``; the answer's stream."""
-    answer = await user.call("event/store", {"stream": list(events)})
-    stream: list[Record] = answer["stream"]
-    return stream
 
 
 async def my_sections(user: RawUser) -> dict[str, Record]:
@@ -54,9 +38,9 @@ async def my_sections(user: RawUser) -> dict[str, Record]:
 
 async def add_todo(user: RawUser, req: int, conv: str, text: str, *assignees: str) -> int:
     """Post a todo message with ``event/store``; its message number."""
-    answer = await store(
+    answer = await store_events(
         user,
-        event(
+        client_event(
             "message:add_todo",
             req,
             conversation_id=conv,
@@ -73,7 +57,9 @@ async def add_todo(user: RawUser, req: int, conv: str, text: str, *assignees: st
 
 async def sync(user: RawUser, req: int, section_id: str) -> tuple[Record, list[Record]]:
     """``section:my_task:sync`` of one section: its request record and its messages."""
-    answer = await store(user, event("section:my_task:sync", req, section_id=section_id))
+    answer = await store_events(
+        user, client_event("section:my_task:sync", req, section_id=section_id)
+    )
     (request,) = of_type(answer, "request")
     return request, of_type(answer, "message")
 
@@ -138,9 +124,9 @@ async def test_only_tasks_assigned_to_me_and_in_that_section_are_on_my_board(
     _, others = await sync(bob, 5, bobs["default"]["section_id"])
     assert others == []
     # Assigning the task to Bob puts it on his board too.
-    answer = await store(
+    answer = await store_events(
         alice,
-        event(
+        client_event(
             "message:set_assignees",
             6,
             conversation_id=conv,
@@ -161,7 +147,9 @@ async def test_only_tasks_assigned_to_me_and_in_that_section_are_on_my_board(
 async def test_a_task_turned_plain_leaves_my_board(alice: RawUser, conv: str) -> None:
     todo = (await my_sections(alice))["default"]["section_id"]
     nr = await add_todo(alice, 1, conv, "short-lived", alice.account_id)
-    answer = await store(alice, event("message:set_plain", 2, conversation_id=conv, message_nr=nr))
+    answer = await store_events(
+        alice, client_event("message:set_plain", 2, conversation_id=conv, message_nr=nr)
+    )
     assert of_type(answer, "request")[0]["status_code"] == 200
     _, messages = await sync(alice, 3, todo)
     assert messages == []
@@ -172,7 +160,9 @@ async def test_a_personal_section_added_is_answered_by_its_id_and_reaches_the_po
 ) -> None:
     sections = await my_sections(alice)
     horizon, _, _ = await alice.initial_sync()
-    answer = await store(alice, event("section:my_task:add", 1, section_name="MyTestSection"))
+    answer = await store_events(
+        alice, client_event("section:my_task:add", 1, section_name="MyTestSection")
+    )
     (request,) = of_type(answer, "request")
     assert request["status_code"] == 200
     section_id = request["identifier"]["section_id"]
@@ -192,10 +182,10 @@ async def test_a_personal_section_added_is_answered_by_its_id_and_reaches_the_po
     _, polled = await alice.drain(horizon)
     assert section in of_type(polled, "section")
     # A repeated client_req_id adds nothing and answers the same section.
-    again = await store(alice, event("section:my_task:add", 1, section_name="Other"))
+    again = await store_events(alice, client_event("section:my_task:add", 1, section_name="Other"))
     assert of_type(again, "section") == [section]
     # The next one sits below it; the next initial poll carries all three.
-    second = await store(alice, event("section:my_task:add", 2, section_name="Later"))
+    second = await store_events(alice, client_event("section:my_task:add", 2, section_name="Later"))
     assert of_type(second, "section")[0]["weight"] == 2**32 - 2 * 65536
     _, records, _ = await alice.initial_sync()
     names = {r["name"] for r in of_type(records, "section") if r["mk_section_type"] == MY_TASK}
@@ -209,18 +199,24 @@ async def test_personal_sections_are_renamed_moved_and_deleted_but_not_the_syste
     alice: RawUser,
 ) -> None:
     sections = await my_sections(alice)
-    a = of_type(await store(alice, event("section:my_task:add", 1, section_name="A")), "section")[0]
-    b = of_type(await store(alice, event("section:my_task:add", 2, section_name="B")), "section")[0]
-    renamed = await store(
+    a = of_type(
+        await store_events(alice, client_event("section:my_task:add", 1, section_name="A")),
+        "section",
+    )[0]
+    b = of_type(
+        await store_events(alice, client_event("section:my_task:add", 2, section_name="B")),
+        "section",
+    )[0]
+    renamed = await store_events(
         alice,
-        event("section:my_task:rename", 3, section_id=a["section_id"], section_name="A2"),
+        client_event("section:my_task:rename", 3, section_id=a["section_id"], section_name="A2"),
     )
     assert of_type(renamed, "request")[0]["status_code"] == 200
     assert of_type(renamed, "section")[0]["name"] == "A2"
     # B moves above A: between To Do (2**32) and A.
-    moved = await store(
+    moved = await store_events(
         alice,
-        event(
+        client_event(
             "section:my_task:set_position",
             4,
             section_id=b["section_id"],
@@ -230,7 +226,9 @@ async def test_personal_sections_are_renamed_moved_and_deleted_but_not_the_syste
     assert of_type(moved, "request")[0]["status_code"] == 200
     weight = of_type(moved, "section")[0]["weight"]
     assert a["weight"] < weight < 2**32
-    deleted = await store(alice, event("section:my_task:delete", 5, section_id=a["section_id"]))
+    deleted = await store_events(
+        alice, client_event("section:my_task:delete", 5, section_id=a["section_id"])
+    )
     assert of_type(deleted, "request")[0]["status_code"] == 200
     assert of_type(deleted, "section")[0]["is_deleted"] is True
     _, records, _ = await alice.initial_sync()
@@ -239,15 +237,16 @@ async def test_personal_sections_are_renamed_moved_and_deleted_but_not_the_syste
     gone, _ = await sync(alice, 6, a["section_id"])
     assert gone["status_code"] == 430
     for req, subtype in enumerate(("default", "archived"), start=7):
-        refused = await store(
-            alice, event("section:my_task:delete", req, section_id=sections[subtype]["section_id"])
+        refused = await store_events(
+            alice,
+            client_event("section:my_task:delete", req, section_id=sections[subtype]["section_id"]),
         )
         assert of_type(refused, "request")[0]["status_code"] == 400
-    unknown = await store(
-        alice, event("section:my_task:rename", 9, section_id=NOWHERE, section_name="x")
+    unknown = await store_events(
+        alice, client_event("section:my_task:rename", 9, section_id=NOWHERE, section_name="x")
     )
     assert of_type(unknown, "request")[0]["status_code"] == 430
-    nameless = await store(alice, event("section:my_task:add", 10, section_name="  "))
+    nameless = await store_events(alice, client_event("section:my_task:add", 10, section_name="  "))
     assert of_type(nameless, "request")[0]["status_code"] == 400
 
 
@@ -256,10 +255,10 @@ async def test_my_board_records_decode_strictly_with_the_client_types(
 ) -> None:
     todo = (await my_sections(alice))["default"]["section_id"]
     await add_todo(alice, 1, conv, "decode me", alice.account_id)
-    stream = await store(
+    stream = await store_events(
         alice,
-        event("section:my_task:add", 2, section_name="S"),
-        event("section:my_task:sync", 3, section_id=todo),
+        client_event("section:my_task:add", 2, section_name="S"),
+        client_event("section:my_task:sync", 3, section_id=todo),
     )
     kinds = {r["mk_rec_type"] for r in stream}
     assert {"request", "section", "message"} <= kinds
