@@ -76,7 +76,12 @@ async def test_every_initial_poll_carries_my_to_do_and_archived_sections(
     assert todo["weight"] == 2**32
     assert archived["weight"] == 0
     assert todo["is_deleted"] is False
-    assert todo["conversation_id"] is None
+    # Not null (Fleep's own test client fails on a null section key): one id per board, which
+    # names no conversation.
+    assert isinstance(todo["conversation_id"], str)
+    assert todo["conversation_id"] == archived["conversation_id"]
+    _, records, _ = await alice.initial_sync()
+    assert todo["conversation_id"] not in {c["conversation_id"] for c in of_type(records, "conv")}
     assert todo["section_id"] != archived["section_id"]
     # Each account has its own board.
     bobs = await my_sections(bob)
@@ -170,7 +175,7 @@ async def test_a_personal_section_added_is_answered_by_its_id_and_reaches_the_po
     (section,) = of_type(answer, "section")
     assert section == {
         "mk_rec_type": "section",
-        "conversation_id": None,
+        "conversation_id": sections["default"]["conversation_id"],
         "section_id": section_id,
         "name": "MyTestSection",
         "mk_section_type": MY_TASK,
@@ -287,5 +292,6 @@ async def test_the_client_decodes_my_sections_of_the_initial_poll() -> None:
         ("Archived", SUBTYPE + "archived"),
         ("To Do", SUBTYPE + "default"),
     ]
-    assert all(r.conversation_id is None and r.mk_section_type == MY_TASK for r in mine)
+    assert mine[0].conversation_id is not None
+    assert {r.conversation_id for r in mine} == {mine[0].conversation_id}
     assert not any(isinstance(r, MessageRecord) and r.task_state for r in result.stream)

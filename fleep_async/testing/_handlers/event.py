@@ -35,7 +35,7 @@ from fleep_async.testing._world.state import (
     Record,
     Section,
 )
-from fleep_async.testing._world.world import World
+from fleep_async.testing._world.world import World, my_board_id
 
 MSGSTATE_URN: Final = "urn:fleep:msgstate:"
 _MESSAGE_PREFIXES: Final = ("urn:fleep:client:message:", "urn:fleep:client:conversation:message:")
@@ -274,7 +274,9 @@ def _apply_my_board(ctx: Ctx, op: str, params: Params) -> tuple[Record, list[Rec
         # Below the previous user section, as on a conversation's board.
         account.my_section_count += 1
         weight = float(2**32) - _SECTION_STEP * account.my_section_count
-        sec = Section(world.ids.uuid(), None, name, weight, kind="my_task")
+        sec = Section(
+            world.ids.uuid(), my_board_id(account.account_id), name, weight, kind="my_task"
+        )
         account.my_sections[sec.section_id] = sec
     else:
         sec = _my_section(account, params.req_uuid("section_id"))

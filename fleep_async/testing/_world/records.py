@@ -337,7 +337,8 @@ SECTION_SUBTYPE_URN: Final = "urn:fleep:section:mk_section_subtype:"
 def section(sec: Section) -> Record:
     """A SectionInfo: a section of a conversation's taskboard or of a "my tasks" board.
 
-    A personal section has no conversation: ``conversation_id`` is ``null`` (*inferred*). A
+    A personal section's ``conversation_id`` is its board's id, which names no conversation
+    (*inferred*: see :func:`~fleep_async.testing._world.world.my_board_id`). A
     conversation board's own "To Do" and "Archived" carry ``sync_cursor`` and ``sync_state``
     (both ``null``); a user section does not (Fleep's server tests show both shapes).
     """

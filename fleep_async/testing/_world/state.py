@@ -326,7 +326,7 @@ class Section:
     """
 
     section_id: str
-    conversation_id: str | None
+    conversation_id: str
     name: str
     weight: float
     is_deleted: bool = False
