@@ -75,6 +75,36 @@ async def test_invited_stranger_registers_with_a_code_and_keeps_the_conversation
     _, records, _ = await dana.initial_sync()
     texts = [m["message"] for m in of_type(records, "message") if m["conversation_id"] == conv]
     assert "<msg><p>before you joined</p></msg>" in texts
+    # A new user's own contact: hourly notification mails; no newsletter flag it did not set.
+    (own,) = [c for c in of_type(records, "contact") if c["account_id"] == dana.account_id]
+    assert own["mk_email_interval"] == "hourly"
+    assert "is_newsletter_disabled" not in own
+
+
+async def test_a_newsletter_flag_given_at_confirm_is_on_the_new_users_contact(
+    fake: FakeFleep, http: httpx.AsyncClient
+) -> None:
+    body = {"email": "erik@example.com", "display_name": "Erik", "password": "pw", "use_code": True}
+    assert (await http.post("/api/account/register", json=body)).status_code == 200
+    mail = fake.outbox[-1]
+    prepared = await http.post(
+        "/api/account/prepare/v2",
+        json={"registration_code": mail.registration_code, "registration_mail": mail.to},
+    )
+    confirmed = await http.post(
+        "/api/account/confirm/v2",
+        json={
+            "notification_id": prepared.json()["notification_id"],
+            "display_name": "Erik",
+            "password": "pw",
+            "is_newsletter_disabled": True,
+        },
+    )
+    assert confirmed.status_code == 200
+    erik = await RawUser.login(http, "erik@example.com", "pw")
+    _, records, _ = await erik.initial_sync()
+    (own,) = [c for c in of_type(records, "contact") if c["account_id"] == erik.account_id]
+    assert own["is_newsletter_disabled"] is True
 
 
 async def test_password_reset_mail_velocity_and_completion_closes_sessions(

@@ -115,7 +115,10 @@ def confirm_v2(ctx: Ctx) -> Result:
     account = ctx.world.create_account(pending.email, password, display_name, fleep_address=address)
     phone = ctx.params.text("phone_nr")
     account.phone_nr = phone
-    account.is_newsletter_disabled = bool(ctx.params.flag("is_newsletter_disabled", default=True))
+    # A user who registers gets hourly notification mails, and the newsletter flag only when the
+    # call sets it (Fleep's account_configure spec: its own contact after confirm/v2).
+    account.mk_email_interval = "hourly"
+    account.is_newsletter_disabled = ctx.params.flag("is_newsletter_disabled")
     pending.used = True
     result = login_result(ctx, account, remember_me=False)
     result["phone_nr"] = phone
