@@ -15,6 +15,7 @@ from fleep_async._http import UploadFile
 from fleep_async._retry import RetryPolicy, Sleep
 from fleep_async._session import Credentials, SessionState
 from fleep_async._version import __version__
+from fleep_async.endpoints import ClientEvent
 from fleep_async.errors import (
     AuthenticationError,
     BusinessRuleError,
@@ -78,6 +79,7 @@ __all__ = [
     "RetryPolicy",
     "Sleep",
     "UploadFile",
+    "ClientEvent",
     "aiohttp_transport",
     # events
     "Router",

@@ -47,6 +47,7 @@ from fleep_async.services import (
     ClassificatorsService,
     ContactService,
     ConversationService,
+    EventService,
     FileService,
     HookService,
     LabelService,
@@ -158,6 +159,7 @@ class FleepClient:
         self.classificators: ClassificatorsService = hub.classificators
         self.contact: ContactService = hub.contact
         self.conversation: ConversationService = hub.conversation
+        self.event: EventService = hub.event
         self.file: FileService = hub.file
         self.hook: HookService = hub.hook
         self.label: LabelService = hub.label

@@ -35,6 +35,7 @@ import attrs
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fleep_async import endpoints  # noqa: E402  (needs the path above)
 from fleep_async.endpoints import (  # noqa: E402  (needs the path above)
     FROM_SPECS,
     NOT_REGISTERED,
@@ -305,9 +306,13 @@ def generate_services() -> str:
         f"{hub_attrs}\n"
     )
 
-    unknown = {n for n in type_names if not hasattr(_fields, n)}
+    # Argument types are importable from endpoints._fields, or (the request-side value types
+    # such as ClientEvent, defined beside their endpoint) from the endpoints package.
+    field_names = {n for n in type_names if hasattr(_fields, n)}
+    endpoint_type_names = {n for n in type_names - field_names if n in endpoints.__all__}
+    unknown = type_names - field_names - endpoint_type_names
     if unknown:
-        raise SystemExit(f"annotation names not importable from endpoints._fields: {unknown}")
+        raise SystemExit(f"annotation names not importable from endpoints(._fields): {unknown}")
     models_names = set(item_types)
     models_names |= result_imports.pop("fleep_async.models.records", set())
     results = sorted(result_imports.pop("fleep_async.models.results", set()))
@@ -325,8 +330,8 @@ def generate_services() -> str:
         'endpoint)."""\n\n'
         "from __future__ import annotations\n\n"
         "from collections.abc import AsyncGenerator\n\n"
-        + import_block("fleep_async.endpoints", endpoint_imports)
-        + import_block("fleep_async.endpoints._fields", type_names)
+        + import_block("fleep_async.endpoints", endpoint_imports | endpoint_type_names)
+        + import_block("fleep_async.endpoints._fields", field_names)
         + import_block("fleep_async.models", models_names)
         + import_block("fleep_async.models.results", results)
         + "from fleep_async.services._base import DEFAULT_MAX_PAGES, Requester, Service\n"

@@ -112,6 +112,10 @@ from fleep_async.endpoints.conversation import (
     ConversationUnhide,
     ConversationUnsubscribe,
 )
+from fleep_async.endpoints.event import (
+    ClientEvent,
+    EventStore,
+)
 from fleep_async.endpoints.file import (
     FileUpload,
     FileUploadExternal,
@@ -201,12 +205,13 @@ FROM_SPECS: Final[frozenset[str]] = frozenset(
         "business/sync_changelog/{organisation_id}",
         "business/sync_conversations/{organisation_id}",
         "account/sync_teams",
+        "event/store",
         "label/store",
         "mail/list",
     }
 )
 """Registered endpoints that are not in the documented inventory: Fleep's server tests call them
-(the organisation API, ``account/sync_teams``, ``label/store``, ``mail/list``)."""
+(the organisation API, ``account/sync_teams``, ``event/store``, ``label/store``, ``mail/list``)."""
 
 __all__ = [
     "FROM_SPECS",
@@ -268,6 +273,7 @@ __all__ = [
     "BusinessSyncChangelog",
     "BusinessSyncConversations",
     "Classificators",
+    "ClientEvent",
     "ContactDescribe",
     "ContactHide",
     "ContactImport",
@@ -306,6 +312,7 @@ __all__ = [
     "ConversationSyncTeams",
     "ConversationUnhide",
     "ConversationUnsubscribe",
+    "EventStore",
     "FileUpload",
     "FileUploadExternal",
     "LabelStore",

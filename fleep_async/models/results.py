@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Final, TypeVar, cast
 import attrs
 
 from fleep_async._converter import parse_stream, structure
-from fleep_async.errors import DecodeError, FleepError
+from fleep_async.errors import DecodeError, FleepError, classify
 from fleep_async.models import (
     BaseRecord,
     ContactRecord,
@@ -36,6 +36,7 @@ from fleep_async.models import (
     HookRecord,
     MessageRecord,
     Record,
+    RequestRecord,
     TeamRecord,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "ConversationSyncResult",
     "DiffTeamResult",
     "EmptyResult",
+    "EventStoreResult",
     "ExternalUploadResult",
     "HookListResult",
     "ListenMessage",
@@ -151,6 +153,71 @@ class AliasSyncResult(StreamResult):
     """
 
     failed: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class EventStoreResult(StreamResult):
+    """The answer of ``event/store``: the outcome of each event and the records they changed.
+
+    Each event's outcome is a :class:`~fleep_async.models.RequestRecord` (``client_req_id``,
+    ``mk_event_type``, ``status_code``, and the ``identifier`` of what it changed, or
+    ``error_id``/``error_message``). They come in the ``stream``, or in a top-level ``requests``
+    list in some versions of the API; :attr:`outcomes` has them from both. A failed event is
+    not an exception: the call succeeded and the other events were applied. Read
+    :attr:`failed`, or call :meth:`raise_for_failures`.
+
+    Attributes:
+        stream: the records: the ``request`` records and what the events changed (messages,
+            files, headers, sections).
+        requests: the ``request`` records answered apart from the stream.
+    """
+
+    requests: list[RequestRecord] = attrs.field(factory=list, metadata=_records(RequestRecord))
+
+    @property
+    def outcomes(self) -> list[RequestRecord]:
+        """Every event's ``request`` record, once per ``client_req_id``, in answer order."""
+        seen: set[str] = set()
+        out: list[RequestRecord] = []
+        for record in (*self.requests, *self.stream):
+            if isinstance(record, RequestRecord) and record.client_req_id not in seen:
+                seen.add(record.client_req_id)
+                out.append(record)
+        return out
+
+    @property
+    def failed(self) -> list[RequestRecord]:
+        """The outcomes with an error (a non-2xx ``status_code`` or an ``error_id``)."""
+        return [record for record in self.outcomes if record.is_error]
+
+    def outcome(self, event: object) -> RequestRecord | None:
+        """The outcome of one event: a ``ClientEvent``, or its ``client_req_id`` (str/UUID).
+
+        ``None`` when the answer has none for it: its outcome is unknown (not a success);
+        sending the same event again is safe and answers its outcome.
+        """
+        key = getattr(event, "client_req_id", event)
+        wanted = str(key).lower()
+        return next((r for r in self.outcomes if r.client_req_id.lower() == wanted), None)
+
+    def raise_for_failures(self) -> None:
+        """Raise the first failed event's error, classified as an HTTP error would be.
+
+        Raises:
+            FleepAPIError: the subclass the outcome's ``status_code`` and ``error_id`` select
+                (a 430 ``not_found`` is a ``NotFoundError``), with ``endpoint="event/store"``.
+                The others that failed are in :attr:`failed`.
+        """
+        failed = self.failed
+        if failed:
+            first = failed[0]
+            body = {"error_id": first.error_id, "error_message": first.error_message}
+            # No status with an error_id: only the error_id classifies it.
+            raise classify(first.status_code or 0, body, endpoint="event/store")
+
+    def records(self) -> list[Record]:
+        """The ``requests`` and the stream."""
+        return [*self.requests, *self.stream]
 
 
 @attrs.frozen(kw_only=True)

@@ -58,6 +58,7 @@ from fleep_async.endpoints import (
     BusinessSyncChangelog,
     BusinessSyncConversations,
     Classificators,
+    ClientEvent,
     ContactDescribe,
     ContactHide,
     ContactImport,
@@ -96,6 +97,7 @@ from fleep_async.endpoints import (
     ConversationSyncTeams,
     ConversationUnhide,
     ConversationUnsubscribe,
+    EventStore,
     FileUpload,
     FileUploadExternal,
     LabelStore,
@@ -143,6 +145,7 @@ from fleep_async.models.results import (
     ConversationSyncResult,
     DiffTeamResult,
     EmptyResult,
+    EventStoreResult,
     ExternalUploadResult,
     HookListResult,
     ListenResult,
@@ -167,6 +170,7 @@ __all__ = [
     "ClassificatorsService",
     "ContactService",
     "ConversationService",
+    "EventService",
     "FileService",
     "LabelService",
     "MailService",
@@ -185,6 +189,7 @@ SERVICE_AREAS = (
     "classificators",
     "contact",
     "conversation",
+    "event",
     "file",
     "hook",
     "label",
@@ -2449,6 +2454,30 @@ class ConversationService(Service):
         )
 
 
+class EventService(Service):
+    """``client.event``: the 1 endpoint under ``event``."""
+
+    __slots__ = ()
+
+    async def store(self, *, stream: ClientEvent | Iterable[ClientEvent]) -> EventStoreResult:
+        """Apply a batch of client events; one ``request`` record per event tells its outcome.
+
+        A failed event does not fail the call: its outcome has an error ``status_code`` (see
+        ``result.failed``, ``result.outcome(event)``, ``result.raise_for_failures()``). Retried
+        safely: each event's ``client_req_id`` is fixed when the event is built, and the server
+        applies an id once.
+
+        Fleep endpoint: ``event/store``.
+
+        Args:
+            stream: the events, in order (a ``ClientEvent`` or a list of them).
+
+        Returns:
+            ``EventStoreResult``.
+        """
+        return await self._call(EventStore(stream=stream))
+
+
 class FileService(FileTransferService):
     """``client.file``: the 2 endpoints under ``file``."""
 
@@ -3111,6 +3140,7 @@ class ServiceHub:
         "classificators",
         "contact",
         "conversation",
+        "event",
         "file",
         "hook",
         "label",
@@ -3128,6 +3158,7 @@ class ServiceHub:
         self.classificators: ClassificatorsService = ClassificatorsService(requester)
         self.contact: ContactService = ContactService(requester)
         self.conversation: ConversationService = ConversationService(requester)
+        self.event: EventService = EventService(requester)
         self.file: FileService = FileService(requester)
         self.hook: HookService = HookService(requester)
         self.label: LabelService = LabelService(requester)

@@ -19,7 +19,7 @@ import attrs
 import pytest
 
 from fleep_async._client import FleepClient
-from fleep_async.endpoints import FROM_SPECS, REGISTRY
+from fleep_async.endpoints import FROM_SPECS, REGISTRY, ClientEvent
 from fleep_async.errors import BusinessRuleError, NotFoundError
 from fleep_async.models import (
     ContactRecord,
@@ -733,6 +733,20 @@ async def _store(w: World) -> Any:
     texts = [m.get("message") for m in w.fake.messages(w.cid)]
     assert sum("once" in (t or "") for t in texts) == 1
     return first
+
+
+# ---------------------------------------------------------------------- events
+
+
+@scenario("event/store")
+async def _event_store(w: World) -> Any:
+    todo = ClientEvent("message:add_todo", {"conversation_id": w.cid, "message": "a task"})
+    result = await w.hub.event.store(stream=todo)
+    (outcome,) = result.outcomes
+    assert (outcome.client_req_id, outcome.status_code) == (todo.client_req_id, 200)
+    assert outcome.identifier is not None
+    assert w.fake.messages(w.cid)[-1]["message_nr"] == outcome.identifier["message_nr"]
+    return result
 
 
 # ---------------------------------------------------------------------- search

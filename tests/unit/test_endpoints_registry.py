@@ -23,6 +23,7 @@ from fleep_async.endpoints import (
     _fields,
     service_location,
 )
+from fleep_async.endpoints.event import to_client_events
 from fleep_async.errors import UsageError
 from fleep_async.models.results import RawResult
 
@@ -98,9 +99,8 @@ def test_everything_registered_outside_the_inventory_is_from_the_server_tests() 
 
 def test_registry_counts() -> None:
     assert len(REGISTRY) == 91 + len(FROM_SPECS)
-    assert (
-        len(FROM_SPECS) == 20
-    )  # the 17 business calls, account/sync_teams, label/store, mail/list
+    # the 17 business calls, account/sync_teams, event/store, label/store, mail/list
+    assert len(FROM_SPECS) == 21
     assert len(NOT_REGISTERED) == 3
 
 
@@ -156,8 +156,12 @@ def test_every_write_is_retry_safe_or_keyed_or_never_retried(path: str) -> None:
     fields = attrs.fields_dict(cls)
     if cls.IDEMPOTENCY_KEY:
         # The key is made by the converter when the request object is built: before the first
-        # attempt, once, so every retry of that object carries the same id.
-        assert fields["client_req_id"].converter is _fields.to_client_req_id
+        # attempt, once, so every retry of that object carries the same id. event/store keys
+        # each event: every ClientEvent made its own when it was built.
+        if "client_req_id" in fields:
+            assert fields["client_req_id"].converter is _fields.to_client_req_id
+        else:
+            assert fields["stream"].converter is to_client_events
         assert not cls.RETRY_SAFE
     elif "client_req_id" in fields:
         # Accepted and passed on, but not proven de-duplicated: never made up, never retried.
@@ -167,10 +171,11 @@ def test_every_write_is_retry_safe_or_keyed_or_never_retried(path: str) -> None:
         assert cls.RETRY_SAFE
 
 
-def test_only_message_store_is_keyed_the_one_call_proven_to_deduplicate() -> None:
-    # Fleep's server tests prove client_req_id de-duplication for message/store only.
+def test_only_the_calls_proven_to_deduplicate_are_keyed() -> None:
+    # Fleep's server tests prove client_req_id de-duplication for message/store and for the
+    # events of event/store, and for nothing else.
     keyed = sorted(path for path, cls in REGISTRY.items() if cls.IDEMPOTENCY_KEY)
-    assert keyed == ["message/store/{conversation_id}"]
+    assert keyed == ["event/store", "message/store/{conversation_id}"]
 
 
 def test_message_send_is_never_retried_even_with_a_client_req_id() -> None:
@@ -286,4 +291,4 @@ def test_file_upload_external_keeps_its_trailing_slash() -> None:
     assert request.path() == "file/upload/external/"
     assert BusinessDeclineInvite(notification_id="n").path() == "business/decline_invite/"
     slashed = sorted(path for path, cls in REGISTRY.items() if cls.TRAILING_SLASH)
-    assert slashed == ["business/decline_invite", "file/upload/external"]
+    assert slashed == ["business/decline_invite", "event/store", "file/upload/external"]

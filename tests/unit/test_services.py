@@ -18,7 +18,15 @@ import pytest
 
 from fleep_async._http import UploadFile
 from fleep_async._http._secret import Secret
-from fleep_async.endpoints import NOT_REGISTERED, REGISTRY, Endpoint, _fields, service_location
+from fleep_async.endpoints import (
+    NOT_REGISTERED,
+    REGISTRY,
+    ClientEvent,
+    Endpoint,
+    _fields,
+    service_location,
+)
+from fleep_async.endpoints.event import to_client_events
 from fleep_async.errors import DecodeError, UsageError
 from fleep_async.models import (
     ContactRecord,
@@ -41,6 +49,7 @@ from fleep_async.models.results import (
     ConversationSyncResult,
     DiffTeamResult,
     EmptyResult,
+    EventStoreResult,
     ExternalUploadResult,
     HookListResult,
     ListenResult,
@@ -87,6 +96,13 @@ HOOK = {
     "hook_url": HOOK_URL,
 }
 TEAM = {"mk_rec_type": "team", "team_id": TID, "team_name": "T"}
+EVENT_OUTCOME = {
+    "mk_rec_type": "request",
+    "client_req_id": CID2,
+    "mk_event_type": "urn:fleep:client:message:add_plain",
+    "status_code": 200,
+    "identifier": {"conversation_id": CID, "message_nr": 2},
+}
 
 
 # --- a representative response per result type, and what must decode from it ------------------
@@ -108,6 +124,7 @@ RESPONSES: dict[type, Any] = {
     },
     DiffTeamResult: {"add_to_org_account_ids": [AID], "add_to_team_account_ids": []},
     StreamResult: {"stream": [CONTACT, MSG, {"mk_rec_type": "brand_new", "x": 1}]},
+    EventStoreResult: {"stream": [EVENT_OUTCOME, MSG]},
     ConversationSyncResult: {
         "header": CONV,
         "stream": [MSG],
@@ -174,6 +191,9 @@ CHECKS: dict[type, Callable[[Any], bool]] = {
     DiffTeamResult: lambda r: r.add_to_org_account_ids == [AID],
     StreamResult: lambda r: (
         [type(x) for x in r.stream] == [ContactRecord, MessageRecord, UnknownRecord]
+    ),
+    EventStoreResult: lambda r: (
+        [o.client_req_id for o in r.outcomes] == [CID2] and isinstance(r.stream[1], MessageRecord)
     ),
     ConversationSyncResult: lambda r: (
         isinstance(r.header, ConversationRecord)
@@ -311,6 +331,9 @@ def sample(field: attrs.Attribute[Any]) -> tuple[Any, Any]:
         return ("a.txt", b"hello"), MARKER
     if conv is _fields.to_client_req_id:
         return uuid.UUID(CID2), CID2
+    if conv is to_client_events:
+        event = ClientEvent("message:add_plain", {"message": "hi"}, client_req_id=CID2)
+        return [event], [event.to_wire()]
     assert conv is None, f"no sample for converter {conv}"
     kind = field.type
     if kind in ("int", "int | None"):
@@ -392,7 +415,7 @@ async def test_every_service_with_only_required_parameters(path: str) -> None:
         if field.name not in cls.path_parameters()
         and (field.default is attrs.NOTHING or field.default is not None)
     }
-    if cls.IDEMPOTENCY_KEY:
+    if cls.IDEMPOTENCY_KEY and "client_req_id" in attrs.fields_dict(cls):
         assert uuid.UUID(body["client_req_id"]).version == 4
         expected.add("client_req_id")
     assert set(body) == expected
