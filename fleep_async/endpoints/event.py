@@ -31,6 +31,7 @@ from typing import Any, Final
 from uuid import UUID
 
 import attrs
+import orjson
 
 from fleep_async.endpoints._base import Endpoint
 from fleep_async.endpoints._fields import to_client_req_id
@@ -73,6 +74,11 @@ def _params(params: object) -> dict[str, Any]:
         if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
             raise UsageError("event params must be keyed by parameter names")
         out[name] = str(value) if isinstance(value, UUID) else value
+    try:
+        # Checked now, so that a set or an object fails here and not inside the transport.
+        orjson.dumps(out)
+    except TypeError as exc:
+        raise UsageError(f"event params must be JSON values: {exc}") from None
     return out
 
 

@@ -127,6 +127,11 @@ def test_params_must_be_a_mapping_of_names() -> None:
         ClientEvent("message:edit", {1: "x"})  # type: ignore[dict-item]
 
 
+def test_params_that_cannot_go_into_json_are_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="JSON"):
+        ClientEvent("message:set_assignees", {"assignee_ids": {ACCOUNT}})
+
+
 def test_params_are_copied_and_uuids_rendered_canonically() -> None:
     params: dict[str, Any] = {"conversation_id": uuid.UUID(CONV), "message_nr": 3}
     event = ClientEvent("message:edit", params)
