@@ -17,7 +17,7 @@ import pytest
 from fleep_async import ClientEvent, FleepClient, RetryPolicy
 from fleep_async.errors import NotFoundError
 from fleep_async.models import MessageRecord
-from fleep_async.models.results import EventStoreResult
+from fleep_async.models.results import EventStoreResult, decode_result
 from fleep_async.testing import FakeFleep
 
 pytestmark = pytest.mark.anyio
@@ -108,6 +108,8 @@ async def test_an_event_on_a_missing_message_fails_in_its_record_not_the_call(
     assert good is not None
     assert good.status_code == 200
     assert sum("kept" in t for t in _texts(served)) == 1
+    # Every field and record of the answer is modelled (the strict decoder rejects the rest).
+    decode_result(EventStoreResult, result.raw, strict=True)
     with pytest.raises(NotFoundError) as caught:
         result.raise_for_failures()
     assert caught.value.status_code == 430
