@@ -307,3 +307,27 @@ async def test_release_polls_answers_parked_polls_even_when_reopened_at_once() -
     assert answers == [
         {"event_horizon": horizon, "stream": [], "limit_time": 0, "static_version": "fakefleep-1"}
     ]
+
+
+async def test_a_stranger_looking_up_a_fleep_address_sees_the_public_profile_only(
+    fake: FakeFleep, alice: RawUser
+) -> None:
+    erik = fake.create_account("erik@example.com", "pw", "Erik", fleep_address="erik.e")
+    by_address = await alice.call("account/lookup", {"lookup_list": ["erik.e@fleep.io"]})
+    # As Fleep's account_configure spec shows: no email, activity or dialog for a stranger.
+    assert by_address["stream"] == [
+        {
+            "mk_rec_type": "contact",
+            "account_id": erik.account_id,
+            "display_name": "Erik",
+            "fleep_address": "erik.e",
+            "avatar_urls": None,
+            "is_in_org": False,
+            "mk_account_status": "active",
+        }
+    ]
+    # Whoever types the email already knows it: the contact comes whole.
+    (by_email,) = (await alice.call("account/lookup", {"lookup_list": ["erik@example.com"]}))[
+        "stream"
+    ]
+    assert by_email["email"] == "erik@example.com"

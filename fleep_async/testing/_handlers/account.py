@@ -8,6 +8,7 @@ from typing import Final
 
 from fleep_async.testing._http.errors import bad_request, business
 from fleep_async.testing._http.routing import Ctx, Result, handler
+from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.state import AccountState, Pending
 from fleep_async.testing._world.world import World
 
@@ -306,10 +307,24 @@ def lookup(ctx: Ctx) -> Result:
             account = world.create_account(item.strip(), None, status="new")
         if account is None or account.account_id in ignore:
             continue
+        known = account.account_id == me.account_id or account.account_id in me.known_contacts
+        if not known and not _names_email(account, item):
+            # Found by Fleep address (or id) by a stranger: the public profile only, and the
+            # account does not become a contact (its email stays unknown to the caller).
+            stream.append(rec.public_contact(account))
+            continue
         if account.account_id != me.account_id:
             me.known_contacts.add(account.account_id)
         stream.append(world.contact_for(account, me))
     return {"stream": stream}
+
+
+def _names_email(account: AccountState, item: str) -> bool:
+    """Whether ``item`` is the account's email or one of its confirmed aliases."""
+    key = item.strip().lower()
+    return key == account.email.lower() or any(
+        alias.confirmed and alias.email.lower() == key for alias in account.aliases
+    )
 
 
 @handler("account/set_flag")

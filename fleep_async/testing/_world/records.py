@@ -419,6 +419,23 @@ def avatar_urls(account: AccountState) -> str | None:
     return json.dumps({"size_50": f"{base}/thumb50.png", "size_100": f"{base}/thumb100.png"})
 
 
+def public_contact(account: AccountState) -> Record:
+    """What anyone may see of an account found by its Fleep address: no email, no activity.
+
+    The shape ``account/lookup`` answers in Fleep's account_configure spec when a stranger looks
+    a new user up by ``<fleep address>@fleep.io``.
+    """
+    return {
+        "mk_rec_type": "contact",
+        "account_id": account.account_id,
+        "display_name": account.display_name,
+        "fleep_address": account.fleep_address,
+        "avatar_urls": avatar_urls(account),
+        "is_in_org": False,  # organisations are not modelled
+        "mk_account_status": account.mk_account_status,
+    }
+
+
 def own_contact(account: AccountState, alias_ids: list[str]) -> Record:
     """The owner's own ContactInfo (the login ``profiles[0]`` shape)."""
     rec: Record = {
