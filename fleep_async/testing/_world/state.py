@@ -13,7 +13,7 @@ Everything here is plain mutable data plus the two primitives that make long pol
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -335,6 +335,11 @@ class Section:
     subtype: str = "user"
 
 
+def system_section(sections: Mapping[str, Section], subtype: str) -> Section | None:
+    """A task board's own section of ``subtype`` (``default`` "To Do", ``archived``)."""
+    return next((sec for sec in sections.values() if sec.subtype == subtype), None)
+
+
 @attrs.define
 class MyTask:
     """Where a task assigned to an account sits on that account's "my tasks" board."""
@@ -437,10 +442,7 @@ class Conversation:
 
     def system_section(self, subtype: str) -> Section | None:
         """The board's own ``default`` ("To Do") or ``archived`` section."""
-        for sec in self.sections.values():
-            if sec.subtype == subtype:
-                return sec
-        return None
+        return system_section(self.sections, subtype)
 
     def live_section(self, section_id: str) -> Section | None:
         """A section of this board that is not deleted, by id."""

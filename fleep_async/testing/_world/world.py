@@ -48,6 +48,7 @@ from fleep_async.testing._world.state import (
     StoredFile,
     Team,
     Upload,
+    system_section,
 )
 
 log = logging.getLogger("fleep_async.testing")
@@ -302,13 +303,9 @@ class World:
                 is_on_left_pane=on_left,
             )
             account.labels[lab.label_id] = lab
-        for subtype, name, weight in MY_SYSTEM_SECTIONS:
-            # Derived from the account id, not drawn from the seeded generator, so that adding
-            # the board did not move any other id a seeded run hands out.
-            section_id = _derived_uuid(account_id, f"my_task:{subtype}")
-            account.my_sections[section_id] = Section(
-                section_id, my_board_id(account_id), name, weight, kind="my_task", subtype=subtype
-            )
+        account.my_sections.update(
+            _board_sections(account_id, my_board_id(account_id), "my_task", MY_SYSTEM_SECTIONS)
+        )
         # Every account's log starts with its own contact, so a live horizon is always >= 1
         # and 0 stays free to mean "resync".
         account.log.append([self.own_contact(account)])
@@ -711,16 +708,9 @@ class World:
         return out
 
     def _open_board(self, conv: Conversation) -> None:
-        """Give a new conversation's task board its own "Archived" and "To Do" sections.
-
-        Their ids derive from the conversation's, not from the seeded generator, so that the
-        board moved no other id a seeded run hands out.
-        """
-        for subtype, name, weight in CONV_SYSTEM_SECTIONS:
-            section_id = _derived_uuid(conv.conversation_id, f"task:{subtype}")
-            conv.sections[section_id] = Section(
-                section_id, conv.conversation_id, name, weight, subtype=subtype
-            )
+        """Give a new conversation's task board its own "Archived" and "To Do" sections."""
+        cid = conv.conversation_id
+        conv.sections.update(_board_sections(cid, cid, "task", CONV_SYSTEM_SECTIONS))
 
     def section_records(self, conv: Conversation) -> list[Record]:
         """The live sections of a conversation's task board."""
@@ -1191,10 +1181,10 @@ class World:
 
     def my_section(self, account: AccountState, subtype: str) -> Section:
         """One of the account's two system sections on its board (``default``, ``archived``)."""
-        for sec in account.my_sections.values():
-            if sec.subtype == subtype:
-                return sec
-        raise KeyError(subtype)
+        sec = system_section(account.my_sections, subtype)
+        if sec is None:
+            raise KeyError(subtype)
+        return sec
 
     def my_board(
         self, account: AccountState, section_id: str
@@ -1810,6 +1800,21 @@ class World:
     def message_text(self, msg: Message) -> str:
         """Plain text of a message (for search and listen)."""
         return msg.text if msg.mk_message_type == "text" else xml_to_text(msg.body).strip()
+
+
+def _board_sections(
+    owner: str, board_id: str, kind: str, table: tuple[tuple[str, str, float], ...]
+) -> dict[str, Section]:
+    """A new task board's own sections (``table``: subtype, name, weight), by id.
+
+    Their ids derive from the owner's (an account's or a conversation's), not from the seeded
+    generator, so that adding the boards moved no other id a seeded run hands out.
+    """
+    out = {}
+    for subtype, name, weight in table:
+        section_id = _derived_uuid(owner, f"{kind}:{subtype}")
+        out[section_id] = Section(section_id, board_id, name, weight, kind=kind, subtype=subtype)
+    return out
 
 
 def my_board_id(account_id: str) -> str:
