@@ -116,7 +116,7 @@ _BASE_LOOP_TIME: Final = asyncio.BaseEventLoop.time
 
 
 def _loop_primitives() -> tuple[Callable[[], float], Callable[[], Awaitable[None]]]:
-    """The running event loop's clock and cancellation check, chosen once per burst.
+    """The running event loop's clock and cancellation check, chosen once per worker.
 
     anyio's ``current_time`` and ``lowlevel.checkpoint_if_cancelled`` find the backend on every
     call (a sniffio look-up); the clock is read for every record with a handler timeout. The
@@ -138,7 +138,7 @@ def _loop_primitives() -> tuple[Callable[[], float], Callable[[], Awaitable[None
 
 
 def _backend_check() -> Callable[[], Awaitable[None]]:
-    """The running backend's own ``checkpoint_if_cancelled``, found once per burst.
+    """The running backend's own ``checkpoint_if_cancelled``, found once per worker.
 
     ``anyio.lowlevel.checkpoint_if_cancelled`` looks the backend up (sniffio) on every call,
     a third of its cost on asyncio; ``current_token().backend_class`` (public since anyio 4.11)
@@ -149,6 +149,33 @@ def _backend_check() -> Callable[[], Awaitable[None]]:
         return anyio.lowlevel.checkpoint_if_cancelled
     check: Callable[[], Awaitable[None]] = current_token().backend_class.checkpoint_if_cancelled
     return check
+
+
+_NO_PARENT: Final = object()
+
+
+def _cancel_chain(scope: anyio.CancelScope) -> tuple[anyio.CancelScope, ...] | None:
+    """``scope`` and the scopes enclosing it up to the first shielded one: those whose
+    cancellation reaches code running in ``scope``. ``None`` where they cannot be listed.
+
+    Testing their public ``cancel_called`` before each record costs a tenth of anyio's
+    ``checkpoint_if_cancelled`` on asyncio, which finds the task's innermost scope and walks the
+    same chain through properties at every call; the backend's own check then runs only when a
+    scope of the chain is cancelled, and delivers the cancellation exactly as before. anyio has
+    no public way to list enclosing scopes: the chain follows its asyncio scopes'
+    ``_parent_scope``. Where that attribute is missing (trio's scopes, whose own check is cheap;
+    a future anyio), ``None`` tells the caller to use the backend's check every time.
+    """
+    chain: list[anyio.CancelScope] = []
+    current: Any = scope
+    while current is not None:
+        chain.append(current)
+        if current.shield:
+            break
+        current = getattr(current, "_parent_scope", _NO_PARENT)
+        if current is _NO_PARENT:
+            return None
+    return tuple(chain)
 
 
 def _restore_flow_order(items: list[Item], disordered: set[str]) -> None:
@@ -480,6 +507,10 @@ class EventEngine(Generic[ClientT]):
         """
         self._stop_requested = True
         self._stop_deadline = self.shutdown_deadline if deadline is None else deadline
+        if self._running:
+            # At once, not when run() gets to drain: a handler that stops its engine and
+            # never suspends would otherwise let its worker start the records after it.
+            self._draining = True
         if self._poll_scope is not None:
             self._poll_scope.cancel()
 
@@ -831,155 +862,189 @@ class EventEngine(Generic[ClientT]):
     # -- handling -----------------------------------------------------------------------------
 
     async def _lane_worker(self) -> None:
-        """Take a ready lane, handle a burst of it, put it back; leave when none is ready."""
+        """Take ready lanes one after another, a burst each; leave when none is ready.
+
+        One cancel scope serves all the worker's bursts (see TimeoutGuard): entering a scope
+        and moving its deadline timer cost more than a burst of cheap handlers. A new scope is
+        opened only after the scope fired: inside a handler (that attempt timed out: it is
+        reported here, then the record is retried in the new scope or dead-lettered) or as a
+        handler finished (no other record may start in a cancelled scope).
+        """
         self._worker_starting = False
         ready = self._ready
+        clock, checkpoint = _loop_primitives()
+        # A lane whose first record timed out and is to be tried again, with that attempt.
+        again: tuple[str, deque[Item], int] | None = None
         try:
-            while ready:
-                lane_key, lane = ready.popleft()
-                if ready:
-                    self._spawn_worker()  # others wait: one more worker, if allowed
-                if not await self._burst(lane):
-                    return  # stopping: the lane's records stay uncommitted
-                if lane:
-                    # Back to the end of the queue, so that other conversations get a turn.
-                    ready.append((lane_key, lane))
-                elif self._lanes.get(lane_key) is lane:
-                    del self._lanes[lane_key]
+            while again is not None or ready:
+                inside = True  # whether the scope below fired inside a handler
+                with anyio.CancelScope() as scope:
+                    guard = TimeoutGuard(scope, clock)
+                    while True:
+                        if again is not None:
+                            lane_key, lane, attempt = again
+                            again = None
+                        elif ready:
+                            lane_key, lane = ready.popleft()
+                            attempt = 1
+                            if ready:
+                                self._spawn_worker()  # others wait: one more worker, if allowed
+                        else:
+                            return
+                        if not await self._burst(lane, guard, checkpoint, attempt):
+                            return  # stopping: the lane's records stay uncommitted
+                        self._requeue(lane_key, lane)
+                        if scope.cancel_called:
+                            inside = False  # a deadline passed as a handler finished
+                            break
+                if not inside:
+                    continue
+                # The scope fired inside a handler: that attempt of the lane's first record
+                # timed out.
+                item = lane[0]
+                failure = HandlerTimeoutError(guard.handler, guard.limit)
+                outcome = await self._failed(item, guard.ctx, failure, guard.attempt)
+                if outcome is _ABANDON:
+                    return
+                if outcome is _RETRY:
+                    again = (lane_key, lane, guard.attempt + 1)  # in a new scope
+                    continue
+                lane.popleft()  # dead-lettered
+                if item[KEY] is not None:
+                    self._pending_keys.discard(item[KEY])
+                if item[POSITION] is not None:
+                    self._raise_floor(*item[POSITION])
+                self._finished(item[BATCH], 1)
+                self._requeue(lane_key, lane)
         finally:
             # No await between the empty-queue check and this: a lane enqueued meanwhile
             # would otherwise find max_concurrency workers counted and none left to take it.
             self._worker_count -= 1
 
-    async def _burst(self, lane: deque[Item]) -> bool:
+    def _requeue(self, lane_key: str, lane: deque[Item]) -> None:
+        """After a burst: a lane with records left goes to the back of the queue (other
+        conversations get a turn); an empty one is forgotten."""
+        if lane:
+            self._ready.append((lane_key, lane))
+        elif self._lanes.get(lane_key) is lane:
+            del self._lanes[lane_key]
+
+    async def _burst(
+        self,
+        lane: deque[Item],
+        guard: TimeoutGuard,
+        checkpoint: Callable[[], Awaitable[None]],
+        attempt: int,
+    ) -> bool:
         """Handle up to ``_LANE_BURST`` records of ``lane``; False when the engine is stopping.
 
-        One cancel scope for the burst enforces the handlers' timeouts (see TimeoutGuard);
-        finished records are counted per run of one batch (the watermark, the queue depth),
-        not one by one. The worker counts as one handler in flight from its first record to
-        the end of the burst (it never suspends in between but inside handlers), except while
-        a failure is reported or backed off.
+        ``guard``'s scope (the worker's) enforces the handlers' timeouts; a cancellation of it
+        leaves this method, and the worker reports the timeout of ``lane[0]``, tried as
+        ``guard.attempt``. ``attempt`` is the attempt ``lane[0]`` starts at. Finished records
+        are counted per run of one batch (the watermark, the queue depth), not one by one. The
+        worker counts as one handler in flight from its first record to the end of the burst
+        (it never suspends in between but inside handlers), except while a failure is reported
+        or backed off.
         """
         batch: Batch | None = None
         finished = 0
-        attempt = 1
         # The lane's highest message position finished in this burst (a lane is one
         # conversation): its floor is raised once, when the burst ends.
         floor: tuple[str, int] | None = None
         flying = False
+        scope = guard.scope
+        # The cancel scopes a cancellation could come from, to test before each record; None:
+        # the backend's own check every time (see _cancel_chain).
+        chain = _cancel_chain(scope)
+        guard.attempt = attempt
         try:
-            while True:
-                with anyio.CancelScope() as scope:
-                    clock, checkpoint = _loop_primitives()
-                    guard = TimeoutGuard(scope, clock)
-                    requester = self.requester
-                    own = requester.account_id
-                    cache = self.cache
-                    feed = self._dispatcher.feed
-                    new_context = record_context
-                    dedup = self._dedup
-                    for _ in range(_LANE_BURST):
-                        # Per record, not per burst: a cancelled engine starts no new record.
-                        # A cancellation requested while the previous handler ran (by that
-                        # handler, or by another task while it awaited something that finished
-                        # without reaching the event loop, e.g. an in-process ASGI call) is
-                        # delivered at the next suspension only; a handler that never suspends
-                        # would never see it, and a check per burst would start up to
-                        # _LANE_BURST - 1 more records (replies sent after the kill). See
-                        # "Cancellation" in docs/architecture.md.
-                        await checkpoint()
-                        item = lane[0]
-                        if self._draining:
-                            return False
-                        (
-                            item_batch,
-                            raw,
-                            kind,
-                            record,
-                            error,
-                            key,
-                            position,
-                            _lane,
-                            conversation_id,
-                        ) = item
-                        if error is not None or attempt > 1:
-                            if flying:
-                                flying = False
-                                self._land()
-                            if not await self._process(item, guard, attempt):
-                                return False
-                            attempt = 1
-                            guard.attempt = 1
-                        else:
-                            if not flying:
-                                flying = True
-                                self._in_flight += 1
-                            # The first attempt, inline (one await level less per record);
-                            # failures go on in _process.
-                            ctx = new_context(
-                                requester,
-                                record,
-                                kind,
-                                conversation_id,
-                                own,
-                                cache,
-                                key,
-                                raw,
-                                guard,
-                            )
-                            guard.ctx = ctx
-                            try:
-                                result = await feed(record, ctx)
-                            except Exception as exc:
-                                flying = False
-                                self._land()
-                                guard.disarm()
-                                if not await self._retry(item, guard, ctx, exc):
-                                    return False
-                                guard.attempt = 1
-                            else:
-                                if result is not UNHANDLED:
-                                    self._handled += 1
-                                    if dedup is not None and key is not None:
-                                        dedup.mark(key, position)
-                                        # Per record: a handler that suspends lets the writer
-                                        # save this mark before the next record (after a
-                                        # SIGKILL, fewer records run twice).
-                                        self._mark_dirty()
-                        lane.popleft()
-                        if key is not None:
-                            self._pending_keys.discard(key)
-                        if position is not None and (floor is None or position[1] > floor[1]):
-                            floor = position
-                        if item_batch is not batch:
-                            if batch is not None:
-                                self._finished(batch, finished)
-                            batch = item_batch
-                            finished = 0
-                        finished += 1
-                        if not lane or scope.cancel_called:
-                            # Empty, or a deadline passed as a handler finished: no other
-                            # record may start in this scope.
-                            return True
-                    return True
-                # The scope fired inside a handler: that attempt of lane[0] timed out.
-                if flying:
-                    flying = False
-                    self._land()
+            requester = self.requester
+            own = requester.account_id
+            cache = self.cache
+            feed = self._dispatcher.feed
+            new_context = record_context
+            dedup = self._dedup
+            for _ in range(_LANE_BURST):
+                # Per record, not per burst: a cancelled engine starts no new record. A
+                # cancellation requested while the previous handler ran (by that handler, or by
+                # another task while it awaited something that finished without reaching the
+                # event loop, e.g. an in-process ASGI call) is delivered at the next suspension
+                # only; a handler that never suspends would never see it, and a check per burst
+                # would start up to _LANE_BURST - 1 more records (replies sent after the kill).
+                # See "Cancellation" in docs/architecture.md.
+                if chain is None:
+                    await checkpoint()
+                else:
+                    for enclosing in chain:
+                        if enclosing.cancel_called:
+                            await checkpoint()  # the backend delivers it
+                            break
                 item = lane[0]
-                failure = HandlerTimeoutError(guard.handler, guard.limit)
-                outcome = await self._failed(item, guard.ctx, failure, guard.attempt)
-                if outcome is _ABANDON:
+                if self._draining:
                     return False
-                if outcome is _DONE:  # dead-lettered
-                    lane.popleft()
-                    if item[KEY] is not None:
-                        self._pending_keys.discard(item[KEY])
-                    if item[POSITION] is not None:
-                        self._raise_floor(*item[POSITION])
-                    self._finished(item[BATCH], 1)
+                (
+                    item_batch,
+                    raw,
+                    kind,
+                    record,
+                    error,
+                    key,
+                    position,
+                    _lane,
+                    conversation_id,
+                ) = item
+                if error is not None or attempt > 1:
+                    if flying:
+                        flying = False
+                        self._land()
+                    if not await self._process(item, guard, attempt):
+                        return False
+                    attempt = 1
+                    guard.attempt = 1
+                else:
+                    if not flying:
+                        flying = True
+                        self._in_flight += 1
+                    # The first attempt, inline (one await level less per record); failures
+                    # go on in _process.
+                    ctx = new_context(
+                        requester, record, kind, conversation_id, own, cache, key, raw, guard
+                    )
+                    guard.ctx = ctx
+                    try:
+                        result = await feed(record, ctx)
+                    except Exception as exc:
+                        flying = False
+                        self._land()
+                        guard.disarm()
+                        if not await self._retry(item, guard, ctx, exc):
+                            return False
+                        guard.attempt = 1
+                    else:
+                        if result is not UNHANDLED:
+                            self._handled += 1
+                            if dedup is not None and key is not None:
+                                dedup.mark(key, position)
+                                # Per record: a handler that suspends lets the writer save
+                                # this mark before the next record (after a SIGKILL, fewer
+                                # records run twice).
+                                self._mark_dirty()
+                lane.popleft()
+                if key is not None:
+                    self._pending_keys.discard(key)
+                if position is not None and (floor is None or position[1] > floor[1]):
+                    floor = position
+                if item_batch is not batch:
+                    if batch is not None:
+                        self._finished(batch, finished)
+                    batch = item_batch
+                    finished = 0
+                finished += 1
+                if not lane or scope.cancel_called:
+                    # Empty, or a deadline passed as a handler finished: no other record may
+                    # start in this scope.
                     return True
-                attempt = guard.attempt + 1  # retry it, in a new scope
+            return True
         finally:
             if flying:
                 self._land()

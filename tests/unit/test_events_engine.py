@@ -942,3 +942,64 @@ async def test_failing_hooks_error_handlers_and_middleware_are_contained() -> No
     assert seen.items == [("a", 3)]
     assert engine.health.dead_lettered == 2
     assert engine.health.handler_errors == 2
+
+
+@pytest.mark.parametrize("where", ["outside the engine", "the engine's own"])
+async def test_a_handler_that_cancels_its_engine_and_never_suspends_starts_no_other_record(
+    anyio_backend: str, where: str
+) -> None:
+    # The handler cancels a scope around the engine (or stops the engine) and returns without
+    # suspending; the cancellation reaches the worker only at its next suspension, so the
+    # engine must look before it starts each record, not once per burst of them.
+    router = Router()
+    seen: list[int] = []
+    records = [msg("a", nr) for nr in range(1, 11)]
+    req = ScriptedRequester([poll(101, *records)])
+
+    with anyio.fail_after(WAIT):
+        with anyio.CancelScope() as kill:
+            engine = make_engine(req, router)
+
+            @router.message()
+            async def handler(record: MessageRecord) -> None:
+                seen.append(record.message_nr)
+                if record.message_nr == 3:
+                    if where == "outside the engine":
+                        kill.cancel()
+                    else:
+                        engine.stop(0.0)
+
+            async with anyio.create_task_group() as tg:
+                await tg.start(engine.run)
+                if where == "outside the engine":
+                    await anyio.sleep_forever()
+    assert seen == [1, 2, 3]
+
+
+async def test_a_shielded_scope_around_the_engine_keeps_an_outer_cancellation_out(
+    anyio_backend: str,
+) -> None:
+    # Cancelling a scope outside a shield must not stop records inside it (the per-record test
+    # looks no further out than the first shielded scope, as the backend's own check does).
+    router = Router()
+    seen = Counter()
+    records = [msg("a", nr) for nr in range(1, 6)]
+    req = ScriptedRequester([poll(101, *records)])
+    engine = make_engine(req, router)
+
+    with anyio.fail_after(WAIT):
+        with anyio.CancelScope() as outer:
+
+            @router.message()
+            async def handler(record: MessageRecord) -> None:
+                if record.message_nr == 2:
+                    outer.cancel()
+                seen.add(record)
+
+            with anyio.CancelScope(shield=True):
+                async with anyio.create_task_group() as tg:
+                    await tg.start(engine.run)
+                    await seen.wait(5)
+                    engine.stop()
+    assert [nr for _, nr in seen.items] == [1, 2, 3, 4, 5]
+    assert outer.cancel_called
