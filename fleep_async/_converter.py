@@ -56,6 +56,7 @@ from fleep_async.models.records import (
 )
 
 __all__ = [
+    "LAYOUT_DECODERS",
     "converter",
     "parse_record",
     "parse_stream",
@@ -403,6 +404,14 @@ converter.register_structure_hook_factory(_is_record_class, lambda cls: _LENIENT
 _SHAPES_BY_TYPE: Final[dict[str, dict[tuple[str, ...], _StructureFn]]] = {
     rec_type: _SHAPES[cls] for rec_type, cls in RECORD_TYPES.items()
 }
+LAYOUT_DECODERS: Final[Mapping[str, Mapping[tuple[str, ...], Callable[[Any], Record]]]] = (
+    _SHAPES_BY_TYPE
+)
+"""For a caller that decodes many records whose ``mk_rec_type`` it has read (the event
+engine's page pass): ``LAYOUT_DECODERS[kind].get(tuple(raw))`` is the function specialised for
+that exact dict layout, when there is one; what it returns is what :func:`parse_record` returns
+for a ``dict`` of that layout. Without one (a new layout, an unmodelled kind), call
+:func:`parse_record`. Read-only: the decoders fill it as layouts recur."""
 converter.register_unstructure_hook_factory(_is_record_class, _make_unstructure_fn)
 converter.register_structure_hook(UnknownRecord, _structure_unknown)
 converter.register_unstructure_hook(UnknownRecord, _unstructure_unknown)

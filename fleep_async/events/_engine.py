@@ -44,7 +44,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from fleep_async._converter import parse_record
+from fleep_async._converter import LAYOUT_DECODERS, parse_record
 from fleep_async._retry import RetryPolicy
 from fleep_async.errors import (
     DecodeError,
@@ -154,21 +154,24 @@ def _backend_check() -> Callable[[], Awaitable[None]]:
 _NO_PARENT: Final = object()
 
 
-def _cancel_chain(scope: anyio.CancelScope) -> tuple[anyio.CancelScope, ...] | None:
+def _cancel_chain(scope: anyio.CancelScope) -> tuple[Any, ...] | None:
     """``scope`` and the scopes enclosing it up to the first shielded one: those whose
     cancellation reaches code running in ``scope``. ``None`` where they cannot be listed.
 
-    Testing their public ``cancel_called`` before each record costs a tenth of anyio's
+    Reading their cancelled flag before each record costs a tenth of anyio's
     ``checkpoint_if_cancelled`` on asyncio, which finds the task's innermost scope and walks the
     same chain through properties at every call; the backend's own check then runs only when a
     scope of the chain is cancelled, and delivers the cancellation exactly as before. anyio has
-    no public way to list enclosing scopes: the chain follows its asyncio scopes'
-    ``_parent_scope``. Where that attribute is missing (trio's scopes, whose own check is cheap;
+    no public way to list enclosing scopes, and its ``cancel_called`` property costs more than
+    the rest of the test: the chain relies on its asyncio scopes' ``_parent_scope`` and
+    ``_cancel_called`` slots. Where either is missing (trio's scopes, whose own check is cheap;
     a future anyio), ``None`` tells the caller to use the backend's check every time.
     """
-    chain: list[anyio.CancelScope] = []
+    chain: list[Any] = []
     current: Any = scope
     while current is not None:
+        if not hasattr(current, "_cancel_called"):
+            return None
         chain.append(current)
         if current.shield:
             break
@@ -708,6 +711,7 @@ class EventEngine(Generic[ClientT]):
         backfill) up to date, once per conversation per page.
         """
         merge = self.cache.merge_raw
+        decoders = LAYOUT_DECODERS
         dedup = self._dedup
         pending = self._pending_keys
         items: list[Item] = []
@@ -748,8 +752,11 @@ class EventEngine(Generic[ClientT]):
                     continue
                 pending.add(key)
             error: DecodeError | None = None
+            # parse_record's own first step, inline: the function for this kind and key layout.
+            layouts = decoders.get(kind)
+            decode = layouts.get(tuple(raw)) if layouts is not None else None
             try:
-                record: Any = parse_record(raw)
+                record: Any = decode(raw) if decode is not None else parse_record(raw)
             except DecodeError as exc:
                 record = None
                 error = exc
@@ -952,7 +959,7 @@ class EventEngine(Generic[ClientT]):
         # conversation): its floor is raised once, when the burst ends.
         floor: tuple[str, int] | None = None
         flying = False
-        scope = guard.scope
+        scope: Any = guard.scope
         # The cancel scopes a cancellation could come from, to test before each record; None:
         # the backend's own check every time (see _cancel_chain).
         chain = _cancel_chain(scope)
@@ -976,7 +983,7 @@ class EventEngine(Generic[ClientT]):
                     await checkpoint()
                 else:
                     for enclosing in chain:
-                        if enclosing.cancel_called:
+                        if enclosing._cancel_called:
                             await checkpoint()  # the backend delivers it
                             break
                 item = lane[0]
@@ -1040,9 +1047,11 @@ class EventEngine(Generic[ClientT]):
                     batch = item_batch
                     finished = 0
                 finished += 1
-                if not lane or scope.cancel_called:
-                    # Empty, or a deadline passed as a handler finished: no other record may
-                    # start in this scope.
+                if not lane:
+                    return True
+                if scope._cancel_called if chain is not None else scope.cancel_called:
+                    # A deadline passed as a handler finished: no other record may start in
+                    # this scope. (The property costs more than the slot _cancel_chain found.)
                     return True
             return True
         finally:
