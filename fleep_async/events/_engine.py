@@ -31,13 +31,14 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import operator
 import random as _random
 import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Final, Generic, TypeVar, cast
+from typing import Any, Final, Generic, TypeVar
 
 import anyio
 import anyio.abc
@@ -188,17 +189,21 @@ def _restore_flow_order(items: list[Item], disordered: set[str]) -> None:
     would break the order within a conversation. Only those conversations' message items move,
     among the places they held; every other item stays put. Stable: duplicates keep their order.
     """
-    slots: dict[str, list[int]] = {}
+    slots: dict[str, list[int]] = {conversation_id: [] for conversation_id in disordered}
     for index, item in enumerate(items):
         position = item[POSITION]
-        if position is not None and position[0] in disordered:
-            slots.setdefault(position[0], []).append(index)
+        if position is not None:
+            slot = slots.get(position[0])
+            if slot is not None:
+                slot.append(index)
     for indexes in slots.values():
-        by_flow = sorted(
-            (items[i] for i in indexes), key=lambda item: cast(tuple[str, int], item[POSITION])[1]
-        )
+        # One conversation's positions: ordered by (conversation, flow) is ordered by flow.
+        by_flow = sorted([items[i] for i in indexes], key=_by_position)
         for index, item in zip(indexes, by_flow, strict=True):
             items[index] = item
+
+
+_by_position: Final = operator.itemgetter(POSITION)
 
 
 @attrs.frozen(kw_only=True)
