@@ -115,3 +115,19 @@ def test_readme_table_is_regenerated_from_the_results(tmp_path: Path) -> None:
     assert len(rows) == 2  # the `bot` and `bot dedup` checks, each with its spread
     assert all(".." in row for row in rows)
     assert readme.main([*args, "--check"]) == 0
+
+
+@pytest.mark.parametrize("side", ["baseline", "bot", "bot dedup"])
+def test_instruction_count_child_feeds_the_pages_it_is_told(side: str) -> None:
+    # The valgrind runs themselves take minutes (python -m benchmarks.instructions); here the
+    # child each of them runs: it builds every page first and feeds only the first ones.
+    from benchmarks import instructions
+
+    assert instructions.main(["--child", side, "1", "2"]) == 0
+
+
+def test_instruction_count_rejects_an_unknown_variant() -> None:
+    from benchmarks import instructions
+
+    with pytest.raises(SystemExit):
+        instructions.main(["--variants", "bot,nope"])
