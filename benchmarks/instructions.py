@@ -1,10 +1,12 @@
-"""P1 counted in instructions: the engine's path and its baseline, independent of machine load.
+"""P1 and P2's drain in instructions: the engine and its baseline, independent of machine load.
 
 CPU and wall times on a shared machine move with other processes' load: in one run on a busy
 2-core machine P1's `bot` ratio ranged 2.5x..6.4x over its rounds. The number of instructions a
 process executes does not move with load. This tool runs P1's sides (the ``orjson.loads`` + dict
-loop baseline and chosen engine variants, the same code as ``bench_dispatch``) in child
-processes under ``valgrind --tool=callgrind`` and reports instructions per record.
+loop baseline and chosen engine variants, the same code as ``bench_dispatch``) and P2's
+in-process drain (``bench_drain``: the engine and the bare loop on 500-record message + header
+pages) in child processes under ``valgrind --tool=callgrind`` and reports instructions per
+record.
 
 Each side runs twice: feeding ``warmup`` pages, and feeding ``warmup + pages`` pages. Both runs
 build the same pages before anything is fed (the dedup variant's pages are renumbered copies),
@@ -16,7 +18,8 @@ Needs ``valgrind`` on the PATH. Each run takes a minute or two under valgrind; t
 
 Run::
 
-    python -m benchmarks.instructions [--variants bot,"bot dedup"] [--pages 10] [--out FILE]
+    python -m benchmarks.instructions [--variants bot,"bot dedup"] [--no-drain] [--pages 10]
+                                      [--out FILE]
 """
 
 from __future__ import annotations
@@ -34,18 +37,28 @@ from pathlib import Path
 import anyio
 import orjson
 
+from benchmarks import bench_drain
 from benchmarks._data import make_stream
 from benchmarks.bench_dispatch import TARGET_DEDUP, TARGET_RATIO, VARIANTS, _Variant, baseline
 
 __all__ = ["count", "main"]
 
-RECORDS = 1000
+RECORDS = 1000  # per P1 page
+DRAIN_RECORDS = 500  # per P2 drain page
+_DRAIN_SIDES = {"drain engine": "engine", "drain bare loop": "bare"}
 _COLLECTED = re.compile(rb"Collected : (\d+)")
-_TARGETS = {"bot": TARGET_RATIO, "bot dedup": TARGET_DEDUP}
+_TARGETS = {
+    "bot": TARGET_RATIO,
+    "bot dedup": TARGET_DEDUP,
+    "drain engine": bench_drain.TARGET_RATIO,
+}
 
 
 def _child(side: str, feed: int, build: int) -> None:
     """Build ``build`` pages, then feed the first ``feed`` of them to ``side``."""
+    if side in _DRAIN_SIDES:
+        _drain_child(_DRAIN_SIDES[side], feed, build)
+        return
     stream = make_stream(RECORDS)
     if side == "baseline":
         pages = [orjson.dumps({"event_horizon": 0, "stream": stream}) for _ in range(build)]
@@ -62,6 +75,19 @@ def _child(side: str, feed: int, build: int) -> None:
                 await variant.feed(page)
             variant.engine.stop()
         variant.source.close()
+
+    anyio.run(run)
+
+
+def _drain_child(side: str, feed: int, build: int) -> None:
+    drain = bench_drain.Drain({"records": DRAIN_RECORDS, "pages": build})
+    pages = drain.new_pages()
+
+    async def run() -> None:
+        async with anyio.create_task_group() as tg:
+            await drain.start(tg)
+            await drain.drain(side, pages[:feed])
+            drain.stop()
 
     anyio.run(run)
 
@@ -96,26 +122,29 @@ def count(sides: Sequence[str], *, pages: int, warmup: int) -> dict[str, float]:
         counts = list(pool.map(lambda run: _instructions(run[0], run[1], build), runs))
     by_run = dict(zip(runs, counts, strict=True))
     return {
-        side: (by_run[(side, build)] - by_run[(side, warmup)]) / (pages * RECORDS) for side in sides
+        side: (by_run[(side, build)] - by_run[(side, warmup)])
+        / (pages * (DRAIN_RECORDS if side in _DRAIN_SIDES else RECORDS))
+        for side in sides
     }
 
 
 def _markdown(per_record: dict[str, float], *, pages: int, warmup: int, seconds: float) -> str:
-    base = per_record["baseline"]
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
-        "# P1 in instructions (valgrind)",
+        "# P1 and P2 drain in instructions (valgrind)",
         "",
         f"- Command: `python -m benchmarks.instructions`, {when}",
-        f"- {pages} pages of {RECORDS} records counted after {warmup} warm-up pages; "
+        f"- {pages} pages counted per side after {warmup} warm-up pages (P1: {RECORDS} records a "
+        f"page, the P2 drain: {DRAIN_RECORDS}); "
         f"CPython {sys.version.split()[0]}; {seconds:.0f} s",
         "- Instructions executed per record of the page, start-up and warm-up taken out (see "
         "`benchmarks/instructions.py`). Independent of the machine's load; not a time.",
         "",
-        "| side | instructions per record | ratio to baseline | target (P1, CPU time) |",
+        "| side | instructions per record | ratio to its baseline | target (in CPU time) |",
         "|---|---|---|---|",
     ]
     for side, value in per_record.items():
+        base = per_record["drain bare loop" if side in _DRAIN_SIDES else "baseline"]
         ratio = value / base
         target = _TARGETS.get(side)
         lines.append(
@@ -135,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--variants", default="bot,bot dedup", help="engine variants, comma-separated"
     )
+    parser.add_argument("--no-drain", action="store_true", help="leave out P2's drain")
     parser.add_argument("--pages", type=int, default=10, help="pages counted per side")
     parser.add_argument("--warmup", type=int, default=2, help="pages fed before counting")
     parser.add_argument("--out", type=Path, help="also write the markdown table here")
@@ -148,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not on the PATH")
     started = time.monotonic()
-    per_record = count(["baseline", *variants], pages=options.pages, warmup=options.warmup)
+    sides = ["baseline", *variants]
+    if not options.no_drain:
+        sides += list(_DRAIN_SIDES)
+    per_record = count(sides, pages=options.pages, warmup=options.warmup)
     text = _markdown(
         per_record,
         pages=options.pages,

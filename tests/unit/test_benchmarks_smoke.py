@@ -117,7 +117,9 @@ def test_readme_table_is_regenerated_from_the_results(tmp_path: Path) -> None:
     assert readme.main([*args, "--check"]) == 0
 
 
-@pytest.mark.parametrize("side", ["baseline", "bot", "bot dedup"])
+@pytest.mark.parametrize(
+    "side", ["baseline", "bot", "bot dedup", "drain engine", "drain bare loop"]
+)
 def test_instruction_count_child_feeds_the_pages_it_is_told(side: str) -> None:
     # The valgrind runs themselves take minutes (python -m benchmarks.instructions); here the
     # child each of them runs: it builds every page first and feeds only the first ones.
