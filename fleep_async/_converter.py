@@ -219,8 +219,10 @@ def _make_structure_fn(cls: type[BaseRecord], shape: tuple[str, ...] | None = No
     """Generate a lenient structure function for ``cls``.
 
     Without ``shape`` the function tests every field with ``in``. With ``shape`` (the exact key
-    order of the dicts it will see) it reads the present keys and sets the others to ``None``
-    without testing: the ``in`` tests are most of the generic function's cost.
+    order of the dicts it will see) it takes the values by position and sets the other fields
+    to ``None`` without testing: the ``in`` tests are most of the generic function's cost, and
+    keyed reads compare strings. Such a function must only be given a plain ``dict`` whose
+    ``tuple(d)`` equals ``shape`` (how every caller finds it: ``_SHAPES[cls][tuple(d)]``).
     """
     rec_type = cls.REC_TYPE
     namespace: dict[str, Any] = {
@@ -239,25 +241,34 @@ def _make_structure_fn(cls: type[BaseRecord], shape: tuple[str, ...] | None = No
         lines.append("    if o.__class__ is not _dict and not isinstance(o, _Mapping):")
         lines.append(f"        _not_object({'a ' + repr(rec_type) + ' record'!r}, o)")
     lines.append("    obj = _new(_builder)")
-    present = set(shape) if shape is not None else set()
+    # With a shape, the dict's values come in the shape's key order: they are unpacked by
+    # position (no hashing, no string comparison: the dict's keys are the JSON parser's
+    # string objects, never our literals, so each keyed read costs a full string compare).
+    place = {key: i for i, key in enumerate(shape)} if shape is not None else {}
+    if place:
+        lines.append(f"    {', '.join(f'v{i}' for i in range(len(place)))}, = o.values()")
+
+    def read(name: str) -> str:
+        return f"v{place[name]}" if place else f"o[{name!r}]"
+
     for i, (name, kind, item_cls, required) in enumerate(_field_plan(cls)):
         fail = f"_wrong({rec_type!r}, {name!r}, {kind}, v)"
         if required:  # never None
-            lines.append(f"    v = o[{name!r}]" if shape else f"    v = o.get({name!r})")
+            lines.append(f"    v = {read(name)}" if shape else f"    v = o.get({name!r})")
             if kind in _BAD:
                 lines.append(f"    if v is None or {_BAD[kind]}: {fail}")
             else:
                 lines.append(f"    if v is None: {fail}")
             lines.append(f"    obj.{name} = v")
             continue
-        if shape is not None and name not in present:
+        if shape is not None and name not in place:
             lines.append(f"    obj.{name} = None")
             continue
         indent = "    "
         if shape is None:
             lines.append(f"    if {name!r} in o:")
             indent = "        "
-        lines.append(f"{indent}v = o[{name!r}]")
+        lines.append(f"{indent}v = {read(name)}")
         if kind in _BAD:
             # The type test first: present values are rarely null in the poll stream.
             lines.append(f"{indent}if ({_BAD[kind]}) and v is not None: {fail}")
@@ -408,10 +419,12 @@ LAYOUT_DECODERS: Final[Mapping[str, Mapping[tuple[str, ...], Callable[[Any], Rec
     _SHAPES_BY_TYPE
 )
 """For a caller that decodes many records whose ``mk_rec_type`` it has read (the event
-engine's page pass): ``LAYOUT_DECODERS[kind].get(tuple(raw))`` is the function specialised for
-that exact dict layout, when there is one; what it returns is what :func:`parse_record` returns
-for a ``dict`` of that layout. Without one (a new layout, an unmodelled kind), call
-:func:`parse_record`. Read-only: the decoders fill it as layouts recur."""
+engine's page pass): for a plain ``dict`` ``raw`` (``raw.__class__ is dict``),
+``LAYOUT_DECODERS[kind].get(tuple(raw))`` is the function specialised for that exact key
+layout, when there is one; ``fn(raw)`` is what :func:`parse_record` returns. It reads the
+values by position: never call it with another mapping or another layout. Without one (a new
+layout, an unmodelled kind, not a plain dict), call :func:`parse_record`. Read-only: the
+decoders fill it as layouts recur."""
 converter.register_unstructure_hook_factory(_is_record_class, _make_unstructure_fn)
 converter.register_structure_hook(UnknownRecord, _structure_unknown)
 converter.register_unstructure_hook(UnknownRecord, _unstructure_unknown)

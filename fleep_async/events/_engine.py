@@ -757,9 +757,12 @@ class EventEngine(Generic[ClientT]):
                     continue
                 pending.add(key)
             error: DecodeError | None = None
-            # parse_record's own first step, inline: the function for this kind and key layout.
+            # parse_record's own first step, inline: the function for this kind and key layout
+            # (for a plain dict only: it reads the values by position).
             layouts = decoders.get(kind)
-            decode = layouts.get(tuple(raw)) if layouts is not None else None
+            decode = (
+                layouts.get(tuple(raw)) if layouts is not None and raw.__class__ is dict else None
+            )
             try:
                 record: Any = decode(raw) if decode is not None else parse_record(raw)
             except DecodeError as exc:

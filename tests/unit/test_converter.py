@@ -402,3 +402,25 @@ def test_harness_statistics() -> None:
     assert len(result.ratios.samples) == 4
     with pytest.raises(ValueError, match="at least 1"):
         compare(lambda: None, lambda: None, rounds=0)
+
+
+def test_specialised_decoders_read_each_layout_by_its_own_key_order() -> None:
+    # A specialised decoder takes the values by position: the same keys in another order are
+    # another layout with its own function, and an unknown key between known ones moves none.
+    forward = {
+        "mk_rec_type": "poke",
+        "conversation_id": ex.CONV,
+        "zz_unknown": "x",
+        "message_nr": 7,
+        "account_id": "a1",
+    }
+    backward = dict(reversed(list(forward.items())))
+    for _ in range(_converter._SPECIALIZE_AFTER + 1):
+        first = parse_record(forward)
+        second = parse_record(backward)
+    shapes = _converter._SHAPES[PokeRecord]
+    assert tuple(forward) in shapes
+    assert tuple(backward) in shapes
+    assert shapes[tuple(forward)] is not shapes[tuple(backward)]
+    assert first == second == parse_record(forward, strict=False)
+    assert (first.conversation_id, first.message_nr, first.account_id) == (ex.CONV, 7, "a1")
