@@ -895,6 +895,9 @@ class EventEngine(Generic[ClientT]):
                 inside = True  # whether the scope below fired inside a handler
                 with anyio.CancelScope() as scope:
                     guard = TimeoutGuard(scope, clock)
+                    # The scopes a cancellation could come from, tested before each record;
+                    # None: the backend's own check every time (see _cancel_chain).
+                    chain = _cancel_chain(scope)
                     while True:
                         if again is not None:
                             lane_key, lane, attempt = again
@@ -906,7 +909,7 @@ class EventEngine(Generic[ClientT]):
                                 self._spawn_worker()  # others wait: one more worker, if allowed
                         else:
                             return
-                        if not await self._burst(lane, guard, checkpoint, attempt):
+                        if not await self._burst(lane, guard, checkpoint, chain, attempt):
                             return  # stopping: the lane's records stay uncommitted
                         self._requeue(lane_key, lane)
                         if scope.cancel_called:
@@ -949,17 +952,19 @@ class EventEngine(Generic[ClientT]):
         lane: deque[Item],
         guard: TimeoutGuard,
         checkpoint: Callable[[], Awaitable[None]],
+        chain: tuple[Any, ...] | None,
         attempt: int,
     ) -> bool:
         """Handle up to ``_LANE_BURST`` records of ``lane``; False when the engine is stopping.
 
         ``guard``'s scope (the worker's) enforces the handlers' timeouts; a cancellation of it
         leaves this method, and the worker reports the timeout of ``lane[0]``, tried as
-        ``guard.attempt``. ``attempt`` is the attempt ``lane[0]`` starts at. Finished records
-        are counted per run of one batch (the watermark, the queue depth), not one by one. The
-        worker counts as one handler in flight from its first record to the end of the burst
-        (it never suspends in between but inside handlers), except while a failure is reported
-        or backed off.
+        ``guard.attempt``. ``attempt`` is the attempt ``lane[0]`` starts at. Before each record
+        the scopes of ``chain`` are tested for a cancellation (``None``: ``checkpoint()`` is
+        awaited instead). Finished records are counted per run of one batch (the watermark, the
+        queue depth), not one by one. The worker counts as one handler in flight from its first
+        record to the end of the burst (it never suspends in between but inside handlers),
+        except while a failure is reported or backed off.
         """
         batch: Batch | None = None
         finished = 0
@@ -968,9 +973,6 @@ class EventEngine(Generic[ClientT]):
         floor: tuple[str, int] | None = None
         flying = False
         scope: Any = guard.scope
-        # The cancel scopes a cancellation could come from, to test before each record; None:
-        # the backend's own check every time (see _cancel_chain).
-        chain = _cancel_chain(scope)
         guard.attempt = attempt
         try:
             requester = self.requester
