@@ -14,9 +14,20 @@ Identity and revision of a record:
   ``version_nr`` is part of its identity): the kind, its identity and the version. A new version
   is delivered, a repeat is not; nothing else is read.
 - every other kind: its identity ids plus a digest of the whole record. These records are state
-  snapshots with no field that changes on every change (a conversation header's mute or alert
-  level moves no counter), so the digest stays: a repeat of the same snapshot is dropped, a
-  changed one is delivered.
+  snapshots with no field that changes on every change, so the digest stays: a repeat of the same
+  snapshot is dropped, a changed one is delivered. Checked against Fleep's own server tests: a
+  conversation header after ``conversation/store`` of new labels carries the same
+  ``last_message_nr`` and counters as before (a mute, alert level or label change takes no place
+  in the flow); a contact has no version at all; an ``org_header``'s ``version_nr`` stays the
+  same when its ``status`` changes (invoice payments started), so it is no version either.
+
+The digest is SHA-1 over the record as JSON with sorted keys. Sorted, because the same snapshot
+may come with its fields in another order (a poll answer and a ``conversation/sync`` header are
+built by different server code) and must keep its key. Measured per conversation header (about
+800 bytes): the JSON costs more than the hash; BLAKE2b (any digest size) and MD5 cost about what
+SHA-1 does, and hardware SHA-1 is faster still, so SHA-1 stays and the bytes hashed stay the
+same as before (``OPT_NON_STR_KEYS`` is not needed for a record off the wire and cost a fifth):
+keys stored in checkpoints by older versions still match.
 
 Keys never contain a secret: identity fields other than ids and numbers (a hook's
 ``hook_key``) only ever enter the digest.
@@ -25,13 +36,18 @@ Memory is bounded two ways: an LRU of exact keys (recent records, in any order),
 a per-conversation floor: when a message key leaves the LRU its flow position becomes the floor
 of its conversation, below which every message counts as handled. Flow positions only grow within
 a conversation, so the floor keeps messages deduplicated long after their keys were evicted.
+
+Costs: :meth:`Deduplicator.mark` runs once per handled record and :func:`snapshot_state` once per
+checkpoint write, so the LRU is a plain dict of ``key -> (key, position)`` entries (the pairs a
+checkpoint stores, made once per mark; a snapshot copies references) with a deque of the same keys
+in the same order (the oldest in O(1)), and eviction runs inline in ``mark``.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
+from hashlib import sha1 as _sha1
 from typing import Any, Final
 
 import orjson
@@ -89,37 +105,46 @@ def _snapshot_identities() -> dict[str, tuple[tuple[str, ...], tuple[str, ...] |
 _SNAPSHOTS: Final = _snapshot_identities()
 
 
+_SORTED: Final = orjson.OPT_SORT_KEYS
+
+
 def _digest(raw: Mapping[str, Any]) -> str:
     try:
-        blob = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        # A record off the wire has only str keys: no OPT_NON_STR_KEYS (a fifth of the cost),
+        # and the bytes are the same as with it, so keys stored by older versions still match.
+        blob = orjson.dumps(raw, option=_SORTED)
     except TypeError:
         blob = repr(sorted(raw.items(), key=repr)).encode()
     # Not for security: a content fingerprint within one identity (SHA-1 is the fastest here).
-    return hashlib.sha1(blob, usedforsecurity=False).hexdigest()[:32]
+    return _sha1(blob, usedforsecurity=False).hexdigest()[:32]
 
 
 def _snapshot_key(kind: str, raw: Mapping[str, Any]) -> str:
+    # ``parts`` joined by ":" as it reads, built by concatenation (a conversation header takes
+    # one identity field: no list, no join).
     spec = _SNAPSHOTS.get(kind)
     if spec is None:
         return "h:" + _digest(raw)
     fields, versions = spec
-    parts = [kind]
+    ids = kind
     for name in fields:
         value = raw.get(name)
-        if value.__class__ is str or value.__class__ is int:
-            parts.append(str(value))
+        if value.__class__ is str:
+            ids += ":" + value
+        elif value.__class__ is int:
+            ids += ":" + str(value)
         else:
             return "h:" + _digest(raw)  # no usable identity: the whole record decides
     if versions is not None:
+        key = "v:" + ids
         for name in versions:
             value = raw.get(name)
             if value.__class__ is not int:
                 break
-            parts.append(str(value))
+            key += ":" + str(value)
         else:
-            return "v:" + ":".join(parts)
-    parts.append(_digest(raw))
-    return "s:" + ":".join(parts)
+            return key
+    return "s:" + ids + ":" + _digest(raw)
 
 
 def message_position(raw: Mapping[str, Any]) -> tuple[str, int] | None:
@@ -137,6 +162,9 @@ def message_position(raw: Mapping[str, Any]) -> tuple[str, int] | None:
     return conversation_id, position
 
 
+_Entry = tuple[str, tuple[str, int] | None]
+
+
 class Deduplicator:
     """Remembers handled records by identity and revision; bounded; serialisable.
 
@@ -145,12 +173,20 @@ class Deduplicator:
         max_conversations: how many per-conversation message floors to keep (LRU).
     """
 
+    __slots__ = ("_floors", "_order", "_recent", "max_conversations", "max_keys", "version")
+
     def __init__(self, *, max_keys: int = 4096, max_conversations: int = 10_000) -> None:
         if max_keys < 1 or max_conversations < 1:
             raise UsageError("Deduplicator sizes must be >= 1")
         self.max_keys = max_keys
         self.max_conversations = max_conversations
-        self._recent: OrderedDict[str, tuple[str, int] | None] = OrderedDict()
+        # key -> (key, position), oldest first: the entry is what a checkpoint stores, built once
+        # per mark, so a snapshot copies references (a plain dict's values at C speed; an
+        # OrderedDict's iterate ten times slower) instead of making a pair per key per write.
+        # ``_order`` holds the same keys in the same order, so the oldest is found in O(1) (a
+        # dict with deletions at its front would be scanned from the start to find it).
+        self._recent: dict[str, _Entry] = {}
+        self._order: deque[str] = deque()
         self._floors: OrderedDict[str, int] = OrderedDict()
         self.version = 0
         """Bumped on every change, so a checkpoint writer knows when there is news."""
@@ -180,7 +216,11 @@ class Deduplicator:
         if position is not None:
             message_nr = raw.get("message_nr")
             if message_nr.__class__ is int:
-                return f"m:{position[0]}:{message_nr}:{position[1]}"
+                conversation_id, flow = position
+                if flow == message_nr:  # not an edit: one number to format, not two
+                    nr = str(message_nr)
+                    return f"m:{conversation_id}:{nr}:{nr}"
+                return f"m:{conversation_id}:{message_nr}:{flow}"
         return _snapshot_key(kind, raw)
 
     def seen(self, key: str, position: tuple[str, int] | None) -> bool:
@@ -195,17 +235,32 @@ class Deduplicator:
 
     def mark(self, key: str, position: tuple[str, int] | None) -> None:
         """Record that this record was handled (call after the handler finished)."""
+        # Once per handled record: the common case (a new key, a full LRU) runs inline, with
+        # no further call into Python.
         self.version += 1
         recent = self._recent
         if key in recent:
-            recent.move_to_end(key)
-        recent[key] = position  # a new key goes to the end
-        if position is not None and position[0] in self._floors:
-            self._floors.move_to_end(position[0])
+            # Rare (the engine marks only what it did not see): to the end, in both orders.
+            del recent[key]
+            self._order = deque(recent)
+        recent[key] = (key, position)
+        self._order.append(key)
+        floors = self._floors
+        if position is not None and position[0] in floors:
+            floors.move_to_end(position[0])
         while len(recent) > self.max_keys:
-            _, evicted = recent.popitem(last=False)
+            evicted = recent.pop(self._order.popleft())[1]
             if evicted is not None:
-                self._raise_floor(*evicted)
+                conversation_id, flow = evicted
+                floor = floors.get(conversation_id)
+                if floor is None:
+                    floors[conversation_id] = flow  # new: at the end already
+                    if len(floors) > self.max_conversations:
+                        floors.popitem(last=False)
+                else:
+                    if flow > floor:
+                        floors[conversation_id] = flow
+                    floors.move_to_end(conversation_id)
 
     def _raise_floor(self, conversation_id: str, position: int) -> None:
         current = self._floors.get(conversation_id)
@@ -218,7 +273,7 @@ class Deduplicator:
     def positions(self) -> dict[str, int]:
         """The highest flow position handled per conversation (from the keys and the floors)."""
         found = dict(self._floors)
-        for position in self._recent.values():
+        for _, position in self._recent.values():
             if position is not None and position[1] > found.get(position[0], 0):
                 found[position[0]] = position[1]
         return found
@@ -229,7 +284,7 @@ class Deduplicator:
             "format": _FORMAT,
             "recent": [
                 [key, None if pos is None else [pos[0], pos[1]]]
-                for key, pos in self._recent.items()
+                for key, pos in self._recent.values()
             ],
             "floors": [[conv, floor] for conv, floor in self._floors.items()],
         }
@@ -241,6 +296,7 @@ class Deduplicator:
         Entries beyond the configured sizes are dropped oldest first, as if evicted.
         """
         self._recent.clear()
+        self._order.clear()
         self._floors.clear()
         if state.get("format") != _FORMAT:
             return
@@ -284,6 +340,6 @@ def snapshot_state(dedup: Deduplicator) -> dict[str, Any]:
     """
     return {
         "format": _FORMAT,
-        "recent": list(dedup._recent.items()),
+        "recent": list(dedup._recent.values()),
         "floors": list(dedup._floors.items()),
     }
