@@ -8,11 +8,12 @@ in-process drain (``bench_drain``: the engine and the bare loop on 500-record me
 pages) in child processes under ``valgrind --tool=callgrind`` and reports instructions per
 record.
 
-Each side runs twice: feeding ``warmup`` pages, and feeding ``warmup + pages`` pages. Both runs
-build the same pages before anything is fed (the dedup variant's pages are renumbered copies),
-so the difference of the two counts is exactly the cost of the extra pages: start-up, imports,
-page building and the first pages' specialisation cancel out. Instructions are not time (a cache
-miss costs more than an add), so this complements P1's CPU-time ratio rather than replacing it.
+Each side runs twice, with a fixed hash seed: feeding ``warmup`` pages, and feeding
+``warmup + pages`` pages. Both runs build the same pages before anything is fed (the dedup
+variant's pages are renumbered copies), so the difference of the two counts is exactly the cost
+of the extra pages: start-up, imports, page building and the first pages' specialisation cancel
+out. Instructions are not time (a cache miss costs more than an add), so this complements the
+CPU-time ratios rather than replacing them.
 
 Needs ``valgrind`` on the PATH. Each run takes a minute or two under valgrind; two run at once.
 
@@ -25,6 +26,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -105,7 +107,10 @@ def _instructions(side: str, feed: int, build: int) -> int:
         str(feed),
         str(build),
     ]
-    done = subprocess.run(command, capture_output=True, check=False, timeout=1800)
+    # A fixed hash seed: string hashes decide dict and set layouts, which moved the counts by
+    # about a thousand instructions per record from one run to the next.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, check=False, timeout=1800, env=env)
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
         tail = done.stderr.decode(errors="replace")[-2000:]
