@@ -30,6 +30,14 @@ from typing import IO, Final
 __all__ = ["NatsCluster", "free_port", "nats_server_binary"]
 
 _READY_TIMEOUT: Final = 30.0
+# Added to a readiness timeout to bound the whole check (connects and closes included).
+_READY_SLACK: Final = 15.0
+# Starts on fresh ports after a node found one of its ports taken.
+_PORT_ATTEMPTS: Final = 3
+
+
+class _PortTaken(RuntimeError):
+    """A node exited because a port picked for it was taken before it could bind it."""
 
 
 def nats_server_binary() -> str:
@@ -190,7 +198,28 @@ class NatsCluster:
         """
         import asyncio
 
-        asyncio.run(self.ready(timeout))
+        for attempt in range(_PORT_ATTEMPTS):
+            try:
+                # Bounded as a whole as well: no step of the readiness check may hang a test.
+                asyncio.run(asyncio.wait_for(self.ready(timeout), timeout + _READY_SLACK))
+                return
+            except _PortTaken:
+                # Ports are picked free, then bound by the node a moment later: in between,
+                # any connection on the machine may take one as its own ephemeral port. The
+                # nodes have stored nothing yet: start them all again on new ports.
+                if attempt == _PORT_ATTEMPTS - 1:
+                    raise
+                self._renew_ports()
+
+    def _renew_ports(self) -> None:
+        self.stop()
+        self.client_ports = [free_port() for _ in self.client_ports]
+        self.cluster_ports = [free_port() for _ in self.cluster_ports]
+        for index in range(len(self.processes)):
+            shutil.rmtree(self.root / f"n{index}" / "store", ignore_errors=True)
+            (self.root / f"n{index}.log").unlink(missing_ok=True)
+            self._write_config(index)
+        self.start()
 
     async def ready(self, timeout: float = _READY_TIMEOUT) -> None:  # noqa: ASYNC109 (a deadline)
         """:meth:`wait_ready` for async code (asyncio).
@@ -204,13 +233,17 @@ class NatsCluster:
         import nats.errors
 
         deadline = time.monotonic() + timeout
-        pending = set(self.running())
+        # Every node started and not stopped by us: one that exited on its own is an error,
+        # not a node to leave out.
+        pending = {i for i, process in enumerate(self.processes) if process is not None}
         last_error: BaseException | None = None
         while pending:
             for index in sorted(pending):
                 process = self.processes[index]
                 if process is not None and process.poll() is not None:
-                    raise RuntimeError(f"nats-server n{index} exited:\n{self.log(index)[-3000:]}")
+                    log = self.log(index)
+                    error = _PortTaken if "address already in use" in log else RuntimeError
+                    raise error(f"nats-server n{index} exited:\n{log[-3000:]}")
                 try:
                     client = await nats.connect(
                         self.urls[index],
