@@ -40,7 +40,7 @@ a conversation, so the floor keeps messages deduplicated long after their keys w
 Costs: :meth:`Deduplicator.mark` runs once per handled record and :func:`snapshot_state` once per
 checkpoint write, so the LRU is a plain dict of ``key -> (key, position)`` entries (the pairs a
 checkpoint stores, made once per mark; a snapshot copies references) with a deque of the same keys
-in the same order (the oldest in O(1)), and eviction runs inline in ``mark``.
+in the same order (the oldest in O(1)).
 """
 
 from __future__ import annotations
@@ -235,8 +235,6 @@ class Deduplicator:
 
     def mark(self, key: str, position: tuple[str, int] | None) -> None:
         """Record that this record was handled (call after the handler finished)."""
-        # Once per handled record: the common case (a new key, a full LRU) runs inline, with
-        # no further call into Python.
         self.version += 1
         recent = self._recent
         if key in recent:
@@ -251,16 +249,7 @@ class Deduplicator:
         while len(recent) > self.max_keys:
             evicted = recent.pop(self._order.popleft())[1]
             if evicted is not None:
-                conversation_id, flow = evicted
-                floor = floors.get(conversation_id)
-                if floor is None:
-                    floors[conversation_id] = flow  # new: at the end already
-                    if len(floors) > self.max_conversations:
-                        floors.popitem(last=False)
-                else:
-                    if flow > floor:
-                        floors[conversation_id] = flow
-                    floors.move_to_end(conversation_id)
+                self._raise_floor(*evicted)
 
     def _raise_floor(self, conversation_id: str, position: int) -> None:
         current = self._floors.get(conversation_id)

@@ -34,6 +34,10 @@ _READY_TIMEOUT: Final = 30.0
 _READY_SLACK: Final = 15.0
 # Starts on fresh ports after a node found one of its ports taken.
 _PORT_ATTEMPTS: Final = 3
+# Seconds a readiness probe's connection may take to close.
+_CLOSE_TIMEOUT: Final = 2.0
+# Seconds one readiness probe of one node may take (connect, ask, close).
+_PROBE_TIMEOUT: Final = 5.0
 
 
 class _PortTaken(RuntimeError):
@@ -70,6 +74,32 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def _close(client: object) -> None:
+    """Close a probe connection, bounded: closing one to a node that died under it can hang."""
+    import asyncio
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.close(), _CLOSE_TIMEOUT)  # type: ignore[attr-defined]
+
+
+async def _answers_jetstream(url: str) -> None:
+    """Connect to one node and ask for JetStream account info (raises when it cannot)."""
+    import nats
+
+    client = await nats.connect(
+        url,
+        connect_timeout=1,
+        allow_reconnect=False,
+        max_reconnect_attempts=0,
+        error_cb=_quiet,  # a node still starting is expected here
+    )
+    try:
+        await client.jetstream(timeout=1).account_info()
+    finally:
+        await _close(client)
 
 
 async def _quiet(exc: Exception) -> None:
@@ -245,23 +275,11 @@ class NatsCluster:
                     error = _PortTaken if "address already in use" in log else RuntimeError
                     raise error(f"nats-server n{index} exited:\n{log[-3000:]}")
                 try:
-                    client = await nats.connect(
-                        self.urls[index],
-                        connect_timeout=1,
-                        allow_reconnect=False,
-                        max_reconnect_attempts=0,
-                        error_cb=_quiet,  # a node still starting is expected here
-                    )
+                    # Bounded as a whole: a node dying under the probe can stall it.
+                    await asyncio.wait_for(_answers_jetstream(self.urls[index]), _PROBE_TIMEOUT)
+                    pending.discard(index)
                 except (OSError, TimeoutError, nats.errors.Error) as exc:
                     last_error = exc
-                    continue
-                try:
-                    await client.jetstream(timeout=1).account_info()
-                    pending.discard(index)
-                except (TimeoutError, nats.errors.Error) as exc:
-                    last_error = exc
-                finally:
-                    await client.close()
             if not pending:
                 break
             if time.monotonic() > deadline:
@@ -317,7 +335,7 @@ class NatsCluster:
                 except (TimeoutError, nats.errors.Error) as exc:
                     last_error = exc
                 finally:
-                    await client.close()
+                    await _close(client)
             if time.monotonic() > deadline:
                 logs = "\n".join(f"--- n{i}\n{self.log(i)[-1500:]}" for i in self.running())
                 raise TimeoutError(

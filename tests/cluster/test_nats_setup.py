@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import anyio
@@ -77,3 +78,19 @@ async def test_a_single_node_gets_r1_streams_and_buckets(tmp_path: Path) -> None
                 assert (await buckets.checkpoints.status()).stream_info.config.num_replicas == 1
             finally:
                 await nc.close()
+
+
+def test_a_node_whose_port_was_taken_before_it_bound_it_starts_on_new_ports(
+    tmp_path: Path,
+) -> None:
+    # Ports are picked free and bound by the node a moment later; anything may take one in
+    # between. The cluster must come up anyway (a CI run once hung with a two-node cluster).
+    cluster = NatsCluster(tmp_path / "taken", nodes=3)
+    taken = cluster.cluster_ports[0]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as blocker:
+        blocker.bind(("127.0.0.1", taken))
+        blocker.listen()
+        with cluster:
+            cluster.wait_ready(timeout=20)
+            assert cluster.running() == [0, 1, 2]
+            assert taken not in cluster.cluster_ports
