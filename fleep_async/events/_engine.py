@@ -380,6 +380,9 @@ class EventEngine(Generic[ClientT]):
         self._checkpoint_account: str | None = None
         self._saved: tuple[int | None, int, int] | None = None
         self._dirty: anyio.Event | None = None
+        # Whether _dirty is set already (the writer has not taken it yet): a handled record
+        # then skips setting it again, which cost two calls per record with dedup on.
+        self._dirty_raised = False
         self._room: anyio.Event | None = None
         self._idle: anyio.Event | None = None
         self._workers: anyio.abc.TaskGroup | None = None
@@ -598,6 +601,7 @@ class EventEngine(Generic[ClientT]):
     async def _begin(self) -> None:
         """Load the checkpoint, restore dedup, and choose the starting horizon."""
         self._dirty = anyio.Event()
+        self._dirty_raised = False
         # Created by whoever waits (the admission, _drain): until then a finished record has
         # no event to set, which matters at one set per record.
         self._room = None
@@ -1045,7 +1049,8 @@ class EventEngine(Generic[ClientT]):
                                 # Per record: a handler that suspends lets the writer save
                                 # this mark before the next record (after a SIGKILL, fewer
                                 # records run twice).
-                                self._mark_dirty()
+                                if not self._dirty_raised:
+                                    self._mark_dirty()
                 lane.popleft()
                 if key is not None:
                     self._pending_keys.discard(key)
@@ -1242,6 +1247,7 @@ class EventEngine(Generic[ClientT]):
 
     def _mark_dirty(self) -> None:
         if self._dirty is not None:
+            self._dirty_raised = True
             self._dirty.set()
 
     def _snapshot(self) -> tuple[Checkpoint, tuple[int | None, int, int]]:
@@ -1291,6 +1297,7 @@ class EventEngine(Generic[ClientT]):
             assert dirty is not None
             await dirty.wait()
             self._dirty = anyio.Event()
+            self._dirty_raised = False
             if await self._save():
                 failures = 0
                 continue

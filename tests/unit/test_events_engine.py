@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 import attrs
+import orjson
 import pytest
 import sniffio
 import trio
@@ -545,6 +546,34 @@ async def test_dedup_prevents_double_handling_after_a_crash_mid_batch() -> None:
     assert req2.poll_bodies[0]["event_horizon"] == 5
     assert second.items == [("a", 3), ("a", 4)]
     assert engine2.health.deduplicated == 3
+
+
+async def test_each_handled_record_is_saved_before_a_suspending_handler_of_the_next_ends() -> None:
+    """With dedup on, every mark reaches the store while the next handler awaits: the writer
+    is woken again after each save (a mark that left it asleep would be lost to a SIGKILL)."""
+    store = RecordingStore(Checkpoint(horizon=5))
+    router = Router()
+    handled: list[int] = []
+
+    def marked(nr: int) -> Any:
+        return lambda cp: (
+            cp.dedup is not None and f"m:a:{nr}:{nr}" in orjson.dumps(cp.dedup).decode()
+        )
+
+    @router.message()
+    async def handler(record: MessageRecord) -> None:
+        if handled:  # the previous record's mark is written while this one waits for it
+            await store.wait_for(marked(handled[-1]))
+        handled.append(record.message_nr)
+
+    req = ScriptedRequester([poll(10, *(msg("a", nr) for nr in range(1, 6)))])
+    engine = make_engine(req, router, store=store, dedup=True)
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            await store.wait_for(marked(5))
+            await engine.shutdown()
+    assert handled == [1, 2, 3, 4, 5]
 
 
 async def test_without_dedup_a_restart_redelivers_what_was_not_committed() -> None:
