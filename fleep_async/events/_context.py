@@ -48,13 +48,13 @@ class Context(Generic[ClientT]):
 
     __slots__ = (
         "_cache",
+        "_data",
         "_identity",
         "_raw",
         "_replies",
         "attempt",
         "client",
         "conversation_id",
-        "data",
         "handler",
         "kind",
         "own_account_id",
@@ -83,7 +83,7 @@ class Context(Generic[ClientT]):
         self.conversation_id = conversation_id
         self.own_account_id = own_account_id
         self.attempt = attempt
-        self.data: dict[str, Any] = {}
+        self._data: dict[str, Any] | None = None
         self.router: Router | None = None
         self.handler: HandlerObject | None = None
         self._cache = cache
@@ -98,6 +98,19 @@ class Context(Generic[ClientT]):
             f"Context(kind={self.kind!r}, conversation_id={self.conversation_id!r}, "
             f"attempt={self.attempt})"
         )
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Values filters and middleware attach for the handler (see the class docstring)."""
+        data = self._data
+        if data is None:
+            # Made on first use: most records pass no filter that adds anything.
+            data = self._data = {}
+        return data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._data = value
 
     @property
     def conversation(self) -> ConversationRecord | None:
@@ -237,7 +250,7 @@ def record_context(
     ctx.conversation_id = conversation_id
     ctx.own_account_id = own_account_id
     ctx.attempt = attempt
-    ctx.data = {}
+    ctx._data = None
     ctx.router = None
     ctx.handler = None
     ctx._cache = cache

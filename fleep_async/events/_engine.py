@@ -83,7 +83,7 @@ from fleep_async.events._items import (
 from fleep_async.events._poller import DEFAULT_POLL_BACKOFF, PollBatch, Poller
 from fleep_async.events._positions import Positions
 from fleep_async.events._resync import backfill, beyond_positions
-from fleep_async.events._router import Router
+from fleep_async.events._router import Router, SkipHandler
 from fleep_async.events._store import Checkpoint, HorizonStore, MemoryStore
 from fleep_async.events._stream import EventStream, check_kinds
 from fleep_async.events._types import Backlog, Clock, RandomSource, Requester, Sleep, logger
@@ -983,6 +983,7 @@ class EventEngine(Generic[ClientT]):
             own = requester.account_id
             cache = self.cache
             feed = self._dispatcher.feed
+            begin = self._dispatcher.begin
             new_context = record_context
             dedup = self._dedup
             for _ in range(_LANE_BURST):
@@ -1033,7 +1034,15 @@ class EventEngine(Generic[ClientT]):
                     )
                     guard.ctx = ctx
                     try:
-                        result = await feed(record, ctx)
+                        call = begin(record, ctx)
+                        if call is None:
+                            result = await feed(record, ctx)
+                        elif call is UNHANDLED:
+                            result = UNHANDLED
+                        else:
+                            result = await call  # type: ignore[misc]
+                    except SkipHandler:  # from begin()'s call: its only handler passed
+                        result = UNHANDLED
                     except Exception as exc:
                         flying = False
                         self._land()

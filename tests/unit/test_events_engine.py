@@ -22,6 +22,7 @@ from fleep_async.events import (
     HandlerTimeoutError,
     MemoryStore,
     Router,
+    SkipHandler,
 )
 from fleep_async.events._watermark import Watermark
 from fleep_async.models import MessageRecord
@@ -499,6 +500,52 @@ async def test_backlog_full_syncs_from_zero_and_reports_progress() -> None:
     assert engine.health.sync_progress == 1.0
     assert engine._poller is not None
     assert engine._poller.sync_cursor == "cur1"
+
+
+async def test_a_kinds_only_handler_called_directly_keeps_what_feed_means() -> None:
+    """The lane worker calls a kind's only handler without the dispatcher's coroutine
+    (Dispatcher.begin): the bot's own messages still go unhandled, a SkipHandler from that
+    handler leaves its record unhandled (no error, no retry), a filtered handler sees only
+    what matches, and the checkpoint still moves past all of them."""
+    router = Router()
+    messages: list[str] = []
+    convs: list[str] = []
+    errors: list[ErrorEvent] = []
+
+    @router.message()
+    async def on_message(record: MessageRecord) -> None:
+        messages.append(record.text)
+        if record.text == "skip":
+            raise SkipHandler
+
+    @router.conversation(lambda record: record.topic == "wanted")
+    async def on_conv(record: Any) -> None:
+        convs.append(record.conversation_id)
+
+    @router.error()
+    async def on_error(event: ErrorEvent) -> None:
+        errors.append(event)
+
+    stream = [
+        msg("a", 1, "one"),
+        msg("a", 2, "mine", account="bot"),  # the bot's own: skipped
+        msg("a", 3, "skip"),
+        conv("a", topic="wanted"),
+        conv("b", topic="other"),
+        msg("a", 4, "four"),
+    ]
+    req = ScriptedRequester([poll(101, *stream)])
+    engine = make_engine(req, router)
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            await engine.store.wait_horizon(101)  # type: ignore[attr-defined]
+            await engine.shutdown()
+    assert messages == ["one", "skip", "four"]
+    assert convs == ["a"]
+    assert errors == []
+    health = engine.health
+    assert (health.handled, health.handler_errors, health.dead_lettered) == (3, 0, 0)
 
 
 async def test_dedup_prevents_double_handling_after_a_crash_mid_batch() -> None:
