@@ -10,7 +10,7 @@ everything else the engine does with a record.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
@@ -86,10 +86,11 @@ class _Entry:
 class _Table:
     """A bounded LRU of entries of one kind; the most recently used of them unpacked."""
 
-    __slots__ = ("entries", "kind", "limit", "recent", "working")
+    __slots__ = ("entries", "key_field", "kind", "limit", "recent", "working")
 
-    def __init__(self, kind: str, limit: int, working: int = WORKING_SET) -> None:
+    def __init__(self, kind: str, key_field: str, limit: int, working: int = WORKING_SET) -> None:
         self.kind = kind
+        self.key_field = key_field  # the raw record's field that names its entry
         self.limit = limit
         self.working = max(1, working)
         self.entries: OrderedDict[str, _Entry] = OrderedDict()
@@ -137,14 +138,18 @@ class _Table:
                 entry.broken = False
         return entry.record
 
-    def merge_raw(self, key: str, raw: Mapping[str, Any], *, replace: bool) -> None:
-        # The engine's path for every header of the stream: kept lean.
+    def merge_raw(self, raw: Mapping[str, Any]) -> None:
+        """Merge a raw record of this table's kind; one without a string key is ignored."""
+        # The engine's path for every header of the stream: kept lean (one call per record).
+        key = raw.get(self.key_field)
+        if key.__class__ is not str:
+            return
         entry = self.entries.get(key)
         if entry is None:
             self._add(key, _Entry(dict(raw)))
             return
         self.entries.move_to_end(key)
-        if replace:
+        if raw.get("is_reset") is True:
             entry.raw = dict(raw)
         else:
             data = entry.raw
@@ -193,8 +198,14 @@ class EventCache:
             raise UsageError("EventCache sizes must be >= 1")
         self.max_conversations = max_conversations
         self.max_contacts = max_contacts
-        self._conversations = _Table("conv", max_conversations)
-        self._contacts = _Table("contact", max_contacts)
+        self._conversations = _Table("conv", "conversation_id", max_conversations)
+        self._contacts = _Table("contact", "account_id", max_contacts)
+        self.raw_mergers: Mapping[str, Callable[[Mapping[str, Any]], None]] = {
+            "conv": self._conversations.merge_raw,
+            "contact": self._contacts.merge_raw,
+        }
+        """kind -> :meth:`merge_raw` for that kind, one call less per record (the engine's
+        page pass looks each record's kind up here)."""
 
     def __repr__(self) -> str:
         return (
@@ -226,14 +237,7 @@ class EventCache:
         The engine calls this for records it has already read the kind of; records without a
         string identity are ignored.
         """
-        if kind == "conv":
-            key = raw.get("conversation_id")
-            table = self._conversations
-        else:
-            key = raw.get("account_id")
-            table = self._contacts
-        if key.__class__ is str:
-            table.merge_raw(key, raw, replace=raw.get("is_reset") is True)
+        (self._conversations if kind == "conv" else self._contacts).merge_raw(raw)
 
     def update_conversation(
         self, record: ConversationRecord, *, nulls: Iterable[str] = ()

@@ -719,7 +719,7 @@ class EventEngine(Generic[ClientT]):
         stay where they were). Also keeps the per-conversation positions (for a resync's
         backfill) up to date, once per conversation per page.
         """
-        merge = self.cache.merge_raw
+        mergers = self.cache.raw_mergers
         decoders = LAYOUT_DECODERS
         dedup = self._dedup
         pending = self._pending_keys
@@ -733,8 +733,9 @@ class EventEngine(Generic[ClientT]):
             kind = raw.get("mk_rec_type")
             if kind.__class__ is not str:
                 kind = "?"
-            if kind == "conv" or kind == "contact":
-                merge(kind, raw)
+            merge = mergers.get(kind)
+            if merge is not None:
+                merge(raw)
             if wanted is not None and kind not in wanted:
                 skipped += 1
                 continue
@@ -909,14 +910,15 @@ class EventEngine(Generic[ClientT]):
                         elif ready:
                             lane_key, lane = ready.popleft()
                             attempt = 1
-                            if ready:
+                            if ready and not self._worker_starting:
                                 self._spawn_worker()  # others wait: one more worker, if allowed
                         else:
                             return
                         if not await self._burst(lane, guard, checkpoint, chain, attempt):
                             return  # stopping: the lane's records stay uncommitted
                         self._requeue(lane_key, lane)
-                        if scope.cancel_called:
+                        # chain[0] is the scope: its slot costs less than the property.
+                        if chain[0]._cancel_called if chain is not None else scope.cancel_called:
                             inside = False  # a deadline passed as a handler finished
                             break
                 if not inside:
@@ -1081,8 +1083,9 @@ class EventEngine(Generic[ClientT]):
         finally:
             if flying:
                 self._land()
-            if floor is not None:
-                self._raise_floor(*floor)
+            # _raise_floor(), one call level less per burst.
+            if floor is not None and self._floors.raise_one(*floor):
+                self._floors_version += 1
             if batch is not None:
                 self._finished(batch, finished)
 
