@@ -65,6 +65,15 @@ def make_engine(
     )
 
 
+async def run_to_horizon(engine: EventEngine[Any], horizon: int) -> None:
+    """Run ``engine`` until its store holds ``horizon``, then shut it down (within WAIT)."""
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            await engine.store.wait_horizon(horizon)  # type: ignore[attr-defined]
+            await engine.shutdown()
+
+
 class Counter:
     """Counts handled records; lets a test wait for a number of them."""
 
@@ -251,11 +260,7 @@ async def test_a_transient_handler_failure_succeeds_on_retry_with_the_same_reply
 
     req = ScriptedRequester([poll(101, msg("a", 1))])
     engine = make_engine(req, router, retry_budget=1)
-    with anyio.fail_after(WAIT):
-        async with anyio.create_task_group() as tg:
-            await tg.start(engine.run)
-            await engine.store.wait_horizon(101)  # type: ignore[attr-defined]
-            await engine.shutdown()
+    await run_to_horizon(engine, 101)
     assert calls == 2
     assert [cid for cid, _ in req.sent] == ["a", "a"]
     ids = {body["client_req_id"] for _, body in req.sent}
@@ -536,11 +541,7 @@ async def test_a_kinds_only_handler_called_directly_keeps_what_feed_means() -> N
     ]
     req = ScriptedRequester([poll(101, *stream)])
     engine = make_engine(req, router)
-    with anyio.fail_after(WAIT):
-        async with anyio.create_task_group() as tg:
-            await tg.start(engine.run)
-            await engine.store.wait_horizon(101)  # type: ignore[attr-defined]
-            await engine.shutdown()
+    await run_to_horizon(engine, 101)
     assert messages == ["one", "skip", "four"]
     assert convs == ["a"]
     assert errors == []
@@ -696,11 +697,7 @@ async def test_records_nobody_wants_are_not_decoded() -> None:
     async def scenario(router: Router) -> EventEngine[ScriptedRequester]:
         req = ScriptedRequester([poll(101, broken, contact("u1", display_name="U"))])
         engine = make_engine(req, router, on_dead_letter=lambda r, e: dead.append(r))
-        with anyio.fail_after(WAIT):
-            async with anyio.create_task_group() as tg:
-                await tg.start(engine.run)
-                await engine.store.wait_horizon(101)  # type: ignore[attr-defined]
-                await engine.shutdown()
+        await run_to_horizon(engine, 101)
         return engine
 
     only_conv = Router()
@@ -741,11 +738,7 @@ async def test_a_handler_timeout_is_a_failure() -> None:
 
     req = ScriptedRequester([poll(101, msg("a", 1))])
     engine = make_engine(req, router, retry_budget=0)
-    with anyio.fail_after(WAIT):
-        async with anyio.create_task_group() as tg:
-            await tg.start(engine.run)
-            await engine.store.wait_horizon(101)  # type: ignore[attr-defined]
-            await engine.shutdown()
+    await run_to_horizon(engine, 101)
     assert len(errors) == 1
     assert isinstance(errors[0].exception, HandlerTimeoutError)
     assert "slow" in str(errors[0].exception)
@@ -958,11 +951,7 @@ async def test_conversation_headers_are_merged_into_the_cache_for_handlers() -> 
         ]
     )
     engine = make_engine(req, router)
-    with anyio.fail_after(WAIT):
-        async with anyio.create_task_group() as tg:
-            await tg.start(engine.run)
-            await engine.store.wait_horizon(102)  # type: ignore[attr-defined]
-            await engine.shutdown()
+    await run_to_horizon(engine, 102)
     assert topics == ["Ops"]  # the partial header did not wipe the topic
     header = engine.cache.conversation("a")
     assert header is not None
