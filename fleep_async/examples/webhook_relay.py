@@ -13,6 +13,7 @@ repositories). Create one in Fleep's conversation settings, or from code with
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import AsyncIterable, Iterable
@@ -21,6 +22,8 @@ from typing import Any
 import anyio
 
 from fleep_async import FleepClient
+
+logger = logging.getLogger(__name__)
 
 
 async def _aiter(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str]:
@@ -54,9 +57,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--user", default="relay", help="the sender name shown in Fleep")
     args = parser.parse_args()
-    posted = await relay(os.environ["FLEEP_HOOK_URL"], anyio.wrap_file(sys.stdin), user=args.user)
-    print(f"relayed {posted} lines", file=sys.stderr)
+    hook_url = os.environ.get("FLEEP_HOOK_URL")
+    if not hook_url:
+        parser.error("set FLEEP_HOOK_URL to the conversation's hook URL")
+    posted = await relay(hook_url, anyio.wrap_file(sys.stdin), user=args.user)
+    logger.info("relayed %d lines", posted)
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     anyio.run(main)
