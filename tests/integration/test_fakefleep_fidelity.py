@@ -173,6 +173,49 @@ async def test_search_answer_carries_a_stream_and_null_suggestions(
     assert [c["account_id"] for c in found["stream"]] == [alice.account_id]
 
 
+async def _hello_conversation(user: RawUser) -> str:
+    """A conversation titled and written as Fleep's search spec makes them (three in a row)."""
+    conv = (await user.call("conversation/create", {"topic": "hello friend whats up"}))["header"]
+    await user.call(
+        f"message/send/{conv['conversation_id']}", {"message": "hello my dear friend how are you"}
+    )
+    return str(conv["conversation_id"])
+
+
+async def _found(user: RawUser, keywords: str) -> tuple[list[str], list[str]]:
+    """The conversations of a search's matches and of its headers."""
+    found = await user.call("search", {"keywords": keywords, "search_types": ["topic", "chat"]})
+    return (
+        [m["conversation_id"] for m in found["matches"]],
+        [h["conversation_id"] for h in found["headers"]],
+    )
+
+
+async def test_searches_read_the_index_the_first_search_loaded_until_search_reset(
+    alice: RawUser, bob: RawUser
+) -> None:
+    first = await _hello_conversation(alice)
+    assert await _found(alice, "hello friend") == ([first], [first])
+    # The same topic and message again: the real server still answers one match and one
+    # header, the first conversation's, as its user's index was loaded before.
+    second = await _hello_conversation(alice)
+    assert await _found(alice, "hell frie") == ([first], [first])
+    # Another account's index is its own, loaded by its own first search.
+    await alice.call(f"conversation/add_members/{second}", {"emails": "bob@example.com"})
+    await alice.call(f"message/send/{second}", {"message": "hello again, friend"})
+    assert await _found(bob, "hello friend") == ([second], [second])
+    assert await _found(alice, "hello friend") == ([first], [first])
+
+    assert await alice.call("search/reset") == {}
+    matches, headers = await _found(alice, "hello friend")
+    assert (sorted(set(matches)), sorted(headers)) == (sorted([first, second]),) * 2
+
+    third = await _hello_conversation(alice)
+    assert third not in (await _found(alice, "hello"))[1]
+    assert await alice.call("search/prepare") == {}  # loads the index afresh
+    assert third in (await _found(alice, "hello"))[1]
+
+
 # ------------------------------------------------------------------ system labels
 
 

@@ -182,6 +182,35 @@ class AccountState:
     # Tasks ever placed on the board and user sections ever added (their weights' counters).
     my_task_count: int = 0
     my_section_count: int = 0
+    # What this account's searches read: loaded by its first search or search/prepare, dropped
+    # by search/reset (see _handlers/search.py). None while not loaded.
+    search_index: SearchIndex | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class IndexedMessage:
+    """A message as an account's search index holds it: its number, text and kind."""
+
+    message_nr: int
+    text: str
+    state: str
+
+
+@attrs.frozen
+class IndexedConversation:
+    """A conversation as an account's search index holds it."""
+
+    conversation_id: str
+    topic_text: str  # lower case: what a topic search looks in
+    header: dict[str, Any]  # the name-only header a search answers with
+    messages: tuple[IndexedMessage, ...]
+
+
+@attrs.frozen
+class SearchIndex:
+    """An account's searchable data as it was when loaded, conversation by conversation."""
+
+    conversations: tuple[IndexedConversation, ...]
 
 
 @attrs.define
