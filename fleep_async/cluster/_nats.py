@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import attrs
@@ -247,20 +248,55 @@ async def connect(
     return client
 
 
-async def _add_stream(js: JetStreamContext, replicas: int | None, **config: Any) -> int:
+#: How long :func:`ensure_stream` and :func:`ensure_buckets` keep asking a JetStream that does
+#: not answer in time (seconds; each attempt waits the context's own timeout).
+SETUP_RETRY_FOR: Final = 30.0
+
+_T = TypeVar("_T")
+
+
+async def _patiently(what: str, deadline: float, call: Callable[[], Awaitable[_T]]) -> _T:
+    """``call()``, asked again while JetStream does not answer in time, until ``deadline``.
+
+    Only for setup calls that are idempotent (creating or reading a stream or bucket with the
+    same config): a timeout does not say whether the request was applied, so it is asked
+    again. A cluster electing a leader, or a loaded machine, answers such calls late.
+    """
+    import nats.errors
+
+    while True:
+        try:
+            return await call()
+        except nats.errors.TimeoutError:
+            if anyio.current_time() >= deadline:
+                raise
+            logger.warning("JetStream did not answer %s in time; asking again", what)
+
+
+async def _add_stream(
+    js: JetStreamContext, replicas: int | None, deadline: float, **config: Any
+) -> int:
     """Create or update a stream with ``replicas`` (or 3, then 1 on a single node)."""
     import nats.js.errors
 
+    name = config["name"]
     tried = [replicas] if replicas is not None else [3, 1]
     for count in tried:
         try:
-            await js.add_stream(num_replicas=count, **config)
+            await _patiently(
+                f"creating {name}", deadline, partial(js.add_stream, num_replicas=count, **config)
+            )
         except nats.js.errors.APIError as exc:
             if exc.err_code == _STREAM_NAME_IN_USE:
                 # Exists with another config: keep its replica count, update the rest.
-                info = await js.stream_info(config["name"])
-                await js.update_stream(num_replicas=info.config.num_replicas, **config)
-                return info.config.num_replicas or 1
+                info = await _patiently(f"reading {name}", deadline, lambda: js.stream_info(name))
+                kept = info.config.num_replicas
+                await _patiently(
+                    f"updating {name}",
+                    deadline,
+                    partial(js.update_stream, num_replicas=kept, **config),
+                )
+                return kept or 1
             if exc.err_code in _TOO_FEW_SERVERS and count != tried[-1]:
                 continue
             raise
@@ -268,13 +304,17 @@ async def _add_stream(js: JetStreamContext, replicas: int | None, **config: Any)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def ensure_stream(js: JetStreamContext, *, replicas: int | None = None) -> int:
+async def ensure_stream(
+    js: JetStreamContext, *, replicas: int | None = None, retry_for: float = SETUP_RETRY_FOR
+) -> int:
     """Create (or update) the ``FLEEP_EVENTS`` and ``FLEEP_DEAD`` streams; return the replicas.
 
     File storage, limits retention, ``duplicate_window`` 2 min, discard new when full (a
     publisher then waits and retries: nothing is dropped). ``replicas=None``: R3, or R1 when
-    the cluster has fewer than three nodes.
+    the cluster has fewer than three nodes. A request JetStream does not answer in time is
+    asked again for up to ``retry_for`` seconds, then ``nats.errors.TimeoutError`` is raised.
     """
+    deadline = anyio.current_time() + retry_for
     from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
 
     common: dict[str, Any] = {
@@ -285,9 +325,16 @@ async def ensure_stream(js: JetStreamContext, *, replicas: int | None = None) ->
         "max_msgs_per_subject": -1,
     }
     count = await _add_stream(
-        js, replicas, name=EVENTS_STREAM, subjects=[f"{EVENTS_SUBJECT_PREFIX}.>"], **common
+        js,
+        replicas,
+        deadline,
+        name=EVENTS_STREAM,
+        subjects=[f"{EVENTS_SUBJECT_PREFIX}.>"],
+        **common,
     )
-    await _add_stream(js, count, name=DEAD_STREAM, subjects=[f"{DEAD_SUBJECT_PREFIX}.>"], **common)
+    await _add_stream(
+        js, count, deadline, name=DEAD_STREAM, subjects=[f"{DEAD_SUBJECT_PREFIX}.>"], **common
+    )
     return count
 
 
@@ -302,21 +349,28 @@ class Buckets:
     """The TTL of ``fleep_leases`` (what every lease in it lives without renewal)."""
 
 
-async def _bucket(js: JetStreamContext, name: str, ttl: float | None, replicas: int) -> KeyValue:
+async def _bucket(
+    js: JetStreamContext, name: str, ttl: float | None, replicas: int, deadline: float
+) -> KeyValue:
     import nats.js.errors
     from nats.js.api import StorageType
 
     try:
-        return await js.key_value(name)
+        return await _patiently(f"opening {name}", deadline, lambda: js.key_value(name))
     except nats.js.errors.BucketNotFoundError:
         pass
     try:
-        return await js.create_key_value(
-            bucket=name, ttl=ttl, history=1, replicas=replicas, storage=StorageType.FILE
+        return await _patiently(
+            f"creating {name}",
+            deadline,
+            lambda: js.create_key_value(
+                bucket=name, ttl=ttl, history=1, replicas=replicas, storage=StorageType.FILE
+            ),
         )
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code == _STREAM_NAME_IN_USE:
-            return await js.key_value(name)  # another process created it meanwhile
+            # Another process created it meanwhile.
+            return await _patiently(f"opening {name}", deadline, lambda: js.key_value(name))
         raise
 
 
@@ -326,26 +380,31 @@ async def ensure_buckets(
     lease_ttl: float = DEFAULT_LEASE_TTL,
     effects_ttl: float = DEFAULT_EFFECTS_TTL,
     replicas: int | None = None,
+    retry_for: float = SETUP_RETRY_FOR,
 ) -> Buckets:
     """Create (or open) ``fleep_leases``, ``fleep_checkpoints`` and ``fleep_effects``.
 
     The lease TTL is the ``fleep_leases`` bucket's: an existing bucket keeps its own (its TTL is
     returned in :attr:`Buckets.lease_ttl`, and a different one asked for is logged).
     ``replicas=None``: the replica count of the ``FLEEP_EVENTS`` stream (see
-    :func:`ensure_stream`), or 1 without it.
+    :func:`ensure_stream`), or 1 without it. Requests JetStream does not answer in time are
+    asked again for up to ``retry_for`` seconds, as in :func:`ensure_stream`.
     """
     import nats.js.errors
 
     if lease_ttl <= 0 or effects_ttl <= 0:
         raise UsageError("TTLs must be > 0")
+    deadline = anyio.current_time() + retry_for
     if replicas is None:
         try:
-            info = await js.stream_info(EVENTS_STREAM)
+            info = await _patiently(
+                f"reading {EVENTS_STREAM}", deadline, lambda: js.stream_info(EVENTS_STREAM)
+            )
             replicas = info.config.num_replicas or 1
         except nats.js.errors.NotFoundError:
             replicas = 1
-    leases = await _bucket(js, LEASES_BUCKET, lease_ttl, replicas)
-    status = await leases.status()
+    leases = await _bucket(js, LEASES_BUCKET, lease_ttl, replicas, deadline)
+    status = await _patiently(f"reading {LEASES_BUCKET}", deadline, leases.status)
     actual = status.ttl or lease_ttl
     if abs(actual - lease_ttl) > 1e-3:
         logger.warning(
@@ -355,8 +414,8 @@ async def ensure_buckets(
             lease_ttl,
             actual,
         )
-    checkpoints = await _bucket(js, CHECKPOINTS_BUCKET, None, replicas)
-    effects = await _bucket(js, EFFECTS_BUCKET, effects_ttl, replicas)
+    checkpoints = await _bucket(js, CHECKPOINTS_BUCKET, None, replicas, deadline)
+    effects = await _bucket(js, EFFECTS_BUCKET, effects_ttl, replicas, deadline)
     return Buckets(leases=leases, checkpoints=checkpoints, effects=effects, lease_ttl=actual)
 
 

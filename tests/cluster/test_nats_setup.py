@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 import socket
 from pathlib import Path
 
@@ -46,6 +48,51 @@ async def test_same_msg_id_published_twice_is_stored_once(nats_cluster: NatsClus
             assert info.config.num_replicas == 3
         finally:
             await nc.close()
+
+
+async def test_setup_asks_again_while_the_cluster_cannot_answer_and_ends_once_it_can(
+    nats_cluster: NatsCluster,
+) -> None:
+    # Two of the three nodes frozen: no quorum, so JetStream answers no setup call (as while a
+    # leader is elected, or on a loaded machine). Setup must keep asking, not fail at the first
+    # timeout; creating a stream or bucket again with the same config is harmless.
+    asked_again = anyio.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "asking again" in record.getMessage():
+                asked_again.set()
+
+    watch = Watch(level=logging.WARNING)
+    cluster_logger = logging.getLogger("fleep_async.cluster")
+    cluster_logger.addHandler(watch)
+    frozen = [p for p in nats_cluster.processes[1:] if p is not None]
+    nc = await connect(nats_cluster.urls[:1])
+    replicas: list[int] = []
+    try:
+        with anyio.fail_after(60):
+            for process in frozen:
+                process.send_signal(signal.SIGSTOP)
+
+            async def set_up() -> None:
+                js = nc.jetstream(timeout=0.5)
+                replicas.append(await ensure_stream(js))
+                await ensure_buckets(js)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(set_up)
+                await asked_again.wait()
+                for process in frozen:
+                    process.send_signal(signal.SIGCONT)
+            assert replicas == [3]
+            info = await nc.jetstream().stream_info(EVENTS_STREAM)
+            assert info.config.num_replicas == 3
+    finally:
+        for process in frozen:
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+        cluster_logger.removeHandler(watch)
+        await nc.close()
 
 
 def test_partition_is_a_stable_hash() -> None:
