@@ -367,7 +367,10 @@ class MessageRecord(BaseRecord):
     raw_id: Any = None
     pin_weight: float | None = None
     task_weight: float | None = None
-    # A task's place on the personal "my tasks" board: {mk_section_type, section_id, task_weight}.
+    # A task's place on the viewer's personal "my tasks" board: {mk_section_type, section_id,
+    # task_weight}, named ``assigned_to_me_state`` by the newest of Fleep's server tests (on an
+    # assignee's messages in the poll and the board's sync) and ``task_state`` by an older one.
+    assigned_to_me_state: Mapping[str, Any] | None = None
     task_state: Mapping[str, Any] | None = None
     search_weight: float | None = None
     is_new_sheet: bool | None = None

@@ -82,7 +82,13 @@ def client_event(kind: str, req: int, **params: object) -> Record:
 
 
 async def store_events(user: RawUser, *events: Record) -> list[Record]:
-    """Send ``events`` through ``event/store``; the answer's stream."""
+    """Send ``events`` through ``event/store``; the answer's request records (one per event,
+    in order), then its changed records. Checks the answer's shape on the way: the request
+    records come in ``requests``, apart from the ``stream``, as the real server answers."""
     answer = await user.call("event/store", {"stream": list(events)})
+    requests: list[Record] = answer["requests"]
     stream: list[Record] = answer["stream"]
-    return stream
+    assert [r["mk_rec_type"] for r in requests] == ["request"] * len(events)
+    assert [r["client_req_id"] for r in requests] == [e["client_req_id"] for e in events]
+    assert of_type(stream, "request") == []
+    return [*requests, *stream]

@@ -3,10 +3,11 @@
 Facts from Fleep's public server tests (its "my taskboard" specs and their helpers), restated in
 our own words and calls: every account's initial poll carries its two personal sections, "To Do"
 (``default``) and "Archived" (``archived``); ``section:my_task:sync`` of a section answers the
-messages on the caller's board there, each with a ``task_state`` naming the board, the section
-and the task's weight (the first one ``2**32``); a todo message assigned to the caller is on the
-board; ``section:my_task:add`` answers the new section by its id. What the specs leave open
-(rename, delete, set_position, the order of tasks) follows the conversation task board.
+messages on the caller's board there, each with an ``assigned_to_me_state`` naming the board,
+the section and the task's weight (the first one ``2**32``), which an assignee's messages carry
+in the poll as well; a todo message assigned to the caller is on the board;
+``section:my_task:add`` answers the new section by its id. What the specs leave open (rename,
+delete, set_position, the order of tasks) follows the conversation task board.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ async def test_every_initial_poll_carries_my_to_do_and_archived_sections(
     assert (await my_sections(alice))["default"] == todo
 
 
-async def test_a_todo_assigned_to_me_is_synced_from_my_to_do_section_with_its_task_state(
+async def test_a_todo_assigned_to_me_is_synced_from_my_to_do_section_with_its_place(
     alice: RawUser, conv: str
 ) -> None:
     todo = (await my_sections(alice))["default"]["section_id"]
@@ -105,14 +106,38 @@ async def test_a_todo_assigned_to_me_is_synced_from_my_to_do_section_with_its_ta
     assert task["conversation_id"] == conv
     assert task["mk_message_state"] == TODO
     assert task["message"] == "<msg><p>TodoMessage1</p></msg>"
-    assert task["task_state"] == {
+    assert task["assigned_to_me_state"] == {
         "mk_section_type": MY_TASK,
         "section_id": todo,
         "task_weight": 2**32,
     }
     # A later task comes on top of the earlier one, as on a conversation's board.
-    assert by_nr[second]["task_state"]["task_weight"] == 2**32 + 65536
+    assert by_nr[second]["assigned_to_me_state"]["task_weight"] == 2**32 + 65536
+    # The newest spec's name for it: the older ``task_state`` is not sent as well.
+    assert "task_state" not in task
     assert [m["message_nr"] for m in messages] == [second, first]
+
+
+async def test_a_todo_someone_assigns_me_reaches_my_poll_with_its_place_on_my_board(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    todo = (await my_sections(alice))["default"]["section_id"]
+    await add_todo(alice, 1, conv, "my own", alice.account_id)
+    horizon = (await alice.call("account/poll", {"event_horizon": 0}))["event_horizon"]
+    assigned = await add_todo(bob, 2, conv, "Message assigned to alice", alice.account_id)
+    polled = await alice.call("account/poll", {"event_horizon": horizon, "wait": False})
+    (message,) = [m for m in of_type(polled["stream"], "message") if m["message_nr"] == assigned]
+    assert message["account_id"] == bob.account_id
+    # Alice's second task: one step above her first, in her "To Do".
+    assert message["assigned_to_me_state"] == {
+        "mk_section_type": MY_TASK,
+        "section_id": todo,
+        "task_weight": 2**32 + 65536,
+    }
+    # The author, not an assignee, sees no place of his own.
+    seen_by_bob = await bob.call(f"conversation/sync/{conv}", {"from_message_nr": assigned - 1})
+    (mine,) = [m for m in of_type(seen_by_bob["stream"], "message") if m["message_nr"] == assigned]
+    assert "assigned_to_me_state" not in mine
 
 
 async def test_only_tasks_assigned_to_me_and_in_that_section_are_on_my_board(
@@ -142,7 +167,7 @@ async def test_only_tasks_assigned_to_me_and_in_that_section_are_on_my_board(
     assert of_type(answer, "request")[0]["status_code"] == 200
     _, bob_tasks = await sync(bob, 7, bobs["default"]["section_id"])
     assert [m["message_nr"] for m in bob_tasks] == [mine]
-    assert bob_tasks[0]["task_state"]["section_id"] == bobs["default"]["section_id"]
+    assert bob_tasks[0]["assigned_to_me_state"]["section_id"] == bobs["default"]["section_id"]
     # Another account's section is not one of mine.
     request, _ = await sync(bob, 8, alices["default"]["section_id"])
     assert request["status_code"] == 430
@@ -294,4 +319,7 @@ async def test_the_client_decodes_my_sections_of_the_initial_poll() -> None:
     ]
     assert mine[0].conversation_id is not None
     assert {r.conversation_id for r in mine} == {mine[0].conversation_id}
-    assert not any(isinstance(r, MessageRecord) and r.task_state for r in result.stream)
+    assert not any(
+        isinstance(r, MessageRecord) and (r.task_state or r.assigned_to_me_state)
+        for r in result.stream
+    )

@@ -36,18 +36,19 @@ def test_both_state_spellings_of_a_deleted_message_are_deleted() -> None:
     assert not message(mk_message_state="urn:fleep:msgstate:pinned").is_deleted
 
 
-def test_a_task_from_the_personal_board_carries_its_task_state() -> None:
-    task = message(
-        mk_message_type="text",
-        mk_message_state="urn:fleep:message:mk_message_state:todo",
-        task_state={
-            "mk_section_type": "urn:fleep:section:mk_section_type:my_task",
-            "section_id": "5eed0000-0000-4000-8000-000000000002",
-            "task_weight": 4294967296,
-        },
-    )
-    assert task.task_state is not None
-    assert task.task_state["task_weight"] == 2**32
+def test_a_task_from_the_personal_board_carries_its_place_by_either_name() -> None:
+    place = {
+        "mk_section_type": "urn:fleep:section:mk_section_type:my_task",
+        "section_id": "5eed0000-0000-4000-8000-000000000002",
+        "task_weight": 4294967296,
+    }
+    state = "urn:fleep:message:mk_message_state:todo"
+    newest = message(mk_message_type="text", mk_message_state=state, assigned_to_me_state=place)
+    older = message(mk_message_type="text", mk_message_state=state, task_state=place)
+    assert newest.assigned_to_me_state is not None
+    assert newest.assigned_to_me_state["task_weight"] == 2**32
+    assert older.task_state is not None
+    assert older.task_state["task_weight"] == 2**32
 
 
 def test_task_notifications_are_system_messages() -> None:

@@ -1,14 +1,16 @@
 """``event/store``: the message-event API (a stream of client events, one ``request`` each).
 
 A body ``{"stream": [{"mk_event_type", "client_req_id", "params"}, ...]}`` applies each event
-and answers a ``request`` record per event (``status_code`` 200 with the ``identifier`` of what
-it changed, or an error status with ``error_id``; the call itself answers 200), followed by the
-changed records: the message and its files, any system message the event posted, the header
-when the conversation's settings changed, or the section. A repeated ``client_req_id`` answers
-the first outcome again without a second change, as Fleep's own server tests show. Message
-records carry the ``urn:fleep:message:mk_message_state:*`` states every other answer carries
-(the newest of Fleep's server tests); the older event family answers the older
-``urn:fleep:msgstate:*`` ones.
+and answers ``{"requests": [...], "stream": [...]}``: a ``request`` record per event, in order
+(``status_code`` 200 with the ``identifier`` of what it changed, or an error status with
+``error_id``; the call itself answers 200), and the changed records: the message and its
+files, any system message the event posted, the header when the conversation's settings
+changed, or the section. The newest of Fleep's test clients reads the request records from
+``requests`` only (older ones, from the days they came inside ``stream``, from the stream).
+A repeated ``client_req_id`` answers the first outcome again without a second change, as
+Fleep's own server tests show. Message records carry the
+``urn:fleep:message:mk_message_state:*`` states every other answer carries (the newest of
+Fleep's server tests); the older event family answers the older ``urn:fleep:msgstate:*`` ones.
 
 Event types: ``urn:fleep:client:message:<op>`` (and the older
 ``urn:fleep:client:conversation:message:<op>`` spellings of the same operations),
@@ -256,12 +258,11 @@ def _my_section(account: AccountState, section_id: str) -> Section:
 
 
 def _my_board(world: World, account: AccountState, section_id: str) -> list[Record]:
-    """The messages in one section of the caller's board, each with its ``task_state``."""
+    """The messages in one section of the caller's board (each names its place there in
+    ``assigned_to_me_state``)."""
     out: list[Record] = []
-    for conv, msg, place in world.my_board(account, section_id):
-        record = _event_message(conv, msg, account.account_id)
-        record["task_state"] = rec.task_state(place)
-        out.append(record)
+    for conv, msg, _ in world.my_board(account, section_id):
+        out.append(_event_message(conv, msg, account.account_id))
         out.extend(world.file_records(conv, msg))
     return out
 
@@ -365,7 +366,8 @@ def _posted(world: World, conv: Conversation, before: int, viewer: str) -> list[
     ]
 
 
-def _store_one(ctx: Ctx, event: Any) -> list[Record]:
+def _store_one(ctx: Ctx, event: Any) -> tuple[Record, list[Record]]:
+    """Apply one event: its ``request`` record and the records it changed."""
     world, me = ctx.world, ctx.me.account_id
     if not isinstance(event, dict):
         raise bad_request("Invalid value for stream: expected event objects.")
@@ -379,7 +381,7 @@ def _store_one(ctx: Ctx, event: Any) -> list[Record]:
     key = (me, client_req_id)
     seen = world.event_requests.get(key)
     if seen is not None:
-        return [dict(seen), *_current(world, seen, me, old=old)]
+        return dict(seen), _current(world, seen, me, old=old)
     request: Record = {
         "mk_rec_type": "request",
         "client_req_id": client_req_id,
@@ -390,10 +392,10 @@ def _store_one(ctx: Ctx, event: Any) -> list[Record]:
     except ApiError as error:
         request.update(status_code=error.status, **error.body())
         world.event_requests[key] = request
-        return [dict(request)]
+        return dict(request), []
     request.update(status_code=200, identifier=identifier)
     world.event_requests[key] = request
-    return [dict(request), *records]
+    return dict(request), records
 
 
 def _current(world: World, request: Record, viewer: str, *, old: bool) -> list[Record]:
@@ -428,11 +430,15 @@ def _current(world: World, request: Record, viewer: str, *, old: bool) -> list[R
 
 @handler("event/store")
 def event_store(ctx: Ctx) -> Result:
-    """Apply a stream of client events; answer a ``request`` record per event."""
+    """Apply a stream of client events; answer a ``request`` record per event, apart from the
+    records they changed."""
     stream = ctx.params.raw("stream")
     if not isinstance(stream, list) or not stream:
         raise bad_request("Missing required field: stream.")
-    out: list[Record] = []
+    requests: list[Record] = []
+    changed: list[Record] = []
     for event in stream:
-        out.extend(_store_one(ctx, event))
-    return {"stream": out}
+        request, records = _store_one(ctx, event)
+        requests.append(request)
+        changed.extend(records)
+    return {"requests": requests, "stream": changed}

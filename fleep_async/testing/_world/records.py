@@ -311,6 +311,11 @@ def message(conv: Conversation, msg: Message, viewer: str) -> Record:
         "mk_msg_sub_type": msg.mk_msg_sub_type,
     }
     rec.update({key: value for key, value in optional.items() if value is not None})
+    place = msg.my_task_places.get(viewer)
+    if place is not None and msg.state in ("todo", "done") and viewer in (msg.assignee_ids or ()):
+        # A task on the viewer's own board says where (the newest of Fleep's specs: in the
+        # poll of an assignee and in the board's sync answer).
+        rec["assigned_to_me_state"] = task_state(place)
     if msg.is_deleted:
         # A deleted message keeps who deleted it and when, not its flow position.
         rec.pop("flow_message_nr", None)

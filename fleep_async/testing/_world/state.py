@@ -294,6 +294,9 @@ class Message:
     # ``mst_unpin`` on a pin that was archived from the pinboard.
     mk_msg_sub_type: str | None = None
     attachment_ids: list[str] = attrs.field(factory=list)
+    # Its place on each assignee's "my tasks" board, by account: the same objects as in the
+    # accounts' ``my_tasks`` (a record for a viewer shows the viewer's place).
+    my_task_places: dict[str, MyTask] = attrs.field(factory=dict, repr=False)
 
     @property
     def is_deleted(self) -> bool:

@@ -1177,7 +1177,9 @@ class World:
             default = self.my_section(account, "default")
             weight = float(2**32) + WEIGHT_STEP * account.my_task_count
             account.my_task_count += 1
-            account.my_tasks[key] = MyTask(default.section_id, weight)
+            account.my_tasks[key] = msg.my_task_places[account_id] = MyTask(
+                default.section_id, weight
+            )
 
     def my_section(self, account: AccountState, subtype: str) -> Section:
         """One of the account's two system sections on its board (``default``, ``archived``)."""
