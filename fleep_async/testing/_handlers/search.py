@@ -49,17 +49,15 @@ def search(ctx: Ctx) -> Result:
         conv_id = indexed.conversation_id
         if (conv_filter is not None and conv_id != conv_filter) or conv_id in ignore:
             continue
-        conv = world.conversations.get(conv_id)
+        conv = world.conversations[conv_id]  # conversations are never removed
         hit_conv = "topic" in types and all(w in indexed.topic_text for w in words)
         for entry in indexed.messages:
             kind_ok = ("chat" in types) or (entry.state == "pinned" and "pin" in types)
             kind_ok = kind_ok or (entry.state in ("todo", "done") and "task" in types)
             if not (kind_ok and all(w in entry.text.lower() for w in words)):
                 continue
-            msg = conv.messages.get(entry.message_nr) if conv is not None else None
-            if conv is None or msg is None:
-                continue  # gone since the index was loaded
-            record = rec.message(conv, msg, me.account_id)
+            # The message as it is now (its text as indexed: an edit since is not found).
+            record = rec.message(conv, conv.messages[entry.message_nr], me.account_id)
             record["marked_text"] = _marked(entry.text, words)
             matches.append(record)
             hit_conv = True
