@@ -143,14 +143,16 @@ async def test_unlinking_a_team_the_conversation_does_not_have_is_431_and_change
     )
 
 
-async def test_unlinking_a_team_from_a_conversation_one_never_joined_is_430(
+async def test_unlinking_a_team_from_a_conversation_one_never_joined_is_431(
     fake: FakeFleep, alice: RawUser, conv: str, login: LoginFn
 ) -> None:
+    # Fleep's conv_team spec: a team member who was never in the conversation gets 431 for
+    # ``remove_team_ids`` as for ``add_team_ids``, not the lookup's usual 430.
     fake.create_account("carol@example.com", "pw", "Carol")
     carol = await login("carol@example.com", "pw")
     team = (await carol.call("team/create", {"team_name": "carols"}))["stream"][0]
     refused = await carol.raw(f"conversation/store/{conv}", {"remove_team_ids": [team["team_id"]]})
-    assert refused.status_code == 430
+    assert refused.status_code == 431
 
 
 async def test_the_leave_answer_header_keeps_guests(bob: RawUser, conv: str) -> None:

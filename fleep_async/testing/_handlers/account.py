@@ -4,6 +4,7 @@ The poll family lives in :mod:`.poll`, the boards in :mod:`.task`, SMTP in :mod:
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
 from fleep_async.testing._http.errors import bad_request, business
@@ -197,6 +198,9 @@ def click_reminder(ctx: Ctx) -> Result:
 def configure(ctx: Ctx) -> Result:
     """Change account settings; answers the own contact, which also arrives via poll."""
     me, p, world = ctx.me, ctx.params, ctx.world
+    # Checked before anything changes, so a bad value leaves the account as it was.
+    settings = _client_settings(me, p.text("client_settings")) if p.has("client_settings") else None
+    interval = _interval(p.req_text("email_interval")) if p.has("email_interval") else None
     if p.has("password"):
         if p.text("old_password") != me.password:
             raise business("invalid_password", "Old password does not match.")
@@ -205,14 +209,14 @@ def configure(ctx: Ctx) -> Result:
         me.display_name = p.req_text("display_name")
     if p.has("phone_nr"):
         me.phone_nr = p.text("phone_nr")
-    if p.has("email_interval"):
-        me.mk_email_interval = _interval(p.req_text("email_interval"))
+    if interval is not None:
+        me.mk_email_interval = interval
     for flag in ("is_full_privacy", "is_newsletter_disabled", "is_automute_enabled"):
         value = p.flag(flag)
         if value is not None:
             setattr(me, flag, value)
-    if p.has("client_settings"):
-        me.client_settings = p.text("client_settings")
+    if settings is not None:
+        me.client_settings = settings
     if p.has("fleep_address"):
         if me.fleep_address is not None and me.fleep_address != p.raw("fleep_address"):
             raise business("fleep_address_exists", "This account already has a Fleep address.")
@@ -224,6 +228,23 @@ def configure(ctx: Ctx) -> Result:
     world.broadcast_contact(me)
     # The real server answers the bare own contact (Fleep's server tests), not a stream.
     return world.own_contact(me)
+
+
+def _client_settings(me: AccountState, text: str | None) -> str:
+    """The stored settings with the changed ones sent merged in, as compact JSON.
+
+    The server answers the settings re-serialised compactly (Fleep's account_configure
+    spec); the docs call the parameter "json encoded dict of changed client settings", so
+    the keys sent are merged into what was stored (inferred).
+    """
+    try:
+        changed = json.loads(text or "")
+    except ValueError:
+        changed = None
+    if not isinstance(changed, dict):
+        raise bad_request("client_settings must be a JSON-encoded object.")
+    stored = json.loads(me.client_settings) if me.client_settings else {}
+    return json.dumps({**stored, **changed}, separators=(",", ":"), ensure_ascii=False)
 
 
 def _interval(value: str) -> str:
@@ -238,11 +259,17 @@ def _set_primary_email(world: World, me: AccountState, email: str) -> None:
     )
     if alias is None:
         raise business("invalid_email", "The primary email must be a confirmed alias first.")
+    # The two addresses swap: the alias (and its placeholder account) takes the old primary
+    # address (inferred from Fleep's account_configure spec, where the alias account is
+    # afterwards seen under the old address's owner).
     old = me.email
-    world.by_email.pop(old.lower(), None)
     world.by_email[alias.email.lower()] = me.account_id
     me.email = alias.email
     alias.email = old
+    placeholder = world.accounts.get(alias.alias_account_id)
+    if placeholder is not None:
+        placeholder.email = old
+        world.by_email[old.lower()] = placeholder.account_id
 
 
 @handler("account/configure_email_interval", auth=False)

@@ -19,10 +19,16 @@ def _alias_stream(world: World, me: AccountState) -> list[Record]:
     out = []
     for alias in me.aliases:
         alias_account = world.accounts.get(alias.alias_account_id)
-        if alias_account is not None:
-            record = world.contact_for(alias_account, me)
-            record["mk_account_status"] = "alias" if alias.confirmed else "new"
-            out.append(record)
+        if alias_account is None:
+            continue
+        record = world.contact_for(alias_account, me)
+        if alias.confirmed:
+            # A confirmed alias is the owner's own address: no dialog, first in the list
+            # (Fleep's alias spec).
+            record.update(mk_account_status="alias", dialog_id=None, sort_rank=0)
+        else:
+            record["mk_account_status"] = "new"
+        out.append(record)
     return out
 
 
@@ -51,7 +57,10 @@ def alias_add(ctx: Ctx) -> Result:
                 notification_id=pending.notification_id,
             )
         )
-    return {"stream": _alias_stream(world, me)}
+    # The answer names no alias account: in Fleep's account_configure spec an alias account is
+    # first seen after the primary-address swap, under the old address (inferred: the own
+    # contact, the documented "stream [ContactInfo]").
+    return {"stream": [world.own_contact(me)]}
 
 
 @handler("alias/confirm", auth=False)
@@ -80,5 +89,8 @@ def alias_remove(ctx: Ctx) -> Result:
 
 @handler("alias/sync")
 def alias_sync(ctx: Ctx) -> Result:
-    """The account's aliases."""
-    return {"stream": _alias_stream(ctx.world, ctx.me), "failed": None}
+    """The aliases, then the own contact listing their ids, even none (Fleep's alias spec)."""
+    world, me = ctx.world, ctx.me
+    own = world.own_contact(me)
+    own["alias_account_ids"] = world.alias_ids(me)
+    return {"stream": [*_alias_stream(world, me), own], "failed": None}

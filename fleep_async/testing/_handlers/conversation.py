@@ -71,8 +71,9 @@ def cs(
     Without ``from_message_nr``: the header plus the records changed since flow position
     ``before``. With it: a normal forward sync from there. ``shape`` picks the header the real
     server answers with: ``full``, ``store`` (the counters: message/store, read state),
-    ``send`` (the counters and the conversation's identity: message/send, member changes) or
-    ``topic`` (``send`` plus the member lists: set_topic). A
+    ``send`` (the counters and the conversation's identity: message/send), ``topic`` (``send``
+    plus the member lists: set_topic) or ``member`` (``topic`` plus ``guests``: add_members,
+    remove_members). A
     member who has left always gets the header without the fields of the live flow. ``omit``
     leaves those message numbers out of the stream, ``extra`` records are added after it,
     ``header_extra`` fields are added to the header.
@@ -89,6 +90,8 @@ def cs(
         header = rec.conv_partial(header, rec.SEND_KEYS)
     elif shape == "topic":
         header = rec.conv_partial(header, rec.TOPIC_KEYS)
+    elif shape == "member":
+        header = rec.conv_partial(header, rec.ACTOR_KEYS)
     if header_extra:
         header.update(header_extra)
     result: Result = {
@@ -146,6 +149,13 @@ def create(ctx: Ctx) -> Result:
     if mk_conv_type is None and team_ids:
         # A conversation created for teams sends no e-mail (Fleep's tests: ``cct_no_mail``).
         mk_conv_type = "cct_no_mail"
+    is_list = p.flag("is_list")
+    others = [a for a in members if a != me.account_id]
+    if is_list is None and mk_conv_type is None and len(others) >= 2:
+        # A group made with two or more others behaves as a mailing list unless the caller
+        # says otherwise (Fleep's conversation_sync and read specs: ``cct_list``; the docs:
+        # "Set true for group conversations").
+        is_list, mk_conv_type = True, "cct_list"
     fwd_conv_id = p.uuid("fwd_conversation_id")
     fwd_nr = p.integer("fwd_message_nr")
     fwd = None
@@ -159,7 +169,7 @@ def create(ctx: Ctx) -> Result:
         member_ids=members,
         is_autojoin=bool(p.flag("is_autojoin")),
         is_disclose=bool(p.flag("is_disclose")),
-        is_list=bool(p.flag("is_list")),
+        is_list=bool(is_list),
         is_managed=bool(p.flag("is_managed")),
         mk_conv_type=mk_conv_type,
         team_ids=team_ids,
@@ -196,8 +206,11 @@ def add_members(ctx: Ctx) -> Result:
     conv = member_conv(ctx)
     before = conv.last_message_nr
     ids = ctx.world.resolve_emails(ctx.params.req_text("emails"))
-    ctx.world.add_members(conv, ctx.me.account_id, ids)
-    return cs(ctx, conv, before=before, shape="send")
+    joined = ctx.world.add_members(conv, ctx.me.account_id, ids)
+    # The answer carries each newcomer's activity record (its join position) and the header
+    # with the member lists (Fleep's members spec).
+    shown = [ctx.world.activity(conv, a) for a in joined]
+    return cs(ctx, conv, before=before, shape="member", extra=shown)
 
 
 @handler("conversation/remove_members", path_id="conversation")
@@ -211,7 +224,7 @@ def remove_members(ctx: Ctx) -> Result:
         if account is not None:
             ids.append(account.account_id)
     ctx.world.remove_members(conv, ctx.me.account_id, ids)
-    return cs(ctx, conv, before=before, shape="send")
+    return cs(ctx, conv, before=before, shape="member")
 
 
 @handler("conversation/leave", path_id="conversation")
@@ -423,9 +436,11 @@ def store(ctx: Ctx) -> Result:
 def _store(ctx: Ctx) -> Result:
     world, me, p = ctx.world, ctx.me, ctx.params
     conv = world.conversation(ctx.conversation_id)
-    if p.has("add_team_ids") and me.account_id not in conv.memberships:
-        # Linking a team is refused with 431 before the conversation lookup's 430 (Fleep's
-        # tests: a member of the team who is not in the conversation gets 431).
+    if (
+        p.has("add_team_ids") or p.has("remove_team_ids")
+    ) and me.account_id not in conv.memberships:
+        # Linking or unlinking a team is refused with 431 before the conversation lookup's 430
+        # (Fleep's conv_team spec: a member of the team who was never in the conversation).
         raise business("not_member", "You are not a member of this conversation.")
     conv = any_conv(ctx)
     m = conv.memberships[me.account_id]

@@ -20,8 +20,16 @@ def label_store(ctx: Ctx) -> Result:
     world, me, p = ctx.world, ctx.me, ctx.params
     label_id = p.uuid("label_id")
     if label_id is None:
-        lab = Label(label_id=world.ids.uuid(), label=p.req_text("label"), index=len(me.labels))
-        me.labels[lab.label_id] = lab
+        # Without an id the label is addressed by name; a new name creates it (Fleep's label
+        # spec removes a label with ``{label, index: -1}``).
+        name = p.req_text("label")
+        named = next((lab for lab in me.labels.values() if lab.label == name), None)
+        if named is None:
+            named = Label(label_id=world.ids.uuid(), label=name, index=len(me.labels))
+            me.labels[named.label_id] = named
+        elif named.mk_label_type == "system_label" and p.integer("index") == -1:
+            raise business("invalid_label", "System labels cannot be renamed or removed.")
+        lab = named
     else:
         found = me.labels.get(label_id)
         if found is None:

@@ -31,6 +31,8 @@ from fleep_async.testing._world.state import (
 STATE_URN: Final = "urn:fleep:message:mk_message_state:"
 STORAGE_QUOTA: Final = 10 * 1024**3
 MONOLOGUE_TOPIC: Final = "Monologue with myself"
+# Labels the server puts on conversations by itself, never named in a header's ``labels``.
+AUTOMATIC_LABEL_SUBTYPES: Final = frozenset({"team_label", "1:1 conversations"})
 
 # The partial headers the real server answers after a message change. Fleep's own server
 # tests show two: ``message/store`` (and the read-state calls) answer the counters only,
@@ -82,8 +84,9 @@ SEND_KEYS: Final = (
 TOPIC_KEYS: Final = (*SEND_KEYS, "default_members", "leavers", "members")
 
 # What the poll brings the actor of a team change or a ``conversation/store``: the topic
-# shape plus ``guests`` (Fleep's ``team_basic`` spec), not a full header.
-ACTOR_KEYS: Final = (*TOPIC_KEYS, "guests")
+# shape plus ``guests`` (Fleep's ``team_basic`` spec) and the label names it set (the
+# ``label`` spec), not a full header.
+ACTOR_KEYS: Final = (*TOPIC_KEYS, "guests", "labels")
 
 # What a header no longer carries once its viewer has left (leave, remove_members).
 LEFT_DROPS: Final = (
@@ -194,12 +197,13 @@ def conv_full(
     elif not conv.topic and conv.members == [m.account_id]:
         # An untitled conversation of one is named so by the server (Fleep's tests).
         rec["default_topic"] = MONOLOGUE_TOPIC
-    # ``labels`` names the labels set on the conversation (starred, Spam, user labels); team
-    # labels are in ``label_ids`` only (Fleep's tests).
+    # ``labels`` names the labels someone set on the conversation (starred, Spam, user
+    # labels); the ones the server sets itself (team labels, "1:1 Conversations") are in
+    # ``label_ids`` only (Fleep's system_labels and team specs).
     names = [
         labels[i].label
         for i in m.label_ids
-        if i in labels and labels[i].mk_label_subtype != "team_label"
+        if i in labels and labels[i].mk_label_subtype not in AUTOMATIC_LABEL_SUBTYPES
     ]
     if names:
         rec["labels"] = names
@@ -464,6 +468,8 @@ def own_contact(account: AccountState, alias_ids: list[str]) -> Record:
         "organisation_id": None,
         "activated_time": account.activated_time,
         "trial_end_time": account.created_time + 30 * 86400,
+        # Fleep's account_configure and alias specs: the own record always counts the storage.
+        "storage_used_bytes": account.storage_used_bytes,
     }
     # Settings the account never changed are not in the record (Fleep's server tests).
     if account.is_full_privacy is not None:
