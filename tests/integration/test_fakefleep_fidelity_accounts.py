@@ -186,9 +186,10 @@ async def test_remove_members_answers_the_header_with_members_leavers_and_guests
     assert not {"fw_message_nr", "mk_init_mode", "is_full"} & set(header)
 
 
-async def test_a_conversation_created_with_two_others_is_a_list(
+async def test_a_conversation_created_with_two_others_is_not_a_list(
     fake: FakeFleep, alice: RawUser, bob: RawUser, login: LoginFn
 ) -> None:
+    # The newest conversation_sync, read and main specs (older versions expected a list).
     fake.create_account("carol@example.com", "pw", "Carol")
     carol = await login("carol@example.com")
     group = (
@@ -197,13 +198,48 @@ async def test_a_conversation_created_with_two_others_is_a_list(
             {"topic": "readings", "account_ids": [bob.account_id, carol.account_id]},
         )
     )["header"]
-    assert (group["is_list"], group["mk_conv_type"]) == (True, "cct_list")
-    pair = (await alice.call("conversation/create", {"account_ids": [bob.account_id]}))["header"]
-    assert (pair["is_list"], pair["mk_conv_type"]) == (False, "cct_default")
+    assert (group["is_list"], group["mk_conv_type"]) == (False, "cct_default")
+    assert (group["inactives"], group["pin_cursor"], group["pin_sync_state"]) == ([], None, None)
     chosen = (
         await alice.call(
             "conversation/create",
-            {"account_ids": [bob.account_id, carol.account_id], "is_list": False},
+            {"account_ids": [bob.account_id, carol.account_id], "is_list": True},
         )
     )["header"]
-    assert (chosen["is_list"], chosen["mk_conv_type"]) == (False, "cct_default")
+    assert chosen["is_list"] is True
+
+
+# ------------------------------------------------------------------ contacts
+
+
+async def test_a_contacts_sort_rank_follows_the_last_hide_import_or_description(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    def rank_of(answer: Record) -> tuple[int, str | None]:
+        return answer["sort_rank"], answer.get("contact_name")
+
+    assert rank_of(await alice.call("contact/sync", {"contact_id": bob.account_id})) == (1, None)
+    await alice.call("contact/describe", {"contact_id": bob.account_id, "contact_name": "Brother"})
+    described = await alice.call("contact/sync", {"contact_id": bob.account_id})
+    # The describer's name is the display name; there is no separate contact_name.
+    assert (described["display_name"], rank_of(described)) == ("Brother", (4, None))
+    await alice.call("contact/hide", {"contacts": [bob.account_id]})
+    assert rank_of(await alice.call("contact/sync", {"contact_id": bob.account_id})) == (0, None)
+    imported = await alice.call(
+        "contact/import",
+        {"contact_list": [{"addr_full": "donald@example.com", "addr_descr": "President"}]},
+    )
+    (donald,) = imported["stream"]
+    assert (donald["mk_account_status"], donald["display_name"]) == ("new", "President")
+    assert (donald["dialog_id"], donald["sort_rank"]) == (None, 3)
+    # Bob's own view of Alice is untouched.
+    assert (await bob.call("contact/sync", {"contact_id": alice.account_id}))["sort_rank"] == 1
+
+
+async def test_activity_sync_skips_contacts_the_client_has_no_id_for(
+    alice: RawUser, bob: RawUser, conv: str
+) -> None:
+    answer = await alice.call("contact/sync/activity", {"contacts": [bob.account_id, None]})
+    assert [r["account_id"] for r in answer["stream"]] == [bob.account_id]
+    refused = await alice.raw("contact/sync/activity", {"contacts": [bob.account_id, 7]})
+    assert refused.status_code == 400

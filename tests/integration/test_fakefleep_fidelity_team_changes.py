@@ -139,7 +139,7 @@ async def test_deleting_a_team_removes_its_label_and_the_people_there_through_it
 
 
 # What the poll brings the actor of a team change or a ``conversation/store`` (Fleep's
-# ``team_basic`` spec): the ``message/send`` shape plus the member lists and ``guests``.
+# ``team_basic`` and ``members`` specs): the counters, the identity, the member lists, ``guests``.
 ACTOR_HEADER_KEYS = {
     "mk_rec_type", "conversation_id", "profile_id", "admins", "can_post", "creator_id",
     "default_members", "export_files", "export_progress", "guests", "has_email_subject",
@@ -148,7 +148,7 @@ ACTOR_HEADER_KEYS = {
     "label_ids", "last_inbox_nr", "last_message_nr", "last_message_time", "leavers", "members",
     "mk_alert_level", "mk_conv_type", "organisation_id", "read_message_nr", "send_message_nr",
     "show_message_nr", "snooze_interval", "snooze_time", "teams", "topic", "topic_message_nr",
-    "unread_count",
+    "unread_count", "inactives",
 }  # fmt: skip
 
 

@@ -366,7 +366,8 @@ async def _trello(w: World) -> Any:
 async def _contact_describe(w: World) -> Any:
     result = await w.hub.contact.describe(contact_id=w.bob.account_id, contact_name="Bobby")
     contact = await w.hub.contact.sync(contact_id=w.bob.account_id)
-    assert contact.contact_name == "Bobby"
+    # The describer sees the name as the display name (Fleep's newest contacts spec).
+    assert contact.display_name == "Bobby"
     return result
 
 

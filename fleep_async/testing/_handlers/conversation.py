@@ -70,10 +70,9 @@ def cs(
 
     Without ``from_message_nr``: the header plus the records changed since flow position
     ``before``. With it: a normal forward sync from there. ``shape`` picks the header the real
-    server answers with: ``full``, ``store`` (the counters: message/store, read state),
-    ``send`` (the counters and the conversation's identity: message/send), ``topic`` (``send``
-    plus the member lists: set_topic) or ``member`` (``topic`` plus ``guests``: add_members,
-    remove_members). A
+    server answers with: ``full``, ``store`` (the counters: message/send, message/store, read
+    state), ``topic`` (the counters, the conversation's identity and its member lists:
+    set_topic) or ``member`` (``topic`` plus ``guests``: add_members, remove_members). A
     member who has left always gets the header without the fields of the live flow. ``omit``
     leaves those message numbers out of the stream, ``extra`` records are added after it,
     ``header_extra`` fields are added to the header.
@@ -86,8 +85,6 @@ def cs(
         header = rec.conv_left(header)
     elif shape == "store":
         header = rec.conv_partial(header)
-    elif shape == "send":
-        header = rec.conv_partial(header, rec.SEND_KEYS)
     elif shape == "topic":
         header = rec.conv_partial(header, rec.TOPIC_KEYS)
     elif shape == "member":
@@ -149,13 +146,6 @@ def create(ctx: Ctx) -> Result:
     if mk_conv_type is None and team_ids:
         # A conversation created for teams sends no e-mail (Fleep's tests: ``cct_no_mail``).
         mk_conv_type = "cct_no_mail"
-    is_list = p.flag("is_list")
-    others = [a for a in members if a != me.account_id]
-    if is_list is None and mk_conv_type is None and len(others) >= 2:
-        # A group made with two or more others behaves as a mailing list unless the caller
-        # says otherwise (Fleep's conversation_sync and read specs: ``cct_list``; the docs:
-        # "Set true for group conversations").
-        is_list, mk_conv_type = True, "cct_list"
     fwd_conv_id = p.uuid("fwd_conversation_id")
     fwd_nr = p.integer("fwd_message_nr")
     fwd = None
@@ -169,7 +159,7 @@ def create(ctx: Ctx) -> Result:
         member_ids=members,
         is_autojoin=bool(p.flag("is_autojoin")),
         is_disclose=bool(p.flag("is_disclose")),
-        is_list=bool(is_list),
+        is_list=bool(p.flag("is_list")),
         is_managed=bool(p.flag("is_managed")),
         mk_conv_type=mk_conv_type,
         team_ids=team_ids,
@@ -381,7 +371,7 @@ def mark_read(ctx: Ctx) -> Result:
     ctx.world.mark_read(conv, ctx.me.account_id, conv.last_message_nr, back=False)
     header = ctx.world.full_header(conv, ctx.me.account_id)
     if mode == "ic_tiny":
-        header = rec.conv_tiny_full(header, is_full=False)
+        header = rec.conv_tiny_full(header)
     return {"header": header, "stream": []}
 
 

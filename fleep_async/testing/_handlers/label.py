@@ -120,7 +120,7 @@ def label_sync_conversations(ctx: Ctx) -> Result:
     )
     headers, messages = [], []
     for conv in convs:
-        headers.append(rec.conv_tiny_full(world.full_header(conv, me.account_id), is_full=True))
+        headers.append(rec.conv_tiny_full(world.full_header(conv, me.account_id)))
         for msg in conv.last_visible(conv.memberships[me.account_id], 1):
             messages.append(rec.message(conv, msg, me.account_id))
             messages.extend(world.file_records(conv, msg))

@@ -33,7 +33,7 @@ def send(ctx: Ctx) -> Result:
         ctx.params.text("message"),
         upload_urls=ctx.params.texts("attachments") or [],
     )
-    return cs(ctx, conv, before=before, shape="send")
+    return cs(ctx, conv, before=before, shape="store")
 
 
 @handler("message/store", path_id="conversation", idempotent_key=True)

@@ -31,12 +31,15 @@ from fleep_async.testing._world.state import (
 STATE_URN: Final = "urn:fleep:message:mk_message_state:"
 STORAGE_QUOTA: Final = 10 * 1024**3
 MONOLOGUE_TOPIC: Final = "Monologue with myself"
+# A contact's ``sort_rank`` ("show higher ranking contacts on top") until the viewer hides,
+# imports or describes it (``AccountState.contact_ranks``).
+DEFAULT_SORT_RANK: Final = 1
 # Labels the server puts on conversations by itself, never named in a header's ``labels``.
 AUTOMATIC_LABEL_SUBTYPES: Final = frozenset({"team_label", "1:1 conversations"})
 
-# The partial headers the real server answers after a message change. Fleep's own server
-# tests show two: ``message/store`` (and the read-state calls) answer the counters only,
-# ``message/send`` adds the conversation's identity fields.
+# The partial header the real server answers after a message change (``message/send``,
+# ``message/store``, the read-state calls): the counters only, as the newest versions of Fleep's
+# main, read and crapnet specs show (older ones gave ``message/send`` the identity fields too).
 PARTIAL_KEYS: Final = (
     "mk_rec_type",
     "conversation_id",
@@ -64,9 +67,11 @@ PARTIAL_KEYS: Final = (
     "snooze_time",
     "teams",
     "unread_count",
+    "inactives",
 )
 
-SEND_KEYS: Final = (
+# The conversation's identity, added to the counters by a topic or membership change.
+IDENTITY_KEYS: Final = (
     *PARTIAL_KEYS,
     "admins",
     "can_post",
@@ -81,7 +86,7 @@ SEND_KEYS: Final = (
 )
 
 # ``conversation/set_topic`` answers the send shape plus the member lists (Fleep's tests).
-TOPIC_KEYS: Final = (*SEND_KEYS, "default_members", "leavers", "members")
+TOPIC_KEYS: Final = (*IDENTITY_KEYS, "default_members", "leavers", "members")
 
 # What the poll brings the actor of a team change or a ``conversation/store``: the topic
 # shape plus ``guests`` (Fleep's ``team_basic`` spec) and the label names it set (the
@@ -184,6 +189,11 @@ def conv_full(
         "is_premium": False,
         "snooze_interval": m.snooze_interval,
         "snooze_time": m.snooze_time,
+        # The newest of Fleep's specs (main, members, read, conversation_sync at 544ef434) show
+        # these on every header: no closed accounts here, and the pin board's sync state.
+        "inactives": [],
+        "pin_cursor": None,
+        "pin_sync_state": None,
     }
     if m.is_mark_unread is not None:
         rec["is_mark_unread"] = m.is_mark_unread
@@ -262,13 +272,12 @@ def conv_left(full: Record) -> Record:
     return {key: value for key, value in full.items() if key not in LEFT_DROPS}
 
 
-def conv_tiny_full(full: Record, *, is_full: bool) -> Record:
-    """Every field of the full header, flagged tiny (``mark_read``, label syncs)."""
+def conv_tiny_full(full: Record) -> Record:
+    """Every field of the full header, flagged tiny but still ``is_full`` (``mark_read``, label
+    syncs: the newest read and label specs)."""
     rec = dict(full)
     # Only the last message comes along, so the backward position is the forward one.
     rec.update(is_tiny=True, mk_init_mode="ic_tiny", bw_message_nr=rec["show_message_nr"])
-    if not is_full:
-        rec.pop("is_full", None)
     return rec
 
 
@@ -499,15 +508,18 @@ def storage(account: AccountState) -> Record:
 
 def contact(account: AccountState, viewer: AccountState, *, dialog_id: str | None = None) -> Record:
     """Another account's ContactInfo as ``viewer`` sees it (``dialog_id``: their 1:1 chat)."""
+    rank = viewer.contact_ranks.get(account.account_id, DEFAULT_SORT_RANK)
     if account.mk_account_status == "new":
         rec: Record = {
             "mk_rec_type": "contact",
             "account_id": account.account_id,
             "display_name": account.email,
             "email": account.email,
+            "dialog_id": None,
             "is_hidden_for_add": True,
             "mk_account_status": "new",
             "organisation_id": None,
+            "sort_rank": rank,
         }
     else:
         rec = {
@@ -521,15 +533,15 @@ def contact(account: AccountState, viewer: AccountState, *, dialog_id: str | Non
             "is_hidden_for_add": account.account_id in viewer.hidden_contacts,
             "mk_account_status": account.mk_account_status,
             "organisation_id": None,
-            "sort_rank": 1,
+            "sort_rank": rank,
         }
         avatars = avatar_urls(account)
         if avatars is not None:
             rec["avatar_urls"] = avatars
     name, phone = viewer.contact_notes.get(account.account_id, (None, None))
     if name is not None:
-        # The describer sees the contact under the name it gave (Fleep's server tests).
-        rec["contact_name"] = name
+        # The describer sees the contact under the name it gave, in ``display_name`` alone
+        # (the newest contacts spec has no ``contact_name`` in the record).
         rec["display_name"] = name
     phone = phone if phone is not None else account.phone_nr
     if phone is not None:
@@ -579,8 +591,6 @@ def team(t: Team, *, base_url: str) -> Record:
         "is_tiny": False,
         "mk_sync_mode": "tsm_full",
         "organisation_id": None,
-        # Fleep's server tests show ``null`` here (no pending invitations outside orgs).
-        "pending": None,
         "team_version_nr": t.team_version_nr,
     }
 

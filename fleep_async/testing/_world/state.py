@@ -169,6 +169,9 @@ class AccountState:
     unlisted_contacts: set[str] = attrs.field(factory=set)
     # contact_id -> (contact_name, phone_nr) set with contact/describe, seen only by this account.
     contact_notes: dict[str, tuple[str | None, str | None]] = attrs.field(factory=dict)
+    # contact_id -> the contact's ``sort_rank`` for this account, set by its last hide (0),
+    # import (3) or describe (4); 1 otherwise (inferred from Fleep's contacts spec).
+    contact_ranks: dict[str, int] = attrs.field(factory=dict)
     sync_cursors: dict[int, SyncCursor] = attrs.field(factory=dict)
     # sync_cursor strings (poll / account/sync_conversations) -> conversations still to send.
     conv_cursors: dict[str, list[str]] = attrs.field(factory=dict)
