@@ -28,6 +28,7 @@ from fleep_async.endpoints.account import (
     AccountConfigureEmailInterval,
     AccountConfigurePrimaryEmail,
     AccountConfirm,
+    AccountConfirmPassword,
     AccountConfirmV2,
     AccountExportStart,
     AccountListen,
@@ -204,6 +205,7 @@ FROM_SPECS: Final[frozenset[str]] = frozenset(
         "business/sync_billing/{organisation_id}",
         "business/sync_changelog/{organisation_id}",
         "business/sync_conversations/{organisation_id}",
+        "account/confirm_password",
         "account/sync_teams",
         "event/store",
         "label/store",
@@ -211,7 +213,8 @@ FROM_SPECS: Final[frozenset[str]] = frozenset(
     }
 )
 """Registered endpoints that are not in the documented inventory: Fleep's server tests call them
-(the organisation API, ``account/sync_teams``, ``event/store``, ``label/store``, ``mail/list``)."""
+(the organisation API, ``account/confirm_password``, ``account/sync_teams``, ``event/store``,
+``label/store``, ``mail/list``)."""
 
 __all__ = [
     "FROM_SPECS",
@@ -245,6 +248,7 @@ __all__ = [
     "AccountSync",
     "AccountSyncConversations",
     "AccountSyncTeams",
+    "AccountConfirmPassword",
     "AccountSyncPinboard",
     "AccountSyncTaskboard",
     "AccountTrelloBoardList",

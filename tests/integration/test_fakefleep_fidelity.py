@@ -412,10 +412,11 @@ async def test_event_store_applies_events_and_answers_request_records(
         "event/store",
         {"stream": [event("add_pinned", "11111111-1111-4111-8111-111111111111", message="Pinned")]},
     )
-    # The request records come apart from the records the events changed, as the newest of
-    # Fleep's test clients reads them.
+    # The request records come in ``requests``, as the newest of Fleep's test clients reads
+    # them, and in the stream before the records their event changed, as the older ones do.
     (request,) = added["requests"]
-    (message,) = added["stream"]
+    assert added["stream"][0] == request
+    (message,) = of_type(added["stream"], "message")
     assert request["mk_rec_type"] == "request"
     assert request["status_code"] == 200
     nr = request["identifier"]["message_nr"]
@@ -438,7 +439,7 @@ async def test_event_store_applies_events_and_answers_request_records(
         },
     )
     requests = done["requests"]
-    assert of_type(done["stream"], "request") == []
+    assert of_type(done["stream"], "request") == requests
     assert [r["status_code"] for r in requests] == [200, 200, 400]
     assert requests[2]["error_id"] == "invalid_call"
     states = [m["mk_message_state"] for m in of_type(done["stream"], "message")]

@@ -153,6 +153,16 @@ async def _reset_password(w: World) -> Any:
     return result
 
 
+@scenario("account/confirm_password")
+async def _confirm_password(w: World) -> Any:
+    await w.hub.account.reset_password(email="bob@example.com")
+    result = await w.hub.account.confirm_password(
+        notification_id=w.last_mail("bob@example.com"), password="new-pw"
+    )
+    assert w.fake.account(w.bob).password == "new-pw"
+    return result
+
+
 @scenario("account/click_reminder")
 async def _click_reminder(w: World) -> Any:
     return await w.hub.account.click_reminder(reminder_id=uuid.uuid4())

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from fleep_async.testing._handlers.account import find_pending, parse_emails
 from fleep_async.testing._http.errors import business
 from fleep_async.testing._http.routing import Ctx, Result, handler
 from fleep_async.testing._world.state import AccountState, Alias, Record
 from fleep_async.testing._world.world import World
-
-EMAIL_INTERVALS: Final = ("never", "hourly", "daily")
-RESET_VELOCITY: Final = 5
-RESET_WINDOW: Final = 60.0
 
 
 def _alias_stream(world: World, me: AccountState) -> list[Record]:

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from fleep_async.testing._http.errors import bad_request
 from fleep_async.testing._http.routing import Ctx, Result, handler
-
-EMAIL_INTERVALS: Final = ("never", "hourly", "daily")
-RESET_VELOCITY: Final = 5
-RESET_WINDOW: Final = 60.0
 
 
 @handler("avatar/upload", body="upload")

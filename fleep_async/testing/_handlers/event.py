@@ -430,15 +430,23 @@ def _current(world: World, request: Record, viewer: str, *, old: bool) -> list[R
 
 @handler("event/store")
 def event_store(ctx: Ctx) -> Result:
-    """Apply a stream of client events; answer a ``request`` record per event, apart from the
-    records they changed."""
-    stream = ctx.params.raw("stream")
-    if not isinstance(stream, list) or not stream:
+    """Apply a stream of client events; answer a ``request`` record per event and the records
+    they changed.
+
+    The request records come in ``requests``, where the newest of Fleep's test clients reads
+    them, and also in ``stream``, each before the records its event changed, where the older
+    clients and event specs read them (the reference: "in the Jun-2017 branch, request records
+    came inside ``stream``"). No spec shows them gone from ``stream``; both forms are kept so
+    that clients of either era work (*inferred*).
+    """
+    events = ctx.params.raw("stream")
+    if not isinstance(events, list) or not events:
         raise bad_request("Missing required field: stream.")
     requests: list[Record] = []
-    changed: list[Record] = []
-    for event in stream:
+    stream: list[Record] = []
+    for event in events:
         request, records = _store_one(ctx, event)
         requests.append(request)
-        changed.extend(records)
-    return {"requests": requests, "stream": changed}
+        stream.append(request)
+        stream.extend(records)
+    return {"requests": requests, "stream": stream}
