@@ -289,3 +289,24 @@ async def test_every_event_answer_record_decodes_strictly_with_the_client_types(
     assert {"request", "message", "conv", "preview", "section"} <= kinds
     for record in stream:
         assert not isinstance(parse_record(record, strict=True), UnknownRecord), record
+
+
+async def test_an_event_edit_after_the_delete_succeeds_and_leaves_the_message_deleted(
+    fake: FakeFleep, alice: RawUser, conv: str
+) -> None:
+    # Fleep's editev spec: the edit's request record is a 200, the message stays deleted and
+    # empty; changing a deleted message's kind (pin, todo) is still refused.
+    nr = (await alice.call(f"message/store/{conv}", {"message": "soon gone"}))["result_message_nr"]
+    await alice.call(f"message/delete/{conv}", {"message_nr": nr})
+    records = await store_events(
+        alice,
+        client_event("message:edit", 1, conversation_id=conv, message_nr=nr, message="late"),
+        client_event("message:set_pinned", 2, conversation_id=conv, message_nr=nr),
+    )
+    edit, pin = of_type(records, "request")
+    assert (edit["status_code"], pin["status_code"]) == (200, 400)
+    (kept,) = [m for m in fake.messages(conv) if m["message_nr"] == nr]
+    assert (kept["message"], kept["mk_message_state"]) == (
+        "",
+        "urn:fleep:message:mk_message_state:deleted",
+    )

@@ -140,6 +140,10 @@ def _apply_message(
             conv, me, text, tags=tags, assignee_ids=params.uuids("assignee_ids")
         )
     msg = world.get_message(conv, params.req_integer("message_nr"))
+    if msg.is_deleted and op == "edit":
+        # An edit that comes after the delete succeeds and changes nothing: the message stays
+        # deleted and empty (Fleep's editev spec). Other changes to it are refused.
+        return conv, msg
     if msg.is_deleted or msg.state == "system":
         raise _invalid("This message cannot be changed.")
     if op == "edit":
