@@ -17,7 +17,7 @@ def _alias_stream(world: World, me: AccountState) -> list[Record]:
             continue
         record = world.contact_for(alias_account, me)
         if alias.confirmed:
-            # A confirmed alias is the owner's own address: no dialog, first in the list
+            # A confirmed alias is one of the owner's own addresses: no dialog, the lowest rank
             # (Fleep's alias spec).
             record.update(mk_account_status="alias", dialog_id=None, sort_rank=0)
         else:

@@ -7,16 +7,12 @@ from typing import Final
 
 from fleep_async.testing._http.errors import bad_request, business
 from fleep_async.testing._http.routing import Ctx, Result, handler
+from fleep_async.testing._world import records as rec
 from fleep_async.testing._world.ids import is_uuid
 from fleep_async.testing._world.state import AccountState
 from fleep_async.testing._world.world import World
 
 MAX_EXTERNAL_SIZE: Final = 1024**3
-# A contact's sort_rank for the account that last hid, imported or described it (the values
-# of Fleep's contacts spec; that the last of these actions decides is inferred).
-HIDDEN_RANK: Final = 0
-IMPORTED_RANK: Final = 3
-DESCRIBED_RANK: Final = 4
 
 
 def _contact(world: World, contact_id: str) -> AccountState:
@@ -35,7 +31,7 @@ def contact_describe(ctx: Ctx) -> Result:
     name = ctx.params.text("contact_name") if ctx.params.has("contact_name") else old_name
     phone = ctx.params.text("phone_nr") if ctx.params.has("phone_nr") else old_phone
     me.contact_notes[contact.account_id] = (name, phone)
-    me.contact_ranks[contact.account_id] = DESCRIBED_RANK
+    me.contact_ranks[contact.account_id] = rec.DESCRIBED_RANK
     me.known_contacts.add(contact.account_id)
     record = world.contact_for(contact, me)
     world.emit(me.account_id, [record])
@@ -50,7 +46,7 @@ def contact_hide(ctx: Ctx) -> Result:
     for contact_id in ctx.params.uuids("contacts", required=True) or []:
         if contact_id in world.accounts and contact_id != me.account_id:
             me.hidden_contacts.add(contact_id)
-            me.contact_ranks[contact_id] = HIDDEN_RANK
+            me.contact_ranks[contact_id] = rec.HIDDEN_RANK
             hidden.append(contact_id)
             world.emit(me.account_id, [world.contact_for(world.accounts[contact_id], me)])
     return {"contacts": hidden}
@@ -85,7 +81,7 @@ def contact_import(ctx: Ctx) -> Result:
         if account.account_id == me.account_id:
             continue
         me.known_contacts.add(account.account_id)
-        me.contact_ranks[account.account_id] = IMPORTED_RANK
+        me.contact_ranks[account.account_id] = rec.IMPORTED_RANK
         descr, phone = item.get("addr_descr"), item.get("phone_nr")
         if isinstance(descr, str) or isinstance(phone, str):
             me.contact_notes[account.account_id] = (

@@ -31,9 +31,13 @@ from fleep_async.testing._world.state import (
 STATE_URN: Final = "urn:fleep:message:mk_message_state:"
 STORAGE_QUOTA: Final = 10 * 1024**3
 MONOLOGUE_TOPIC: Final = "Monologue with myself"
-# A contact's ``sort_rank`` ("show higher ranking contacts on top") until the viewer hides,
-# imports or describes it (``AccountState.contact_ranks``).
+# A contact's ``sort_rank`` ("show higher ranking contacts on top") for a viewer: set by the
+# viewer's last hide, import or description of it (``AccountState.contact_ranks``), the default
+# otherwise. The values are Fleep's contacts spec's; that the last action decides is *inferred*.
 DEFAULT_SORT_RANK: Final = 1
+HIDDEN_RANK: Final = 0
+IMPORTED_RANK: Final = 3
+DESCRIBED_RANK: Final = 4
 # Labels the server puts on conversations by itself, never named in a header's ``labels``.
 AUTOMATIC_LABEL_SUBTYPES: Final = frozenset({"team_label", "1:1 conversations"})
 
@@ -85,7 +89,7 @@ IDENTITY_KEYS: Final = (
     "topic_message_nr",
 )
 
-# ``conversation/set_topic`` answers the send shape plus the member lists (Fleep's tests).
+# ``conversation/set_topic`` answers the identity shape plus the member lists (Fleep's tests).
 TOPIC_KEYS: Final = (*IDENTITY_KEYS, "default_members", "leavers", "members")
 
 # What the poll brings the actor of a team change or a ``conversation/store``: the topic
