@@ -86,5 +86,5 @@ def alias_sync(ctx: Ctx) -> Result:
     """The aliases, then the own contact listing their ids, even none (Fleep's alias spec)."""
     world, me = ctx.world, ctx.me
     own = world.own_contact(me)
-    own["alias_account_ids"] = world.alias_ids(me)
+    own.setdefault("alias_account_ids", [])
     return {"stream": [*_alias_stream(world, me), own], "failed": None}

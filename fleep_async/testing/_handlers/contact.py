@@ -8,7 +8,6 @@ from typing import Final
 from fleep_async.testing._http.errors import bad_request, business
 from fleep_async.testing._http.routing import Ctx, Result, handler
 from fleep_async.testing._world import records as rec
-from fleep_async.testing._world.ids import is_uuid
 from fleep_async.testing._world.state import AccountState
 from fleep_async.testing._world.world import World
 
@@ -133,15 +132,9 @@ def contact_sync_all(ctx: Ctx) -> Result:
 def contact_sync_activity(ctx: Ctx) -> Result:
     """Last-seen times."""
     world = ctx.world
-    listed = ctx.params.raw("contacts")
-    if not isinstance(listed, list):
-        raise bad_request("Missing required field: contacts.")
     # A null stands for a contact the client has no id for (an e-mail-only address, in Fleep's
     # contacts spec): it is skipped, like an account that was never active.
-    ids = [i for i in listed if i is not None]
-    if not all(isinstance(i, str) and is_uuid(i) for i in ids):
-        raise bad_request("Invalid value for contacts: expected a list of UUIDs.")
-    ids = [i.lower() for i in ids]
+    ids = ctx.params.uuids("contacts", required=True, skip_nulls=True) or []
     stream = [
         {
             "mk_rec_type": "lastseen",

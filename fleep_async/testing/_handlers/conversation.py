@@ -492,13 +492,9 @@ def _labels(ctx: Ctx) -> list[str]:
     ids = list(ctx.params.uuids("label_ids") or [])
     for bad in [i for i in ids if i not in me.labels]:
         raise business("invalid_label", f"Unknown label {bad}.")
-    from fleep_async.testing._world.state import Label
-
     for name in ctx.params.texts("labels") or []:
-        found = next((lab for lab in me.labels.values() if lab.label == name), None)
-        if found is None:
-            found = Label(label_id=world.ids.uuid(), label=name, index=len(me.labels))
-            me.labels[found.label_id] = found
+        found, made = world.label_named(me, name)
+        if made:
             world.emit(me.account_id, [rec.label(found)])
         ids.append(found.label_id)
     return list(dict.fromkeys(ids))

@@ -22,14 +22,9 @@ def label_store(ctx: Ctx) -> Result:
     if label_id is None:
         # Without an id the label is addressed by name; a new name creates it (Fleep's label
         # spec removes a label with ``{label, index: -1}``).
-        name = p.req_text("label")
-        named = next((lab for lab in me.labels.values() if lab.label == name), None)
-        if named is None:
-            named = Label(label_id=world.ids.uuid(), label=name, index=len(me.labels))
-            me.labels[named.label_id] = named
-        elif named.mk_label_type == "system_label" and p.integer("index") == -1:
+        lab, _ = world.label_named(me, p.req_text("label"))
+        if lab.mk_label_type == "system_label" and p.integer("index") == -1:
             raise business("invalid_label", "System labels cannot be renamed or removed.")
-        lab = named
     else:
         found = me.labels.get(label_id)
         if found is None:

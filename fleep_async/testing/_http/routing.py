@@ -124,21 +124,28 @@ class Params:
         assert value is not None
         return value
 
-    def texts(self, name: str, *, required: bool = False) -> list[str] | None:
-        """A list of strings (a single string is taken as a one-item list)."""
+    def texts(
+        self, name: str, *, required: bool = False, skip_nulls: bool = False
+    ) -> list[str] | None:
+        """A list of strings (a single string is taken as a one-item list); ``skip_nulls``
+        drops ``null`` items instead of refusing them."""
         value = self.body.get(name)
         if value is None:
             self._missing(name, required)
             return None
         if isinstance(value, str):
             return [value]
+        if skip_nulls and isinstance(value, list):
+            value = [v for v in value if v is not None]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad_request(f"Invalid value for {name}: expected a list of text.")
         return list(value)
 
-    def uuids(self, name: str, *, required: bool = False) -> list[str] | None:
-        """A list of UUID strings."""
-        values = self.texts(name, required=required)
+    def uuids(
+        self, name: str, *, required: bool = False, skip_nulls: bool = False
+    ) -> list[str] | None:
+        """A list of UUID strings (``skip_nulls``: see :meth:`texts`)."""
+        values = self.texts(name, required=required, skip_nulls=skip_nulls)
         if values is None:
             return None
         if not all(is_uuid(v) for v in values):

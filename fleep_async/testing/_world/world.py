@@ -330,6 +330,16 @@ class World:
                 return lab
         raise KeyError(subtype)
 
+    def label_named(self, account: AccountState, name: str) -> tuple[Label, bool]:
+        """The account's label called ``name``, made as a new user label if it has none;
+        and whether it was made now."""
+        for lab in account.labels.values():
+            if lab.label == name:
+                return lab, False
+        lab = Label(label_id=self.ids.uuid(), label=name, index=len(account.labels))
+        account.labels[lab.label_id] = lab
+        return lab, True
+
     def support(self) -> AccountState:
         """The "Fleep Support" account every new account gets a dialog with."""
         if self.support_id is None:
