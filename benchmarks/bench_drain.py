@@ -12,6 +12,11 @@ The baseline is the bare loop over the same pages, taken from the same kind of c
 message and header records. Both sides are timed per record (CPU time of this process),
 interleaved round by round.
 
+A third side, the **decode floor**, is the bare loop with the typed decode the engine does
+(``parse_record`` of each message and header before its handler): no engine that hands typed
+records to handlers goes below it, and the engine's ratio to it is what the engine's own work
+adds (cache merges, ordering lanes, watermark, contexts, dispatch).
+
 This replaces the old "drain throughput" over loopback, which mostly timed FakeFleep (its poll
 answers cost more than the engine's work on them).
 
@@ -37,6 +42,7 @@ from benchmarks._harness import Stats
 from benchmarks._profile import profile_async
 from benchmarks._report import Check, spread
 from benchmarks._source import Counter, PageSource, renumber
+from fleep_async._converter import parse_record
 from fleep_async.events import EventEngine, Router
 
 __all__ = ["FULL", "QUICK", "TARGET_RATIO", "Drain", "measure"]
@@ -71,8 +77,9 @@ class Drain:
             self.source, router, backlog="skip", min_poll_interval=0.0
         )
         self._bare_send, self._bare_receive = anyio.create_memory_object_stream[bytes](1)
+        self._floor_send, self._floor_receive = anyio.create_memory_object_stream[bytes](1)
 
-    async def _bare_handler(self, record: dict[str, Any]) -> None:
+    async def _bare_handler(self, record: Any) -> None:
         self.counter.hit()
 
     async def _bare_loop(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
@@ -85,15 +92,27 @@ class Drain:
                     if kind == "message" or kind == "conv":
                         await handler(record)
 
+    async def _floor_loop(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        handler = self._bare_handler
+        task_status.started()
+        async with self._floor_receive:
+            async for page in self._floor_receive:
+                for record in orjson.loads(page)["stream"]:
+                    kind = record["mk_rec_type"]
+                    if kind == "message" or kind == "conv":
+                        await handler(parse_record(record))
+
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
-        """Start the engine and the bare loop (both idle until pages come)."""
+        """Start the engine, the bare loop and the decode floor (idle until pages come)."""
         await tg.start(self.engine.run)
         await tg.start(self._bare_loop)
+        await tg.start(self._floor_loop)
 
     def stop(self) -> None:
-        """Stop both sides."""
+        """Stop every side."""
         self.engine.stop()
         self._bare_send.close()
+        self._floor_send.close()
         self.source.close()
 
     def new_pages(self) -> list[bytes]:
@@ -106,12 +125,17 @@ class Drain:
         return pages
 
     async def drain(self, side: str, pages: list[bytes]) -> float:
-        """Feed ``pages`` to ``side`` (``engine`` or ``bare``) until all is handled; CPU seconds.
+        """Feed ``pages`` to ``side`` (``engine``, ``bare`` or ``floor``) until all is handled;
+        CPU seconds.
 
         CPU time of this process, not wall time: both sides are single-threaded and CPU-bound,
         and on a shared machine wall time also counts other processes' turns.
         """
-        put = self.source.put if side == "engine" else self._bare_send.send
+        put = {
+            "engine": self.source.put,
+            "bare": self._bare_send.send,
+            "floor": self._floor_send.send,
+        }[side]
         done = self.counter.reset(self.expected_per_page * len(pages))
         start = time.process_time()
         for page in pages:
@@ -137,11 +161,17 @@ async def measure(params: dict[str, Any], *, profile: bool = False) -> dict[str,
     async with anyio.create_task_group() as tg:
         await drain.start(tg)
         samples = await interleave(
-            {"engine": drain.sampler("engine"), "bare": drain.sampler("bare")},
+            {
+                "engine": drain.sampler("engine"),
+                "bare": drain.sampler("bare"),
+                "floor": drain.sampler("floor"),
+            },
             rounds=params["rounds"],
             warmup=2,
         )
         ratio = ratio_stats(samples["engine"], samples["bare"])
+        floor_ratio = ratio_stats(samples["floor"], samples["bare"])
+        over_floor = ratio_stats(samples["engine"], samples["floor"])
         if profile or ratio.median > TARGET_RATIO:
             pages = drain.new_pages()
             notes.append(
@@ -153,19 +183,30 @@ async def measure(params: dict[str, Any], *, profile: bool = False) -> dict[str,
         health = drain.engine.health
         drain.stop()
     rows = []
-    for side in ("engine", "bare"):
+    labels = {
+        "engine": ("engine (bot handlers)", spread(ratio)),
+        "floor": ("decode floor: bare loop + typed decode, no engine", spread(floor_ratio)),
+        "bare": ("bare loop", ""),
+    }
+    for side, (label, ratio_cell) in labels.items():
         stats = Stats.of(samples[side])
         rows.append(
             {
-                "side": "engine (bot handlers)" if side == "engine" else "bare loop",
+                "side": label,
                 "us/record": round(stats.median * 1e6, 2),
                 "p10..p90 us": f"{stats.p10 * 1e6:.2f}..{stats.p90 * 1e6:.2f}",
                 "records/s": round(1 / stats.median, 0),
-                "ratio to bare (min / median / max)": spread(ratio) if side == "engine" else "",
+                "ratio to bare (min / median / max)": ratio_cell,
             }
         )
     notes.insert(
         0,
+        f"Decode floor: the bare loop with the engine's typed decode costs {spread(floor_ratio)} "
+        f"(min / median / max) the bare loop; the engine costs {spread(over_floor)} the floor, "
+        "the factor its own work adds.",
+    )
+    notes.insert(
+        1,
         f"Engine counters over the run: {health.handled:,} handled, {health.skipped:,} "
         f"skipped, {health.dead_lettered} dead-lettered.",
     )

@@ -51,6 +51,28 @@ def test_benchmark_runs_at_tiny_sizes(bench_id: str) -> None:
     _check_well_formed(result, bench_id)
     assert logged[0].startswith(bench_id)
     assert sum(line.strip().startswith(("PASS", "FAIL")) for line in logged) == len(result.checks)
+    if bench_id in ("P1", "P2"):  # both engine-cost benchmarks report the typed-decode floor
+        floors = [
+            row
+            for rows in result.tables.values()
+            for row in rows
+            if str(row.get("side", "")).startswith("decode floor")
+        ]
+        assert len(floors) == 1, result.tables
+        assert any(note.startswith("Decode floor:") for note in result.notes)
+
+
+def test_decode_floor_decodes_exactly_the_records_the_bot_handles() -> None:
+    from benchmarks._data import make_stream
+    from benchmarks.bench_dispatch import VARIANTS, decode_floor
+
+    stream = make_stream(200)
+    kinds = VARIANTS["bot"]
+    assert kinds is not None
+    page = orjson.dumps({"event_horizon": 0, "stream": stream})
+    wanted = sum(record["mk_rec_type"] in kinds for record in stream)
+    assert 0 < wanted < len(stream)
+    assert decode_floor(page, kinds) == wanted
 
 
 def test_entry_point_writes_json_and_markdown(tmp_path: Path) -> None:
