@@ -3,10 +3,10 @@
 CPU and wall times on a shared machine move with other processes' load: in one run on a busy
 2-core machine P1's `bot` ratio ranged 2.5x..6.4x over its rounds. The number of instructions a
 process executes does not move with load. This tool runs P1's sides (the ``orjson.loads`` + dict
-loop baseline and chosen engine variants, the same code as ``bench_dispatch``) and P2's
-in-process drain (``bench_drain``: the engine and the bare loop on 500-record message + header
-pages) in child processes under ``valgrind --tool=callgrind`` and reports instructions per
-record.
+loop baseline, the decode floor and chosen engine variants, the same code as
+``bench_dispatch``) and P2's in-process drain (``bench_drain``: the engine, the decode floor
+and the bare loop on 500-record message + header pages) in child processes under
+``valgrind --tool=callgrind`` and reports instructions per record.
 
 Each side runs twice, with a fixed hash seed: feeding ``warmup`` pages, and feeding
 ``warmup + pages`` pages. Both runs build the same pages before anything is fed (the dedup
@@ -41,13 +41,25 @@ import orjson
 
 from benchmarks import bench_drain
 from benchmarks._data import make_stream
-from benchmarks.bench_dispatch import TARGET_DEDUP, TARGET_RATIO, VARIANTS, _Variant, baseline
+from benchmarks.bench_dispatch import (
+    FLOOR,
+    TARGET_DEDUP,
+    TARGET_RATIO,
+    VARIANTS,
+    _Variant,
+    baseline,
+    decode_floor,
+)
 
 __all__ = ["count", "main"]
 
 RECORDS = 1000  # per P1 page
 DRAIN_RECORDS = 500  # per P2 drain page
-_DRAIN_SIDES = {"drain engine": "engine", "drain bare loop": "bare"}
+_DRAIN_SIDES = {
+    "drain engine": "engine",
+    "drain decode floor": "floor",
+    "drain bare loop": "bare",
+}
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 _TARGETS = {
     "bot": TARGET_RATIO,
@@ -62,10 +74,15 @@ def _child(side: str, feed: int, build: int) -> None:
         _drain_child(_DRAIN_SIDES[side], feed, build)
         return
     stream = make_stream(RECORDS)
-    if side == "baseline":
+    if side in ("baseline", FLOOR):
         pages = [orjson.dumps({"event_horizon": 0, "stream": stream}) for _ in range(build)]
+        kinds = VARIANTS["bot"]
+        assert kinds is not None
         for page in pages[:feed]:
-            baseline(page)
+            if side == FLOOR:
+                decode_floor(page, kinds)
+            else:
+                baseline(page)
         return
     variant = _Variant(side, VARIANTS[side], stream)
     pages = [variant.next_page() for _ in range(build)]
@@ -145,15 +162,19 @@ def _markdown(per_record: dict[str, float], *, pages: int, warmup: int, seconds:
         "- Instructions executed per record of the page, start-up and warm-up taken out (see "
         "`benchmarks/instructions.py`). Independent of the machine's load; not a time.",
         "",
-        "| side | instructions per record | ratio to its baseline | target (in CPU time) |",
-        "|---|---|---|---|",
+        "| side | instructions per record | ratio to its baseline | ratio to its decode floor "
+        "| target (in CPU time) |",
+        "|---|---|---|---|---|",
     ]
     for side, value in per_record.items():
-        base = per_record["drain bare loop" if side in _DRAIN_SIDES else "baseline"]
-        ratio = value / base
+        drain = side in _DRAIN_SIDES
+        base = per_record["drain bare loop" if drain else "baseline"]
+        floor = per_record.get("drain decode floor" if drain else FLOOR)
+        engine = side == "drain engine" or side in VARIANTS
+        over_floor = f"{value / floor:.2f} x" if engine and floor else ""
         target = _TARGETS.get(side)
         lines.append(
-            f"| {side} | {value:,.0f} | {ratio:.2f} x | "
+            f"| {side} | {value:,.0f} | {value / base:.2f} x | {over_floor} | "
             f"{'' if target is None else f'<= {target:.1f} x'} |"
         )
     return "\n".join(lines) + "\n"
@@ -183,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not on the PATH")
     started = time.monotonic()
-    sides = ["baseline", *variants]
+    sides = ["baseline", FLOOR, *variants]
     if not options.no_drain:
         sides += list(_DRAIN_SIDES)
     per_record = count(sides, pages=options.pages, warmup=options.warmup)

@@ -140,7 +140,16 @@ def test_readme_table_is_regenerated_from_the_results(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "side", ["baseline", "bot", "bot dedup", "drain engine", "drain bare loop"]
+    "side",
+    [
+        "baseline",
+        "decode floor",
+        "bot",
+        "bot dedup",
+        "drain engine",
+        "drain decode floor",
+        "drain bare loop",
+    ],
 )
 def test_instruction_count_child_feeds_the_pages_it_is_told(side: str) -> None:
     # The valgrind runs themselves take minutes (python -m benchmarks.instructions); here the
