@@ -42,6 +42,7 @@ import orjson
 from benchmarks import bench_drain
 from benchmarks._data import make_stream
 from benchmarks.bench_dispatch import (
+    BOT_KINDS,
     FLOOR,
     TARGET_DEDUP,
     TARGET_RATIO,
@@ -76,11 +77,9 @@ def _child(side: str, feed: int, build: int) -> None:
     stream = make_stream(RECORDS)
     if side in ("baseline", FLOOR):
         pages = [orjson.dumps({"event_horizon": 0, "stream": stream}) for _ in range(build)]
-        kinds = VARIANTS["bot"]
-        assert kinds is not None
         for page in pages[:feed]:
             if side == FLOOR:
-                decode_floor(page, kinds)
+                decode_floor(page, BOT_KINDS)
             else:
                 baseline(page)
         return

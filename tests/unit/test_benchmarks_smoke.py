@@ -64,11 +64,10 @@ def test_benchmark_runs_at_tiny_sizes(bench_id: str) -> None:
 
 def test_decode_floor_decodes_exactly_the_records_the_bot_handles() -> None:
     from benchmarks._data import make_stream
-    from benchmarks.bench_dispatch import VARIANTS, decode_floor
+    from benchmarks.bench_dispatch import BOT_KINDS, decode_floor
 
     stream = make_stream(200)
-    kinds = VARIANTS["bot"]
-    assert kinds is not None
+    kinds = BOT_KINDS
     page = orjson.dumps({"event_horizon": 0, "stream": stream})
     wanted = sum(record["mk_rec_type"] in kinds for record in stream)
     assert 0 < wanted < len(stream)
